@@ -1,0 +1,53 @@
+# The two commands a new user runs are `make demo` and `make test`; both set up
+# everything they need from scratch (virtualenv, Python deps, Kafka jars, broker).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv demo test unit lint typecheck bench chaos clean
+
+help:
+	@echo "make demo   - run the multi-agency demo end to end on a real local Kafka"
+	@echo "make test   - lint, type-check and run the whole test suite against real Kafka"
+	@echo "make unit   - only the tests that need no Kafka"
+	@echo "make bench  - performance benchmark (broker bench)"
+	@echo "make chaos  - long reliability scenarios (broker chaos)"
+	@echo "make clean  - remove the virtualenv and local runtime state"
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (need Python >= 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/broker demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check broker tests
+	$(BIN)/ruff format --check broker tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/broker local fetch
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest -m "not kafka and not cluster"
+
+bench: $(STAMP)
+	$(BIN)/broker bench
+
+chaos: $(STAMP)
+	$(BIN)/broker chaos
+
+clean:
+	-$(BIN)/broker local down 2>/dev/null
+	rm -rf $(VENV) state .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""Allow ``python -m broker``."""
+
+from broker.cli import main
+
+main()

@@ -1,0 +1,66 @@
+"""The ``broker`` command line.
+
+Each sub-command group lives in its own module and is registered here. Errors
+from the package are translated to a one-line message plus diagnostics on
+stderr and exit status 2 at this single boundary (:func:`main`).
+
+Example::
+
+    $ broker --help
+    $ broker local up --nodes 1
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from broker import __version__
+from broker.errors import Error
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="broker",
+    help="Secure inter-agency dossier broker over Apache Kafka.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Secure inter-agency dossier broker over Apache Kafka."""
+
+
+def _register() -> None:
+    # Sub-command groups; each module exposes ``app`` (a typer.Typer) or
+    # ``register(app)`` for top-level commands.
+    from broker.cli import local as local_cli
+
+    app.add_typer(local_cli.app, name="local")
+
+
+_register()
+
+
+def main() -> None:
+    """Run the CLI, translating package errors into exit status 2 with diagnostics."""
+    try:
+        app()
+    except Error as exc:
+        typer.secho(f"error: {exc.message}", err=True, fg=typer.colors.RED)
+        typer.echo(exc.diagnostics(), err=True)
+        sys.exit(2)

@@ -1,0 +1,250 @@
+"""Every error the broker raises, under one root.
+
+The tree::
+
+    Error                         root; .reason (stable code), .retriable, diagnostics()
+    ├── ConfigError               bad settings, missing home directory, bad CLI input
+    ├── LocalKafkaError           the local Kafka stack (java/maven missing, port clash, start-up)
+    ├── TransportError            Kafka I/O, translated from aiokafka at one boundary
+    ├── ValidationError           a dossier or other payload failed validation (lists every problem)
+    ├── SchemaError               Avro encode/decode, unknown fingerprint, incompatible schema
+    ├── TrustError                federation trust: who may sign or receive what
+    │   ├── UnknownAgencyError
+    │   ├── UnknownKeyError
+    │   ├── KeyNotYetValidError
+    │   ├── KeyExpiredError
+    │   ├── KeyRevokedError
+    │   ├── WrongKeyUsageError
+    │   └── CertificateError      a certificate or revocation that does not verify
+    ├── EnvelopeError             a sealed envelope was refused
+    │   ├── MalformedEnvelopeError
+    │   ├── UnsupportedVersionError
+    │   ├── UnsupportedSuiteError
+    │   ├── SignatureError
+    │   ├── NotARecipientError
+    │   ├── DecryptionError
+    │   ├── ExpiredEnvelopeError
+    │   └── ReplayError
+    └── AuditError                the audit log (tampering findings are data, not exceptions)
+
+Behaviour is carried by class attributes (``reason``, ``retriable``), never by
+parsing messages. ``str(exc)`` is safe to show a peer: it never contains
+plaintext, key material or which check of a cryptographic verification failed
+beyond the class name. :meth:`Error.diagnostics` is for our own operators, logs,
+dead-letter records and audit events, and may carry the precise cause.
+
+Example::
+
+    >>> from broker.errors import KeyRevokedError, TrustError
+    >>> err = KeyRevokedError("signing key revoked", detail="key ES-PN/sig-2 revoked 2026-01-02")
+    >>> isinstance(err, TrustError), err.reason, err.retriable
+    (True, 'key-revoked', False)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuditError",
+    "CertificateError",
+    "ConfigError",
+    "DecryptionError",
+    "EnvelopeError",
+    "Error",
+    "ExpiredEnvelopeError",
+    "KeyExpiredError",
+    "KeyNotYetValidError",
+    "KeyRevokedError",
+    "LocalKafkaError",
+    "MalformedEnvelopeError",
+    "NotARecipientError",
+    "ReplayError",
+    "SchemaError",
+    "SignatureError",
+    "TransportError",
+    "TrustError",
+    "UnknownAgencyError",
+    "UnknownKeyError",
+    "UnsupportedSuiteError",
+    "UnsupportedVersionError",
+    "ValidationError",
+    "WrongKeyUsageError",
+]
+
+
+class Error(Exception):
+    """Root of every error this package raises on purpose."""
+
+    #: Stable machine-readable code, used in dead-letter records, metrics and audit events.
+    reason: str = "error"
+    #: Whether retrying the same operation may succeed (network blips, leader elections).
+    retriable: bool = False
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+    def diagnostics(self) -> str:
+        """Return the operator-facing explanation, including the precise cause if known."""
+        text = f"{type(self).__name__} [{self.reason}]: {self.message}"
+        if self.detail:
+            text += f"\n  detail: {self.detail}"
+        cause = self.__cause__
+        if cause is not None:
+            text += f"\n  caused by: {type(cause).__name__}: {cause}"
+        return text
+
+
+class ConfigError(Error):
+    """Settings, home directory or command-line input are not usable."""
+
+    reason = "config"
+
+
+class LocalKafkaError(Error):
+    """The local Kafka stack could not be fetched, started, reached or stopped."""
+
+    reason = "local-kafka"
+
+
+class TransportError(Error):
+    """Talking to Kafka failed; translated from aiokafka at the transport boundary."""
+
+    reason = "transport"
+    retriable = True
+
+
+class ValidationError(Error):
+    """A payload failed validation; ``problems`` lists every ``(field path, problem)``."""
+
+    reason = "invalid-payload"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        problems: list[tuple[str, str]] | None = None,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(message, detail=detail)
+        self.problems = problems or []
+
+    def diagnostics(self) -> str:
+        """Return every problem, one per line, after the summary."""
+        lines = [super().diagnostics()]
+        lines.extend(f"  {path}: {problem}" for path, problem in self.problems)
+        return "\n".join(lines)
+
+
+class SchemaError(Error):
+    """Avro encoding or decoding failed, or a schema fingerprint is unknown."""
+
+    reason = "schema"
+
+
+class TrustError(Error):
+    """A key or agency is not trusted for the operation asked of it."""
+
+    reason = "untrusted"
+
+
+class UnknownAgencyError(TrustError):
+    """The agency is not a member of the federation."""
+
+    reason = "unknown-agency"
+
+
+class UnknownKeyError(TrustError):
+    """No certificate in the registry carries this key id for this agency."""
+
+    reason = "unknown-key"
+
+
+class KeyNotYetValidError(TrustError):
+    """The key's certificate is not valid yet at the time in question."""
+
+    reason = "key-not-yet-valid"
+
+
+class KeyExpiredError(TrustError):
+    """The key's certificate had expired at the time in question."""
+
+    reason = "key-expired"
+
+
+class KeyRevokedError(TrustError):
+    """The key was revoked by the federation root."""
+
+    reason = "key-revoked"
+
+
+class WrongKeyUsageError(TrustError):
+    """The key is certified for another usage (e.g. encryption, not signing)."""
+
+    reason = "wrong-key-usage"
+
+
+class CertificateError(TrustError):
+    """A key certificate or revocation does not verify against the federation root."""
+
+    reason = "bad-certificate"
+
+
+class EnvelopeError(Error):
+    """A sealed envelope was refused. ``str()`` is deliberately terse for peers."""
+
+    reason = "envelope-rejected"
+
+
+class MalformedEnvelopeError(EnvelopeError):
+    """The bytes are not a well-formed envelope."""
+
+    reason = "malformed"
+
+
+class UnsupportedVersionError(EnvelopeError):
+    """The envelope format version is unknown."""
+
+    reason = "unsupported-version"
+
+
+class UnsupportedSuiteError(EnvelopeError):
+    """The cryptographic suite is unknown or not allowed."""
+
+    reason = "unsupported-suite"
+
+
+class SignatureError(EnvelopeError):
+    """A signature, batch inclusion path or key commitment does not verify."""
+
+    reason = "bad-signature"
+
+
+class NotARecipientError(EnvelopeError):
+    """The envelope is not addressed to this agency."""
+
+    reason = "not-a-recipient"
+
+
+class DecryptionError(EnvelopeError):
+    """The key wrap or the content could not be decrypted."""
+
+    reason = "decryption-failed"
+
+
+class ExpiredEnvelopeError(EnvelopeError):
+    """The envelope is past its expiry (or created implausibly far in the future)."""
+
+    reason = "expired"
+
+
+class ReplayError(EnvelopeError):
+    """The envelope id was seen before, or the sender sequence went backwards."""
+
+    reason = "replayed"
+
+
+class AuditError(Error):
+    """The audit log could not be read, written or exported."""
+
+    reason = "audit"
