@@ -1,0 +1,185 @@
+"""The Kafka transport boundary: connection settings, client factories, topic admin.
+
+Every aiokafka error is translated here, and only here, into
+:class:`broker.errors.TransportError` (``retriable`` copied from aiokafka's own
+attribute) or one of its access-denied subclasses, so the rest of the package
+never imports ``aiokafka.errors``.
+
+Example::
+
+    >>> from broker.transport import KafkaConnection
+    >>> conn = KafkaConnection(bootstrap="127.0.0.1:9092")
+    >>> conn.client_kwargs()["bootstrap_servers"]
+    '127.0.0.1:9092'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiokafka.errors as kafka_errors
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from broker.errors import TransportError
+from broker.topics import TopicLayout
+
+__all__ = [
+    "AccessDeniedError",
+    "KafkaConnection",
+    "TlsIdentity",
+    "ensure_topics",
+    "translate_kafka_errors",
+]
+
+
+class AccessDeniedError(TransportError):
+    """The broker refused the operation (Kafka ACLs): never retried."""
+
+    reason = "access-denied"
+    retriable = False
+
+
+_DENIED = (
+    kafka_errors.TopicAuthorizationFailedError,
+    kafka_errors.GroupAuthorizationFailedError,
+    kafka_errors.ClusterAuthorizationFailedError,
+    kafka_errors.TransactionalIdAuthorizationFailed,
+)
+
+
+@contextlib.contextmanager
+def translate_kafka_errors(action: str) -> Iterator[None]:
+    """Translate aiokafka and socket errors raised inside the block into TransportError."""
+    try:
+        yield
+    except _DENIED as exc:
+        raise AccessDeniedError(f"{action}: access denied", detail=str(exc)) from exc
+    except kafka_errors.KafkaError as exc:
+        err = TransportError(f"{action} failed", detail=f"{type(exc).__name__}: {exc}")
+        err.retriable = bool(getattr(exc, "retriable", False))
+        raise err from exc
+    except (OSError, ssl.SSLError) as exc:
+        raise TransportError(f"{action}: connection failed", detail=str(exc)) from exc
+
+
+@dataclass(frozen=True, kw_only=True)
+class TlsIdentity:
+    """A client certificate for mutual TLS: PEM files of the CA, the certificate and its key."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Return a client context that verifies the broker and presents our certificate."""
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.ca_file))
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(certfile=str(self.cert_file), keyfile=str(self.key_file))
+        return ctx
+
+
+@dataclass(frozen=True, kw_only=True)
+class KafkaConnection:
+    """How one node reaches Kafka: bootstrap address and, under mTLS, its identity."""
+
+    bootstrap: str
+    tls: TlsIdentity | None = None
+    client_id: str = "dossier-broker"
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Return keyword arguments shared by every aiokafka client."""
+        kwargs: dict[str, Any] = {"bootstrap_servers": self.bootstrap, "client_id": self.client_id}
+        if self.tls is not None:
+            kwargs["security_protocol"] = "SSL"
+            kwargs["ssl_context"] = self.tls.ssl_context()
+        return kwargs
+
+    def producer(self, **overrides: Any) -> AIOKafkaProducer:
+        """Return an idempotent, ``acks=all`` producer (not started)."""
+        options: dict[str, Any] = {
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": 5,
+            "max_batch_size": 1 << 20,
+            "max_request_size": 4 << 20,
+            "request_timeout_ms": 30_000,
+        }
+        options.update(overrides)
+        return AIOKafkaProducer(**self.client_kwargs(), **options)
+
+    def consumer(self, *topics: str, group_id: str | None, **overrides: Any) -> AIOKafkaConsumer:
+        """Return a manual-commit, ``read_committed`` consumer (not started)."""
+        options: dict[str, Any] = {
+            "group_id": group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "isolation_level": "read_committed",
+            "max_partition_fetch_bytes": 4 << 20,
+        }
+        options.update(overrides)
+        return AIOKafkaConsumer(*topics, **self.client_kwargs(), **options)
+
+    @contextlib.asynccontextmanager
+    async def admin(self) -> AsyncIterator[AIOKafkaAdminClient]:
+        """Yield a started admin client, closing it afterwards."""
+        client = AIOKafkaAdminClient(**self.client_kwargs())
+        with translate_kafka_errors("connect admin client"):
+            await client.start()
+        try:
+            yield client
+        finally:
+            await client.close()
+
+
+async def ensure_topics(
+    conn: KafkaConnection,
+    *,
+    layout: TopicLayout,
+    agencies: list[str],
+    partitions: int = 3,
+) -> list[str]:
+    """Create the federation's topics that do not exist yet; return the names created.
+
+    Replication factor is min(3, brokers) and ``min.insync.replicas`` min(2, brokers).
+    ``<prefix>.federation`` is compacted.
+    """
+    async with conn.admin() as admin:
+        with translate_kafka_errors("describe cluster"):
+            cluster = await admin.describe_cluster()
+            existing = set(await admin.list_topics())
+        brokers = max(1, len(cluster.get("brokers", [])))
+        rf = min(3, brokers)
+        base = {"min.insync.replicas": str(min(2, brokers))}
+        wanted: dict[str, dict[str, str]] = {layout.audit: dict(base)}
+        wanted[layout.federation] = {**base, "cleanup.policy": "compact"}
+        for agency in agencies:
+            for topic in layout.agency_topics(agency):
+                wanted[topic] = dict(base)
+        new = [
+            NewTopic(
+                name=name,
+                num_partitions=1 if name == layout.federation else partitions,
+                replication_factor=rf,
+                topic_configs=configs,
+            )
+            for name, configs in sorted(wanted.items())
+            if name not in existing
+        ]
+        if new:
+            with translate_kafka_errors("create topics"):
+                response = await admin.create_topics(new)
+            for entry in response.topic_errors:
+                name, code = entry[0], entry[1]
+                error = kafka_errors.for_code(code)
+                # Created concurrently by another node is fine.
+                if code and error is not kafka_errors.TopicAlreadyExistsError:
+                    raise TransportError(
+                        f"cannot create topic {name}", detail=f"{error.__name__}: {entry[2:]}"
+                    )
+        return [t.name for t in new]
