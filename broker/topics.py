@@ -33,6 +33,7 @@ from broker.errors import ConfigError
 
 __all__ = [
     "AGENCY_ID_PATTERN",
+    "ROUTER",
     "Operation",
     "Permission",
     "TopicLayout",
@@ -43,9 +44,8 @@ __all__ = [
 #: Agency ids look like ``ES-PN``, ``DE-BKA``, ``EUROPOL``.
 AGENCY_ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,7}(?:-[A-Z0-9]{1,8}){0,2}$")
 
-#: Principals that are not agencies.
+#: Principal of the router (certificate CN under mTLS).
 ROUTER = "router"
-HUB_OPERATOR = "admin"
 
 
 def check_agency_id(agency: str) -> str:
