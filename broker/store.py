@@ -1,0 +1,295 @@
+"""An agency's durable local state, in SQLite under ``<home>/state/<AGENCY>/``.
+
+What it keeps, and why:
+
+* **seen**: every envelope id accepted, with sender and sequence number. Kafka
+  idempotence only deduplicates producer retries; replaying a captured record is
+  an attack, and the consumer must refuse it (``ReplayError``) for as long as
+  the envelope is valid. Per-sender sequence numbers reveal gaps (lost or
+  withheld records) and reordering.
+* **inbox**: each delivered payload with its provenance, written in the *same*
+  SQLite transaction as the seen-mark, so a crash can never deliver a dossier
+  twice to the built-in handler nor mark it seen without storing it.
+* **sent** and **receipts**: what this agency published, and what came back.
+* **sequence**: the next per-sender sequence number, reserved durably before use.
+
+Example::
+
+    >>> import tempfile, pathlib
+    >>> store = AgencyStore.open(pathlib.Path(tempfile.mkdtemp()) / "state.db")
+    >>> store.next_sequence(), store.next_sequence()
+    (1, 2)
+    >>> store.close()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from broker.errors import ConfigError, ReplayError
+
+__all__ = ["AgencyStore", "InboxItem", "SentItem"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS seen (
+    envelope_id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    expires_at REAL NOT NULL,
+    seen_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sender_sequence (
+    sender TEXT PRIMARY KEY,
+    highest INTEGER NOT NULL,
+    gaps INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS inbox (
+    envelope_id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    provenance TEXT NOT NULL,
+    payload BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sent (
+    envelope_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    sent_at REAL NOT NULL,
+    envelope_sha256 TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS receipts (
+    envelope_id TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    at REAL NOT NULL,
+    PRIMARY KEY (envelope_id, recipient)
+);
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class InboxItem:
+    """One delivered payload and its provenance (as stored)."""
+
+    envelope_id: str
+    sender: str
+    kind: str
+    received_at: float
+    provenance: dict[str, Any]
+    payload: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class SentItem:
+    """One published envelope and the receipt status per recipient."""
+
+    envelope_id: str
+    kind: str
+    recipients: list[str]
+    sequence: int
+    sent_at: float
+    status: dict[str, str]
+
+
+class AgencyStore:
+    """SQLite-backed state of one agency node. Not shared between processes."""
+
+    def __init__(self, *, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> AgencyStore:
+        """Open (creating if needed) the store at ``path``."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=10000")
+            db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError("cannot open the agency state store", detail=str(path)) from exc
+        return cls(connection=db, path=path)
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- sequence numbers ---------------------------------------------------------------
+
+    def next_sequence(self, name: str = "publish") -> int:
+        """Reserve and return the next sequence number (durable before it is used)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO counters(name, value) VALUES (?, 1) "
+                "ON CONFLICT(name) DO UPDATE SET value = value + 1",
+                (name,),
+            )
+            row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return int(row[0])
+
+    # -- replay protection and delivery ---------------------------------------------------
+
+    def check_fresh(self, *, envelope_id: str) -> None:
+        """Raise :class:`ReplayError` if ``envelope_id`` was already accepted."""
+        row = self._db.execute(
+            "SELECT sender, sequence FROM seen WHERE envelope_id = ?", (envelope_id,)
+        ).fetchone()
+        if row is not None:
+            raise ReplayError(
+                "envelope already received",
+                detail=f"envelope {envelope_id} from {row[0]} seq {row[1]} seen before",
+            )
+
+    def accept(
+        self,
+        *,
+        envelope_id: str,
+        sender: str,
+        sequence: int,
+        expires_at: float,
+        kind: str,
+        provenance: dict[str, Any],
+        payload: bytes | None,
+    ) -> int:
+        """Mark ``envelope_id`` seen and (if ``payload``) store it, atomically.
+
+        Returns the number of sequence numbers skipped since the sender's highest
+        (0 when in order; a positive gap is recorded for operators). Raises
+        :class:`ReplayError` if the id was seen before — the check and the insert
+        happen in one transaction, so two racing deliveries cannot both succeed.
+        """
+        now = time.time()
+        with self._transaction() as db:
+            try:
+                db.execute(
+                    "INSERT INTO seen VALUES (?, ?, ?, ?, ?)",
+                    (envelope_id, sender, sequence, expires_at, now),
+                )
+            except sqlite3.IntegrityError:
+                raise ReplayError(
+                    "envelope already received", detail=f"envelope {envelope_id} seen before"
+                ) from None
+            row = db.execute(
+                "SELECT highest FROM sender_sequence WHERE sender = ?", (sender,)
+            ).fetchone()
+            gap = 0
+            if row is None:
+                db.execute("INSERT INTO sender_sequence VALUES (?, ?, 0)", (sender, sequence))
+            elif sequence > row[0]:
+                gap = sequence - row[0] - 1
+                db.execute(
+                    "UPDATE sender_sequence SET highest = ?, gaps = gaps + ? WHERE sender = ?",
+                    (sequence, gap, sender),
+                )
+            if payload is not None:
+                db.execute(
+                    "INSERT INTO inbox VALUES (?, ?, ?, ?, ?, ?)",
+                    (envelope_id, sender, kind, now, json.dumps(provenance), payload),
+                )
+        return gap
+
+    def forget_expired(self, *, now: float | None = None) -> int:
+        """Drop seen-marks of envelopes past expiry (they are refused as expired anyway)."""
+        cutoff = time.time() if now is None else now
+        with self._transaction() as db:
+            cur = db.execute("DELETE FROM seen WHERE expires_at < ?", (cutoff,))
+        return cur.rowcount
+
+    def inbox(self, *, kind: str | None = None) -> list[InboxItem]:
+        """Return delivered payloads in arrival order, optionally of one kind."""
+        query = "SELECT envelope_id, sender, kind, received_at, provenance, payload FROM inbox"
+        args: tuple[str, ...] = ()
+        if kind is not None:
+            query += " WHERE kind = ?"
+            args = (kind,)
+        rows = self._db.execute(query + " ORDER BY received_at, rowid", args).fetchall()
+        return [
+            InboxItem(
+                envelope_id=r[0],
+                sender=r[1],
+                kind=r[2],
+                received_at=r[3],
+                provenance=json.loads(r[4]),
+                payload=bytes(r[5]),
+            )
+            for r in rows
+        ]
+
+    # -- sent log and receipts ----------------------------------------------------------------
+
+    def record_sent(
+        self,
+        *,
+        envelope_id: str,
+        kind: str,
+        recipients: list[str],
+        sequence: int,
+        envelope_sha256: str,
+    ) -> None:
+        """Remember a published envelope (status 'unacknowledged' until a receipt)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO sent VALUES (?, ?, ?, ?, ?, ?)",
+                (envelope_id, kind, json.dumps(recipients), sequence, time.time(), envelope_sha256),
+            )
+
+    def record_receipt(
+        self, *, envelope_id: str, recipient: str, status: str, reason: str | None
+    ) -> None:
+        """Record a receipt (DELIVERED / REJECTED) from ``recipient``; the first one wins."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO receipts VALUES (?, ?, ?, ?, ?)",
+                (envelope_id, recipient, status, reason, time.time()),
+            )
+
+    def sent(self) -> list[SentItem]:
+        """Return every published envelope with its per-recipient status."""
+        receipts: dict[str, dict[str, str]] = {}
+        for env_id, recipient, status in self._db.execute(
+            "SELECT envelope_id, recipient, status FROM receipts"
+        ):
+            receipts.setdefault(env_id, {})[recipient] = status
+        items = []
+        for env_id, kind, recipients, sequence, sent_at in self._db.execute(
+            "SELECT envelope_id, kind, recipients, sequence, sent_at FROM sent ORDER BY sequence"
+        ):
+            rcpts = json.loads(recipients)
+            got = receipts.get(env_id, {})
+            items.append(
+                SentItem(
+                    envelope_id=env_id,
+                    kind=kind,
+                    recipients=rcpts,
+                    sequence=sequence,
+                    sent_at=sent_at,
+                    status={r: got.get(r, "UNACKNOWLEDGED") for r in rcpts},
+                )
+            )
+        return items

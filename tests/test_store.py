@@ -1,0 +1,91 @@
+"""The agency state store: replay refusal, atomic delivery, sequence gaps, receipts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from broker.errors import ReplayError
+from broker.store import AgencyStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> AgencyStore:
+    s = AgencyStore.open(tmp_path / "state.db")
+    yield s
+    s.close()
+
+
+def _accept(store: AgencyStore, env: str, seq: int, payload: bytes | None = b"p") -> int:
+    return store.accept(
+        envelope_id=env,
+        sender="ES-PN",
+        sequence=seq,
+        expires_at=2e9,
+        kind="DOSSIER",
+        provenance={"sender": "ES-PN"},
+        payload=payload,
+    )
+
+
+def test_replayed_envelope_id_is_refused(store: AgencyStore) -> None:
+    _accept(store, "env-1", 1)
+    with pytest.raises(ReplayError):
+        _accept(store, "env-1", 1)
+    with pytest.raises(ReplayError):
+        store.check_fresh(envelope_id="env-1")
+    assert len(store.inbox()) == 1
+
+
+def test_replay_refusal_survives_restart(tmp_path: Path) -> None:
+    first = AgencyStore.open(tmp_path / "state.db")
+    _accept(first, "env-1", 1)
+    first.close()
+    again = AgencyStore.open(tmp_path / "state.db")
+    with pytest.raises(ReplayError):
+        _accept(again, "env-1", 1)
+    again.close()
+
+
+def test_sequence_gap_is_reported(store: AgencyStore) -> None:
+    assert _accept(store, "a", 1) == 0
+    assert _accept(store, "b", 2) == 0
+    assert _accept(store, "c", 5) == 2
+
+
+def test_failed_delivery_leaves_no_seen_mark(store: AgencyStore, tmp_path: Path) -> None:
+    # A payload that cannot be stored (not bytes) aborts the whole transaction.
+    with pytest.raises(Exception, match=r"."):
+        store.accept(
+            envelope_id="x",
+            sender="ES-PN",
+            sequence=1,
+            expires_at=2e9,
+            kind="DOSSIER",
+            provenance={"bad": object()},
+            payload=b"p",
+        )
+    store.check_fresh(envelope_id="x")  # not marked seen
+
+
+def test_sequence_numbers_are_durable_and_increasing(tmp_path: Path) -> None:
+    s = AgencyStore.open(tmp_path / "state.db")
+    assert [s.next_sequence() for _ in range(3)] == [1, 2, 3]
+    s.close()
+    s = AgencyStore.open(tmp_path / "state.db")
+    assert s.next_sequence() == 4
+    s.close()
+
+
+def test_receipts_update_sent_status(store: AgencyStore) -> None:
+    store.record_sent(
+        envelope_id="e",
+        kind="DOSSIER",
+        recipients=["DE-BKA", "PT-PJ"],
+        sequence=1,
+        envelope_sha256="00" * 32,
+    )
+    store.record_receipt(envelope_id="e", recipient="DE-BKA", status="DELIVERED", reason=None)
+    (item,) = store.sent()
+    assert item.status == {"DE-BKA": "DELIVERED", "PT-PJ": "UNACKNOWLEDGED"}
