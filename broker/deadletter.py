@@ -1,0 +1,110 @@
+"""Dead letters: nothing that fails a check is dropped.
+
+A record that fails any check is written to a ``<prefix>.rejected.<AGENCY>``
+topic as an ``eu.fed.DeadLetter`` with the exact original bytes, where it came
+from, who rejected it and why; then the consumer goes on.
+
+What a peer may see is deliberately coarse (brief: "what a peer sees about a
+failed check must not help an attacker"): the router writes to the *sender's*
+rejected topic — the sender may be the attacker — so it records only the
+stable reason code; the precise cause goes to the router's own log and audit
+event. An agency's consumer writes to its *own* rejected topic and includes
+the precise detail.
+
+Example::
+
+    >>> letter = DeadLetter.for_record(
+    ...     original=b"\\x00garbage", key=None, topic="fed.outbox.ES-PN", partition=0,
+    ...     offset=7, stage="ROUTER", rejected_by="router", reason="malformed")
+    >>> DeadLetter.from_bytes(letter.to_bytes()).reason
+    'malformed'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from broker.codec import SchemaStore
+
+__all__ = ["DeadLetter"]
+
+_SCHEMA = "eu.fed.DeadLetter"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeadLetter:
+    """A rejected record, its origin and the reason."""
+
+    original: bytes
+    original_key: bytes | None
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    stage: str
+    rejected_by: str
+    reason: str
+    detail: str | None
+    envelope_id: str | None
+    envelope_sha256: bytes
+    rejected_at: dt.datetime
+
+    @classmethod
+    def for_record(
+        cls,
+        *,
+        original: bytes,
+        key: bytes | None,
+        topic: str,
+        partition: int,
+        offset: int,
+        stage: str,
+        rejected_by: str,
+        reason: str,
+        detail: str | None = None,
+        envelope_id: str | None = None,
+    ) -> DeadLetter:
+        """Build the dead letter of one consumed record."""
+        return cls(
+            original=original,
+            original_key=key,
+            source_topic=topic,
+            source_partition=partition,
+            source_offset=offset,
+            stage=stage,
+            rejected_by=rejected_by,
+            reason=reason,
+            detail=detail,
+            envelope_id=envelope_id,
+            envelope_sha256=hashlib.sha256(original).digest(),
+            rejected_at=dt.datetime.now(dt.UTC),
+        )
+
+    def to_avro(self) -> dict[str, Any]:
+        """Return the ``eu.fed.DeadLetter`` Avro record."""
+        return {
+            "original": self.original,
+            "original_key": self.original_key,
+            "source_topic": self.source_topic,
+            "source_partition": self.source_partition,
+            "source_offset": self.source_offset,
+            "stage": self.stage,
+            "rejected_by": self.rejected_by,
+            "reason": self.reason,
+            "detail": self.detail,
+            "envelope_id": self.envelope_id,
+            "envelope_sha256": self.envelope_sha256,
+            "rejected_at": self.rejected_at,
+        }
+
+    def to_bytes(self) -> bytes:
+        """Encode as Avro single-object bytes."""
+        return SchemaStore.default().encode(_SCHEMA, self.to_avro())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> DeadLetter:
+        """Decode Avro single-object bytes."""
+        rec = SchemaStore.default().decode(_SCHEMA, data)
+        return cls(**rec)
