@@ -137,6 +137,8 @@ class LocalCluster:
     def __init__(self, *, record: _Record, java: str) -> None:
         self._rec = record
         self._java = java
+        # Keep our children's Popen handles: they reap the JVMs and avoid ResourceWarnings.
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
 
     # -- construction -------------------------------------------------------------------
 
@@ -356,6 +358,7 @@ class LocalCluster:
                 argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
         info.pid = proc.pid
+        self._procs[info.node_id] = proc
 
     def _save(self) -> None:
         path = self.root / _RECORD
@@ -376,14 +379,10 @@ class LocalCluster:
     def _alive(self, info: NodeInfo) -> bool:
         if info.pid is None:
             return False
-        try:
-            pid, _ = os.waitpid(info.pid, os.WNOHANG)
-        except ChildProcessError:
-            pass  # not our child (attached from a record): ask /proc
-        else:
-            if pid == info.pid:
-                return False  # exited, and now reaped
-        return _is_our_jvm(info.pid, info.directory)
+        proc = self._procs.get(info.node_id)
+        if proc is not None and proc.pid == info.pid:
+            return proc.poll() is None  # our child: poll() reaps it when it exits
+        return _is_our_jvm(info.pid, info.directory)  # attached from a record: ask /proc
 
     async def wait_ready(self, *, ready_timeout: float = 120.0, nodes: int | None = None) -> None:
         """Wait until the cluster answers metadata with every (or ``nodes``) broker."""

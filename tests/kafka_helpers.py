@@ -1,0 +1,57 @@
+"""Small helpers for tests against the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka.admin import NewTopic
+
+from broker.transport import KafkaConnection
+
+
+async def create_topic(
+    conn: KafkaConnection,
+    name: str,
+    *,
+    partitions: int = 1,
+    replication: int = 1,
+    configs: dict[str, str] | None = None,
+) -> None:
+    """Create a topic and wait until its metadata is visible."""
+    async with conn.admin() as admin:
+        await admin.create_topics(
+            [NewTopic(name, partitions, replication, topic_configs=configs or {})]
+        )
+        for _ in range(50):
+            if name in await admin.list_topics():
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"topic {name} never appeared")
+
+
+async def read_all(
+    conn: KafkaConnection,
+    topic: str,
+    *,
+    expect: int,
+    timeout: float = 30.0,
+    isolation_level: str = "read_committed",
+) -> list[bytes]:
+    """Read ``topic`` from the beginning until ``expect`` records or ``timeout`` elapse."""
+    consumer = conn.consumer(topic, group_id=None, isolation_level=isolation_level)
+    await consumer.start()
+    values: list[bytes] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(values) < expect and loop.time() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                values.extend(r.value for r in records)
+        # One more short poll to catch anything beyond the expected count.
+        batch = await consumer.getmany(timeout_ms=300)
+        for records in batch.values():
+            values.extend(r.value for r in records)
+    finally:
+        await consumer.stop()
+    return values

@@ -1,0 +1,69 @@
+"""The `broker local` commands: start, status, stop, and clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BROKER = [sys.executable, "-m", "broker"]
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*BROKER, *args], capture_output=True, text=True, timeout=300, env=env, check=False
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+@pytest.mark.kafka
+def test_up_status_down_leaves_no_java_behind(tmp_path: Path) -> None:
+    home = str(tmp_path)
+    up = _run("local", "up", "--home", home)
+    assert up.returncode == 0, up.stderr
+    try:
+        status = _run("local", "status", "--json", "--home", home)
+        assert status.returncode == 0, status.stderr
+        info = json.loads(status.stdout)
+        pids = [n["pid"] for n in info["nodes"]]
+        assert info["running"] and all(_alive(p) for p in pids)
+        again = _run("local", "up", "--home", home)
+        assert again.returncode == 0 and "already running" in again.stdout
+    finally:
+        down = _run("local", "down", "--home", home)
+    assert down.returncode == 0, down.stderr
+    assert not any(_alive(p) for p in pids)
+    assert not (tmp_path / "state" / "local-kafka").exists()
+    assert _run("local", "status", "--home", home).returncode == 1
+
+
+def test_missing_java_is_a_clear_error(tmp_path: Path) -> None:
+    env = dict(os.environ, PATH=str(tmp_path))  # no java, no mvn
+    result = subprocess.run(
+        [sys.executable, "-m", "broker", "local", "up", "--home", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "java not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_status_without_a_cluster_says_so(tmp_path: Path) -> None:
+    result = _run("local", "status", "--home", str(tmp_path))
+    assert result.returncode == 1
+    assert "no local Kafka recorded" in result.stdout
