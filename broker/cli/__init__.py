@@ -48,9 +48,11 @@ def _root(
 def _register() -> None:
     # Sub-command groups; each module exposes ``app`` (a typer.Typer) or
     # ``register(app)`` for top-level commands.
+    from broker.cli import demo as demo_cli
     from broker.cli import local as local_cli
 
     app.add_typer(local_cli.app, name="local")
+    app.command(name="demo")(demo_cli.demo)
 
 
 _register()
