@@ -1,0 +1,190 @@
+"""The trust store: which agency key may do what, when.
+
+Built from verified certificates and revocations (see
+:mod:`broker.trust.certificates`). Every lookup names the time it is asked
+about — envelopes are verified with the key valid at their ``created_at`` — and
+fails closed with its own error type:
+
+* :class:`UnknownAgencyError` — not a member;
+* :class:`UnknownKeyError` — no certificate with that key id;
+* :class:`WrongKeyUsageError` — certified for the other usage;
+* :class:`KeyRevokedError` — revoked as COMPROMISED or WITHDRAWN, for *any* time
+  (a thief holding the key can back-date);
+* :class:`KeyExpiredError` — outside the validity window, or SUPERSEDED by a
+  rotation before that time;
+* :class:`KeyNotYetValidError` — before ``not_before``.
+
+Example::
+
+    >>> from broker.trust.testing import UnsafeTestFederation
+    >>> fed = UnsafeTestFederation.create(agencies=["ES-PN", "DE-BKA"])
+    >>> key = fed.trust.encryption_key(agency="DE-BKA", at=fed.now)
+    >>> key.agency
+    'DE-BKA'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from broker.errors import (
+    KeyExpiredError,
+    KeyNotYetValidError,
+    KeyRevokedError,
+    UnknownAgencyError,
+    UnknownKeyError,
+    WrongKeyUsageError,
+)
+from broker.trust.certificates import (
+    Certificate,
+    RevocationRecord,
+    RootPublicKeys,
+    verify_certificate,
+    verify_revocation,
+)
+from broker.trust.keys import EncryptionPublicKeys, SigningPublicKeys
+
+__all__ = ["AgencyProfile", "TrustStore"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgencyProfile:
+    """A federation member and its certificates (newest first per usage)."""
+
+    agency: str
+    certificates: list[Certificate] = field(default_factory=list)
+
+
+class TrustStore:
+    """Verified certificates and revocations of one federation."""
+
+    def __init__(
+        self,
+        *,
+        root: RootPublicKeys,
+        certificates: Iterable[Certificate],
+        revocations: Iterable[RevocationRecord],
+        agencies: Iterable[str] = (),
+    ) -> None:
+        self.root = root
+        self._certs: dict[tuple[str, str], Certificate] = {}
+        self._agencies: set[str] = set(agencies)
+        for cert in certificates:
+            self._certs[(cert.agency, cert.key_id)] = cert
+            self._agencies.add(cert.agency)
+        self._revoked: dict[tuple[str, str], RevocationRecord] = {}
+        for rev in revocations:
+            key = (rev.agency, rev.key_id)
+            previous = self._revoked.get(key)
+            # A compromise revocation outranks a rotation's retirement of the same key.
+            if previous is None or (previous.kind == "SUPERSEDED" and rev.kind != "SUPERSEDED"):
+                self._revoked[key] = rev
+        # Lookup caches: the answer for (agency, key id) only changes with a new store.
+        self._signing_cache: dict[tuple[str, str], SigningPublicKeys] = {}
+        self._encryption_cache: dict[tuple[str, str], EncryptionPublicKeys] = {}
+
+    @classmethod
+    def from_signed(
+        cls,
+        *,
+        root: RootPublicKeys,
+        certificates: Iterable[bytes],
+        revocations: Iterable[bytes],
+        agencies: Iterable[str] = (),
+    ) -> TrustStore:
+        """Verify signed statements against ``root`` and build the store (fail closed)."""
+        return cls(
+            root=root,
+            certificates=[verify_certificate(c, root=root) for c in certificates],
+            revocations=[verify_revocation(r, root=root) for r in revocations],
+            agencies=agencies,
+        )
+
+    def agency_ids(self) -> list[str]:
+        """Return every member agency id, sorted."""
+        return sorted(self._agencies)
+
+    def require_agency(self, agency: str) -> AgencyProfile:
+        """Return the agency's profile; raise UnknownAgencyError if it is not a member."""
+        if agency not in self._agencies:
+            raise UnknownAgencyError("unknown agency", detail=f"{agency!r} is not a member")
+        certs = [c for (a, _), c in self._certs.items() if a == agency]
+        certs.sort(key=lambda c: c.not_before, reverse=True)
+        return AgencyProfile(agency=agency, certificates=certs)
+
+    def revocation(self, agency: str, key_id: str) -> RevocationRecord | None:
+        """Return the revocation of a key, if any."""
+        return self._revoked.get((agency, key_id))
+
+    def _check(self, cert: Certificate, *, usage: str, at: dt.datetime) -> None:
+        where = f"{cert.agency}/{cert.key_id}"
+        if cert.usage != usage:
+            raise WrongKeyUsageError(
+                "key not certified for this usage", detail=f"{where} is {cert.usage}, not {usage}"
+            )
+        rev = self._revoked.get((cert.agency, cert.key_id))
+        if rev is not None:
+            if rev.kind != "SUPERSEDED":
+                raise KeyRevokedError(
+                    "key revoked", detail=f"{where} {rev.kind} at {rev.revoked_at}: {rev.reason}"
+                )
+            if at >= rev.revoked_at:
+                raise KeyExpiredError(
+                    "key superseded by rotation", detail=f"{where} retired at {rev.revoked_at}"
+                )
+        if at < cert.not_before:
+            raise KeyNotYetValidError("key not yet valid", detail=f"{where} from {cert.not_before}")
+        if at > cert.not_after:
+            raise KeyExpiredError("key expired", detail=f"{where} until {cert.not_after}")
+
+    def _cert(self, agency: str, key_id: str) -> Certificate:
+        self.require_agency(agency)
+        cert = self._certs.get((agency, key_id))
+        if cert is None:
+            raise UnknownKeyError("unknown key", detail=f"{agency} has no key {key_id!r}")
+        return cert
+
+    def signing_key(self, *, agency: str, key_id: str, at: dt.datetime) -> SigningPublicKeys:
+        """Return the signing keys ``agency``/``key_id`` if valid at ``at``."""
+        cert = self._cert(agency, key_id)
+        self._check(cert, usage="SIGN", at=at)
+        cached = self._signing_cache.get((agency, key_id))
+        if cached is None:
+            cached = self._signing_cache[(agency, key_id)] = cert.signing_keys()
+        return cached
+
+    def encryption_key(
+        self, *, agency: str, at: dt.datetime, key_id: str | None = None
+    ) -> EncryptionPublicKeys:
+        """Return ``agency``'s encryption keys valid at ``at`` (the newest, unless ``key_id``)."""
+        if key_id is not None:
+            cert = self._cert(agency, key_id)
+        else:
+            profile = self.require_agency(agency)
+            candidates = [c for c in profile.certificates if c.usage == "ENCRYPT"]
+            if not candidates:
+                raise UnknownKeyError("no encryption key", detail=f"{agency} has none")
+            usable = [c for c in candidates if self._usable(c, at)]
+            cert = usable[0] if usable else candidates[0]  # the newest, to raise its error
+        self._check(cert, usage="ENCRYPT", at=at)
+        cached = self._encryption_cache.get((agency, cert.key_id))
+        if cached is None:
+            cached = self._encryption_cache[(agency, cert.key_id)] = cert.encryption_keys()
+        return cached
+
+    def current_signing_key_id(self, agency: str, *, at: dt.datetime) -> str:
+        """Return the key id of ``agency``'s newest signing key valid at ``at``."""
+        profile = self.require_agency(agency)
+        for cert in profile.certificates:
+            if cert.usage == "SIGN" and self._usable(cert, at):
+                return cert.key_id
+        raise UnknownKeyError("no valid signing key", detail=f"{agency} at {at}")
+
+    def _usable(self, cert: Certificate, at: dt.datetime) -> bool:
+        try:
+            self._check(cert, usage=cert.usage, at=at)
+        except (KeyRevokedError, KeyExpiredError, KeyNotYetValidError):
+            return False
+        return True
