@@ -48,10 +48,14 @@ def _root(
 def _register() -> None:
     # Sub-command groups; each module exposes ``app`` (a typer.Typer) or
     # ``register(app)`` for top-level commands.
+    from broker.cli import agency as agency_cli
     from broker.cli import demo as demo_cli
+    from broker.cli import federation as federation_cli
     from broker.cli import local as local_cli
 
     app.add_typer(local_cli.app, name="local")
+    app.add_typer(federation_cli.app, name="federation")
+    app.add_typer(agency_cli.app, name="agency")
     app.command(name="demo")(demo_cli.demo)
 
 

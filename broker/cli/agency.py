@@ -1,0 +1,75 @@
+"""``broker agency``: add, rotate, revoke and remove member agencies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
+from broker.trust.storage import add_agency, remove_agency, revoke_key, rotate_keys
+
+app = typer.Typer(help="Manage member agencies and their keys.", no_args_is_help=True)
+
+
+@app.command()
+def add(
+    agency: str = typer.Argument(..., help="Agency id, e.g. PT-PJ."),
+    passphrase_env: str | None = PassphraseEnvOption,
+    home: Path | None = HomeOption,
+) -> None:
+    """Add an agency with fresh signing and encryption keys."""
+    add_agency(settings_for(home), agency=agency, passphrase=passphrase_from(passphrase_env))
+    typer.echo(f"agency {agency} added")
+
+
+@app.command()
+def rotate(
+    agency: str = typer.Argument(...),
+    usage: str = typer.Option("both", "--usage", help="sign, encrypt or both."),
+    passphrase_env: str | None = PassphraseEnvOption,
+    home: Path | None = HomeOption,
+) -> None:
+    """Issue new keys; old ones stay valid for what was made before, and are kept."""
+    usages = {"sign": ("SIGN",), "encrypt": ("ENCRYPT",), "both": ("SIGN", "ENCRYPT")}
+    if usage not in usages:
+        raise typer.BadParameter("--usage must be sign, encrypt or both")
+    ids = rotate_keys(
+        settings_for(home),
+        agency=agency,
+        usages=usages[usage],
+        passphrase=passphrase_from(passphrase_env),
+    )
+    typer.echo(f"agency {agency}: new keys {', '.join(ids)}")
+
+
+@app.command()
+def revoke(
+    agency: str = typer.Argument(...),
+    key_id: str = typer.Option(..., "--key-id"),
+    reason: str = typer.Option(..., "--reason"),
+    passphrase_env: str | None = PassphraseEnvOption,
+    home: Path | None = HomeOption,
+) -> None:
+    """Revoke a key as compromised: refused for any time from now on."""
+    revoke_key(
+        settings_for(home),
+        agency=agency,
+        key_id=key_id,
+        reason=reason,
+        passphrase=passphrase_from(passphrase_env),
+    )
+    typer.echo(f"key {agency}/{key_id} revoked")
+
+
+@app.command()
+def remove(
+    agency: str = typer.Argument(...),
+    passphrase_env: str | None = PassphraseEnvOption,
+    home: Path | None = HomeOption,
+) -> None:
+    """Remove an agency: withdraw all its keys."""
+    ids = remove_agency(
+        settings_for(home), agency=agency, passphrase=passphrase_from(passphrase_env)
+    )
+    typer.echo(f"agency {agency} removed ({len(ids)} keys withdrawn)")
