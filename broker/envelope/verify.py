@@ -1,0 +1,338 @@
+"""Verify and open envelopes. Fail closed: every failure is one of our error types.
+
+:meth:`Verifier.verify` checks an envelope without decrypting it — what the
+router does with only the public registry. :meth:`Verifier.open` then unwraps
+the content key for one recipient, checks the key commitment, decrypts, and
+checks that the sender, recipients and envelope id inside the plaintext match
+the signed header (Davis 2001: a recipient cannot re-sign and forward as its
+own). Order of checks: decode (canonical bytes only) → version → suite → header
+sanity → expiry → sender key valid at ``created_at`` → signature(s) → (open)
+wrap → commitment → AEAD → inner binding → payload fingerprint.
+
+Batch signatures: the verifier caches batch roots it has verified (LRU), so a
+consumer pays one signature check per batch, not per envelope.
+
+Example::
+
+    >>> from broker.trust.testing import UnsafeTestFederation
+    >>> fed = UnsafeTestFederation.create(agencies=["ES-PN"])
+    >>> Verifier(trust=fed.trust).verify(b"not an envelope")
+    Traceback (most recent call last):
+    ...
+    broker.errors.MalformedEnvelopeError: envelope rejected
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from broker import merkle
+from broker.codec import SchemaStore
+from broker.envelope.format import (
+    ENVELOPE_SCHEMA,
+    FORMAT_VERSION,
+    HEADER_SCHEMA,
+    INNER_SCHEMA,
+    KINDS,
+    ML_DSA_CONTEXT,
+    SUITES,
+    Header,
+    batch_message,
+    commitment,
+    tbs,
+    wrap_info,
+)
+from broker.errors import (
+    DecryptionError,
+    EnvelopeError,
+    Error,
+    ExpiredEnvelopeError,
+    MalformedEnvelopeError,
+    NotARecipientError,
+    SchemaError,
+    SignatureError,
+    UnsupportedSuiteError,
+    UnsupportedVersionError,
+)
+from broker.trust.keys import AgencyIdentity, SigningPublicKeys
+from broker.trust.registry import TrustStore
+
+__all__ = ["OpenedEnvelope", "VerifiedEnvelope", "Verifier", "open_envelope", "verify_envelope"]
+
+_PEER_MESSAGE = "envelope rejected"
+_ENVELOPE_ID = re.compile(r"^[0-9a-f]{32}$")
+DEFAULT_SKEW = dt.timedelta(minutes=5)
+
+
+def _reject(cls: type[EnvelopeError], detail: str) -> EnvelopeError:
+    # Peers see only "envelope rejected" and the class; the cause goes to diagnostics().
+    return cls(_PEER_MESSAGE, detail=detail)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifiedEnvelope:
+    """An envelope whose signature verified (not decrypted)."""
+
+    header: Header
+    header_bytes: bytes
+    batch_root: bytes | None
+
+    @property
+    def envelope_id(self) -> str:
+        """The envelope id."""
+        return self.header.envelope_id
+
+    @property
+    def sender(self) -> str:
+        """The authenticated sender."""
+        return self.header.sender
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenedEnvelope:
+    """A verified, decrypted envelope: the payload and its provenance."""
+
+    header: Header
+    recipient: str
+    recipient_key_id: str
+    payload: bytes
+
+    def provenance(self) -> dict[str, Any]:
+        """Return JSON-friendly provenance (no payload)."""
+        h = self.header
+        return {
+            "envelope_id": h.envelope_id,
+            "sender": h.sender,
+            "sender_key_id": h.sender_key_id,
+            "recipients": h.recipient_agencies,
+            "recipient": self.recipient,
+            "recipient_key_id": self.recipient_key_id,
+            "suite": h.suite,
+            "kind": h.kind,
+            "sequence": h.sequence,
+            "created_at": h.created_at.isoformat(),
+            "expires_at": h.expires_at.isoformat(),
+            "payload_fingerprint": h.payload_fingerprint.hex(),
+            "codes": {
+                **h.codes,
+                "retention_review": h.codes["retention_review"].isoformat(),
+            },
+        }
+
+
+class Verifier:
+    """Verifies envelopes against a trust store; caches verified batch roots."""
+
+    def __init__(
+        self, *, trust: TrustStore, skew: dt.timedelta = DEFAULT_SKEW, cache_size: int = 4096
+    ) -> None:
+        self.trust = trust
+        self.skew = skew
+        self._cache: OrderedDict[tuple[bytes, int, str, str, str], None] = OrderedDict()
+        self._cache_size = cache_size
+        self._store = SchemaStore.default()
+
+    # -- decoding ----------------------------------------------------------------------
+
+    def _decode(self, data: bytes) -> tuple[dict[str, Any], Header]:
+        try:
+            outer = self._store.decode(ENVELOPE_SCHEMA, data)
+        except SchemaError as exc:
+            raise _reject(MalformedEnvelopeError, f"outer: {exc.diagnostics()}") from None
+        # Only the canonical encoding is accepted, so no two byte strings open alike.
+        if self._store.encode(ENVELOPE_SCHEMA, outer) != data:
+            raise _reject(MalformedEnvelopeError, "non-canonical envelope encoding")
+        header_bytes: bytes = outer["header"]
+        try:
+            fp, _ = self._store.split(header_bytes)
+        except SchemaError:
+            raise _reject(MalformedEnvelopeError, "header is not single-object encoded") from None
+        if fp != self._store.fingerprint(HEADER_SCHEMA):
+            raise _reject(UnsupportedVersionError, f"unknown header schema {fp.hex()}")
+        try:
+            rec = self._store.decode(HEADER_SCHEMA, header_bytes)
+        except SchemaError as exc:
+            raise _reject(MalformedEnvelopeError, f"header: {exc.diagnostics()}") from None
+        if self._store.encode(HEADER_SCHEMA, rec) != header_bytes:
+            raise _reject(MalformedEnvelopeError, "non-canonical header encoding")
+        header = Header.from_avro(rec)
+        if header.format_version != FORMAT_VERSION:
+            raise _reject(UnsupportedVersionError, f"format version {header.format_version}")
+        if header.suite not in SUITES:
+            raise _reject(UnsupportedSuiteError, f"suite {header.suite!r}")
+        if header.kind not in KINDS:
+            raise _reject(MalformedEnvelopeError, f"kind {header.kind!r}")
+        if not _ENVELOPE_ID.fullmatch(header.envelope_id):
+            raise _reject(MalformedEnvelopeError, "malformed envelope id")
+        agencies = header.recipient_agencies
+        if not agencies or agencies != sorted(set(agencies)):
+            raise _reject(MalformedEnvelopeError, "recipients not sorted, unique and non-empty")
+        wraps = [(w["agency"], w["key_id"]) for w in outer["wraps"]]
+        if wraps != header.recipients:
+            raise _reject(MalformedEnvelopeError, "key wraps do not match the header recipients")
+        if len(outer["nonce"]) != 12 or len(outer["commitment"]) != 32:
+            raise _reject(MalformedEnvelopeError, "bad nonce or commitment length")
+        return outer, header
+
+    # -- verification --------------------------------------------------------------------
+
+    def verify(self, data: bytes, *, now: dt.datetime | None = None) -> VerifiedEnvelope:
+        """Verify ``data``'s signature(s) against the trust store, without decrypting."""
+        try:
+            return self._verify(bytes(data), now or dt.datetime.now(dt.UTC))
+        except Error:
+            raise
+        except Exception as exc:
+            raise _reject(MalformedEnvelopeError, f"unexpected {type(exc).__name__}") from exc
+
+    def _verify(self, data: bytes, now: dt.datetime) -> VerifiedEnvelope:
+        outer, header = self._decode(data)
+        if now > header.expires_at:
+            raise _reject(ExpiredEnvelopeError, f"expired at {header.expires_at}")
+        if header.created_at > now + self.skew:
+            raise _reject(ExpiredEnvelopeError, f"created in the future: {header.created_at}")
+        if header.expires_at <= header.created_at:
+            raise _reject(MalformedEnvelopeError, "expires before it was created")
+        keys = self.trust.signing_key(
+            agency=header.sender, key_id=header.sender_key_id, at=header.created_at
+        )
+        spec = SUITES[header.suite]
+        sig = outer["signature"]
+        if (sig["ml_dsa_65"] is not None) != spec.requires_ml_dsa:
+            wanted = "both signatures" if spec.requires_ml_dsa else "Ed25519 only"
+            raise _reject(SignatureError, f"suite {spec.name} requires {wanted} (downgrade?)")
+        message = tbs(
+            header=outer["header"],
+            wraps=[(w["agency"], w["key_id"], w["wrapped"]) for w in outer["wraps"]],
+            nonce=outer["nonce"],
+            ciphertext=outer["ciphertext"],
+            commitment=outer["commitment"],
+        )
+        batch_root: bytes | None = None
+        if "batch_root" in sig:
+            batch_root = sig["batch_root"]
+            try:
+                merkle.verify_inclusion(
+                    leaf_hash=merkle.leaf_hash(message),
+                    index=sig["leaf_index"],
+                    size=sig["batch_size"],
+                    proof=sig["path"],
+                    root=batch_root,
+                )
+            except merkle.MerkleError as exc:
+                raise _reject(SignatureError, f"batch path: {exc.message}") from None
+            key = (batch_root, sig["batch_size"], header.sender, header.sender_key_id, header.suite)
+            if key in self._cache:
+                self._cache.move_to_end(key)
+            else:
+                self._check_signatures(keys, batch_message(batch_root, sig["batch_size"]), sig)
+                self._cache[key] = None
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        else:
+            self._check_signatures(keys, message, sig)
+        return VerifiedEnvelope(header=header, header_bytes=outer["header"], batch_root=batch_root)
+
+    @staticmethod
+    def _check_signatures(keys: SigningPublicKeys, message: bytes, sig: dict[str, Any]) -> None:
+        try:
+            keys.ed25519.verify(sig["ed25519"], message)
+        except InvalidSignature:
+            raise _reject(SignatureError, "Ed25519 signature does not verify") from None
+        if sig["ml_dsa_65"] is not None:
+            try:
+                keys.ml_dsa_65.verify(sig["ml_dsa_65"], message, context=ML_DSA_CONTEXT)
+            except InvalidSignature:
+                raise _reject(SignatureError, "ML-DSA-65 signature does not verify") from None
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def open(
+        self, data: bytes, *, identity: AgencyIdentity, now: dt.datetime | None = None
+    ) -> OpenedEnvelope:
+        """Verify, then decrypt ``data`` for ``identity``; return payload and provenance."""
+        try:
+            return self._open(bytes(data), identity, now or dt.datetime.now(dt.UTC))
+        except Error:
+            raise
+        except Exception as exc:
+            raise _reject(MalformedEnvelopeError, f"unexpected {type(exc).__name__}") from exc
+
+    def _open(self, data: bytes, identity: AgencyIdentity, now: dt.datetime) -> OpenedEnvelope:
+        verified = self._verify(data, now)
+        header = verified.header
+        outer = self._store.decode(ENVELOPE_SCHEMA, data)
+        me = identity.agency
+        mine = [w for w in outer["wraps"] if w["agency"] == me]
+        if not mine:
+            raise _reject(NotARecipientError, f"{me} is not among {header.recipient_agencies}")
+        wrap = mine[0]
+        key_pair = identity.decryption_key(wrap["key_id"])
+        spec = SUITES[header.suite]
+        private = key_pair.x25519 if header.suite == "classic" else key_pair.ml_kem_768_x25519
+        info = wrap_info(
+            agency=me,
+            key_id=wrap["key_id"],
+            envelope_id=header.envelope_id,
+            header=verified.header_bytes,
+        )
+        try:
+            content_key = spec.hpke.decrypt(wrap["wrapped"], private, info=info)
+        except (InvalidTag, ValueError):
+            raise _reject(DecryptionError, "key wrap does not open") from None
+        if len(content_key) != 32 or not hmac.compare_digest(
+            commitment(content_key, header.envelope_id), outer["commitment"]
+        ):
+            raise _reject(DecryptionError, "key commitment mismatch")
+        try:
+            inner_bytes = AESGCM(content_key).decrypt(
+                outer["nonce"], outer["ciphertext"], verified.header_bytes
+            )
+        except InvalidTag:
+            raise _reject(DecryptionError, "content does not decrypt") from None
+        try:
+            inner = self._store.decode(INNER_SCHEMA, inner_bytes)
+        except SchemaError:
+            raise _reject(MalformedEnvelopeError, "inner plaintext malformed") from None
+        if (
+            inner["sender"] != header.sender
+            or inner["recipients"] != header.recipient_agencies
+            or inner["envelope_id"] != header.envelope_id
+        ):
+            raise _reject(
+                SignatureError,
+                f"inner sender/recipients/id ({inner['sender']}, {inner['recipients']}) "
+                "differ from the signed header: re-signed or re-addressed",
+            )
+        payload: bytes = inner["payload"]
+        try:
+            fp, _ = self._store.split(payload)
+        except SchemaError:
+            raise _reject(MalformedEnvelopeError, "payload is not single-object encoded") from None
+        if fp != header.payload_fingerprint:
+            raise _reject(MalformedEnvelopeError, "payload fingerprint differs from the header")
+        return OpenedEnvelope(
+            header=header, recipient=me, recipient_key_id=wrap["key_id"], payload=payload
+        )
+
+
+def verify_envelope(
+    data: bytes, *, trust: TrustStore, now: dt.datetime | None = None
+) -> VerifiedEnvelope:
+    """Verify an envelope's signature with the public registry only."""
+    return Verifier(trust=trust).verify(data, now=now)
+
+
+def open_envelope(
+    data: bytes, *, trust: TrustStore, identity: AgencyIdentity, now: dt.datetime | None = None
+) -> OpenedEnvelope:
+    """Verify and decrypt an envelope for one recipient."""
+    return Verifier(trust=trust).open(data, identity=identity, now=now)
