@@ -8,8 +8,8 @@ The fingerprint is computed over the schema's Parsing Canonical Form, so a reade
 always knows exactly which schema wrote the bytes. The current schemas live in
 ``schemas/`` (one named type per file, ``<namespace>.<Name>.avsc``, so fastavro
 resolves references across files); every published version of a top-level
-schema is kept under ``schemas/published/<full name>/<fingerprint hex>.avsc`` in
-canonical form, and a reader resolves an old writer schema by its fingerprint
+schema is kept under ``schemas/published/<full name>/<fingerprint hex>.avsc`` (fully
+expanded), and a reader resolves an old writer schema by its fingerprint
 (Avro schema resolution into the current reader schema).
 
 Example::

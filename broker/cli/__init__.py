@@ -50,12 +50,16 @@ def _register() -> None:
     # ``register(app)`` for top-level commands.
     from broker.cli import agency as agency_cli
     from broker.cli import demo as demo_cli
+    from broker.cli import dossier as dossier_cli
     from broker.cli import federation as federation_cli
     from broker.cli import local as local_cli
+    from broker.cli import schema as schema_cli
 
     app.add_typer(local_cli.app, name="local")
     app.add_typer(federation_cli.app, name="federation")
     app.add_typer(agency_cli.app, name="agency")
+    app.add_typer(dossier_cli.app, name="dossier")
+    app.add_typer(schema_cli.app, name="schema")
     app.command(name="demo")(demo_cli.demo)
 
 

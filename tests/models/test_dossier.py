@@ -1,0 +1,119 @@
+"""Dossier models: lossless Avro round trips, and every validation problem with its path."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from broker.errors import ValidationError
+from broker.models import Codes, Dossier, normalize_selector, validate_dossier_json
+from broker.synthetic import example_dossier
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(seed=st.integers(min_value=0, max_value=10**6))
+def test_dossier_round_trips_losslessly_through_avro_bytes(seed: int) -> None:
+    dossier = example_dossier(seed)
+    again = Dossier.from_bytes(dossier.to_bytes())
+    assert again.model_dump() == dossier.model_dump()
+    assert Dossier.model_validate_json(dossier.to_json()).model_dump() == dossier.model_dump()
+
+
+def _doc(**overrides: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(example_dossier(5).to_json())
+    doc.update(overrides)
+    return doc
+
+
+def _problems(doc: dict[str, Any]) -> dict[str, str]:
+    with pytest.raises(ValidationError) as info:
+        validate_dossier_json(json.dumps(doc))
+    return dict(info.value.problems)
+
+
+def test_malformed_e164_number_is_reported_with_its_path() -> None:
+    doc = _doc()
+    doc["persons"][0]["selectors"][0]["value"] = "0034 600 000 000"
+    problems = _problems(doc)
+    assert "persons[0].selectors[0].value" in problems
+    assert "E.164" in problems["persons[0].selectors[0].value"]
+
+
+def test_birth_date_in_the_future_is_reported() -> None:
+    doc = _doc()
+    doc["persons"][0]["date_of_birth"] = "2999-01-01"
+    assert "future" in _problems(doc)["persons[0].date_of_birth"]
+
+
+def test_unknown_code_is_reported() -> None:
+    doc = _doc()
+    doc["codes"]["tlp"] = "PURPLE"
+    assert "codes.tlp" in _problems(doc)
+
+
+def test_missing_field_is_reported() -> None:
+    doc = _doc()
+    del doc["case_ref"]
+    assert "case_ref" in _problems(doc)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    doc = _doc()
+    doc["persons"][0]["selectors"][0]["value"] = "12345"
+    doc["persons"][0]["date_of_birth"] = "2999-01-01"
+    doc["media"][0]["sha256"] = "not-a-hash"
+    doc["codes"]["handling"] = ["H9"]
+    del doc["summary"]
+    assert len(_problems(doc)) >= 5
+
+
+def test_bad_perceptual_hash_length_is_reported() -> None:
+    doc = _doc()
+    doc["media"][0]["perceptual_hash"] = "ab" * 8
+    doc["media"][0]["perceptual_algorithm"] = "PDQ"
+    assert "media[0].perceptual_algorithm" in _problems(doc)
+
+
+def test_oversized_attachment_is_reported() -> None:
+    doc = _doc(attachments=[{"name": "a", "media_type": "text/plain", "content": "A" * 300_000}])
+    assert any(p.startswith("attachments[0]") for p in _problems(doc))
+
+
+def test_not_json_is_a_validation_error() -> None:
+    with pytest.raises(ValidationError):
+        validate_dossier_json("{not json")
+
+
+def test_h3_requires_its_restriction_text() -> None:
+    base = json.loads(example_dossier(1).to_json())["codes"]
+    with pytest.raises(ValueError, match="H3"):
+        Codes.model_validate({**base, "handling": ["H3"], "h3_restrictions": None})
+    ok = Codes.model_validate({**base, "handling": ["H0", "H3"], "h3_restrictions": "no export"})
+    assert ok.handling == ["H0", "H3"]
+
+
+@pytest.mark.parametrize(
+    ("handling", "tlp", "consent"),
+    [
+        (["H0"], "AMBER", False),
+        (["H2"], "GREEN", True),
+        (["H0"], "RED", True),
+        (["H0"], "AMBER+STRICT", True),
+    ],
+)
+def test_originator_consent_rules(handling: list[str], tlp: str, consent: bool) -> None:
+    base = json.loads(example_dossier(1).to_json())["codes"]
+    codes = Codes.model_validate({**base, "handling": handling, "tlp": tlp})
+    assert codes.originator_consent_required is consent
+
+
+def test_selectors_normalize_to_one_form() -> None:
+    assert normalize_selector("PHONE_E164", "+44 7700-900123") == "phone:+447700900123"
+    assert normalize_selector("ONLINE_HANDLE", "@Synth_001", "ExampleForum") == (
+        "online_handle:exampleforum:synth_001"
+    )
+    assert normalize_selector("DOCUMENT_NUMBER", "xx-test 000123") == "document:XXTEST000123"
