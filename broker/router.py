@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import secrets
 import time
@@ -34,11 +35,13 @@ from opentelemetry import trace
 
 from broker import telemetry
 from broker.deadletter import DeadLetter
-from broker.errors import Error, TransportError
+from broker.envelope import Verifier
+from broker.errors import Error, SignatureError, TransportError
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
+from broker.trust.registry import TrustStore
 
-__all__ = ["Route", "Router", "RoutingCheck"]
+__all__ = ["EnvelopeCheck", "Route", "Router", "RoutingCheck"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,37 @@ class RoutingCheck(Protocol):
     """Verify a record from ``outbox_owner``'s outbox; raise a broker Error to reject it."""
 
     def __call__(self, value: bytes, *, outbox_owner: str) -> Route: ...
+
+
+class EnvelopeCheck:
+    """The router's check: signature, outbox ownership, recipients known and not revoked.
+
+    Holds only the public registry: the router can verify but never decrypt.
+    """
+
+    def __init__(self, *, trust: TrustStore) -> None:
+        self._verifier = Verifier(trust=trust)
+        self._trust = trust
+
+    def __call__(self, value: bytes, *, outbox_owner: str) -> Route:
+        """Return where the envelope goes, or raise the reason it is refused."""
+        now = dt.datetime.now(dt.UTC)
+        verified = self._verifier.verify(value, now=now)
+        header = verified.header
+        if header.sender != outbox_owner:
+            raise SignatureError(
+                "envelope rejected",
+                detail=f"signed by {header.sender} but published in {outbox_owner}'s outbox",
+            )
+        for agency, key_id in header.recipients:
+            # Unknown, revoked or expired recipient keys raise their own TrustError.
+            self._trust.encryption_key(agency=agency, key_id=key_id, at=now)
+        return Route(
+            envelope_id=header.envelope_id,
+            sender=header.sender,
+            recipients=header.recipient_agencies,
+            kind=header.kind,
+        )
 
 
 @dataclass

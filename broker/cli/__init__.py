@@ -53,6 +53,7 @@ def _register() -> None:
     from broker.cli import dossier as dossier_cli
     from broker.cli import federation as federation_cli
     from broker.cli import local as local_cli
+    from broker.cli import network as network_cli
     from broker.cli import schema as schema_cli
 
     app.add_typer(local_cli.app, name="local")
@@ -60,6 +61,11 @@ def _register() -> None:
     app.add_typer(agency_cli.app, name="agency")
     app.add_typer(dossier_cli.app, name="dossier")
     app.add_typer(schema_cli.app, name="schema")
+    app.add_typer(network_cli.router_app, name="router")
+    app.add_typer(network_cli.topics_app, name="topics")
+    app.command(name="publish")(network_cli.publish)
+    app.command(name="inbox")(network_cli.inbox)
+    app.command(name="receipts")(network_cli.receipts)
     app.command(name="demo")(demo_cli.demo)
 
 

@@ -1,0 +1,180 @@
+"""The network commands: publish, router run, inbox, receipts, topics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+from pathlib import Path
+
+import typer
+
+from broker import telemetry
+from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
+from broker.config import Settings
+from broker.envelope import SUITES
+from broker.local import connection_for
+from broker.models import validate_dossier_json
+from broker.node import AgencyNode, Delivery
+from broker.router import EnvelopeCheck, Router
+from broker.store import AgencyStore
+from broker.topics import ROUTER, TopicLayout
+from broker.transport import ensure_topics
+from broker.trust import load_trust
+
+__all__ = ["inbox", "publish", "receipts", "router_app", "topics_app"]
+
+router_app = typer.Typer(
+    help="The router: outboxes to inboxes, exactly once.", no_args_is_help=True
+)
+topics_app = typer.Typer(help="The federation's Kafka topics.", no_args_is_help=True)
+
+UntilIdle = typer.Option(
+    None, "--until-idle", help="Drain, then exit 0 after this many seconds with nothing new."
+)
+
+
+def _stop_on_sigterm() -> asyncio.Event:
+    """Return an event set by SIGTERM/SIGINT: in-flight work finishes, then the loop exits."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def create_topics(settings: Settings) -> list[str]:
+    """Create every topic the federation in ``settings.home`` needs (idempotent)."""
+    trust = load_trust(settings)
+    return await ensure_topics(
+        connection_for(settings, "admin"),
+        layout=TopicLayout(prefix=settings.topic_prefix),
+        agencies=trust.agency_ids(),
+    )
+
+
+@topics_app.command("create")
+def topics_create(home: Path | None = HomeOption) -> None:
+    """Create the outbox, inbox and rejected topics of every agency, plus audit and federation."""
+    created = asyncio.run(create_topics(settings_for(home)))
+    typer.echo(f"created {len(created)} topic(s)" + (f": {', '.join(created)}" if created else ""))
+
+
+def publish(
+    file: Path = typer.Argument(..., help="Dossier JSON file."),
+    sender: str = typer.Option(..., "--as", help="Publishing agency id."),
+    to: str = typer.Option(..., "--to", help="Comma-separated recipient agency ids."),
+    suite: str = typer.Option("classic", "--suite", help="classic or pq-hybrid."),
+    passphrase_env: str | None = PassphraseEnvOption,
+    home: Path | None = HomeOption,
+) -> None:
+    """Seal a dossier and publish it to the agency's outbox; print the envelope id."""
+    if suite not in SUITES:
+        raise typer.BadParameter(f"--suite must be one of {', '.join(SUITES)}")
+    settings = settings_for(home)
+    dossier = validate_dossier_json(file.read_text())
+    telemetry.configure(service=f"agency-{sender}")
+
+    async def run() -> None:
+        node = AgencyNode.load(settings, agency=sender, passphrase=passphrase_from(passphrase_env))
+        async with node:
+            result = await node.publish_dossier(
+                dossier, to=[t.strip() for t in to.split(",") if t.strip()], suite=suite
+            )
+        typer.echo(
+            f"published {result.envelope_id} (sequence {result.sequence}) "
+            f"to {result.topic}[{result.partition}]@{result.offset}"
+        )
+
+    asyncio.run(run())
+
+
+@router_app.command("run")
+def router_run(until_idle: float | None = UntilIdle, home: Path | None = HomeOption) -> None:
+    """Route every outbox to the recipients' inboxes (stops cleanly on SIGTERM)."""
+    settings = settings_for(home)
+    telemetry.configure(service="router")
+
+    async def run() -> None:
+        trust = load_trust(settings)
+        router = Router(
+            conn=connection_for(settings, ROUTER),
+            layout=TopicLayout(prefix=settings.topic_prefix),
+            check=EnvelopeCheck(trust=trust),
+        )
+        stats = await router.run(stop=_stop_on_sigterm(), until_idle=until_idle)
+        typer.echo(
+            f"router: consumed {stats.consumed}, routed {stats.routed}, "
+            f"rejected {stats.rejected}, transactions {stats.transactions}"
+        )
+
+    asyncio.run(run())
+
+
+def inbox(
+    agency: str = typer.Option(..., "--as", help="Agency whose inbox to read."),
+    follow: bool = typer.Option(False, "--follow", help="Keep consuming new dossiers."),
+    until_idle: float | None = UntilIdle,
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per dossier."),
+    passphrase_env: str | None = PassphraseEnvOption,
+    home: Path | None = HomeOption,
+) -> None:
+    """Receive, verify, decrypt and store what is addressed to the agency; send receipts."""
+    settings = settings_for(home)
+    telemetry.configure(service=f"agency-{agency}")
+    idle = until_idle if until_idle is not None else (None if follow else 3.0)
+
+    async def show(delivery: Delivery) -> None:
+        if as_json:
+            typer.echo(json.dumps(delivery.to_json_dict()))
+        else:
+            d = delivery.dossier
+            what = f"case {d.case_ref}" if d else delivery.opened.header.kind
+            typer.echo(
+                f"{delivery.opened.header.sender} -> {agency}: {what} "
+                f"(envelope {delivery.envelope_id})"
+            )
+
+    async def run() -> None:
+        node = AgencyNode.load(settings, agency=agency, passphrase=passphrase_from(passphrase_env))
+        async with node:
+            stats = await node.consume(handler=show, stop=_stop_on_sigterm(), until_idle=idle)
+        if not as_json:
+            typer.echo(
+                f"delivered {stats.delivered}, receipts {stats.receipts}, "
+                f"rejected {stats.rejected} {stats.reasons or ''}".rstrip()
+            )
+
+    asyncio.run(run())
+
+
+def receipts(
+    agency: str = typer.Option(..., "--as", help="Agency whose sent dossiers to list."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    home: Path | None = HomeOption,
+) -> None:
+    """List what the agency published: delivered, rejected, or still unacknowledged."""
+    settings = settings_for(home)
+    store = AgencyStore.open(settings.state_dir / agency / "state.db")
+    try:
+        items = [i for i in store.sent() if i.kind == "DOSSIER"]
+    finally:
+        store.close()
+    if as_json:
+        for item in items:
+            typer.echo(
+                json.dumps(
+                    {
+                        "envelope_id": item.envelope_id,
+                        "sequence": item.sequence,
+                        "status": item.status,
+                    }
+                )
+            )
+        return
+    for item in items:
+        status = ", ".join(f"{r}: {s}" for r, s in item.status.items())
+        typer.echo(f"{item.envelope_id} seq {item.sequence}: {status}")
+    typer.echo(f"{len(items)} dossier(s) sent")

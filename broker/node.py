@@ -1,0 +1,404 @@
+"""An agency node: publish sealed dossiers to its outbox; consume its inbox.
+
+Publishing seals the payload (``broker.envelope``), reserves a durable per-sender
+sequence number first, and produces to ``<prefix>.outbox.<AGENCY>`` with an
+idempotent ``acks=all`` producer; :meth:`AgencyNode.publish` returns once the
+broker acknowledged, with the envelope id.
+
+Consuming (consumer group ``<prefix>.agency.<AGENCY>``, ``read_committed``):
+verify and decrypt, validate the payload, refuse replays (persistent seen-set in
+SQLite), call the handler, store the delivery, commit the offset only after all
+of that succeeded, and send a signed Receipt back to the sender through our own
+outbox. Anything that fails is dead-lettered to ``<prefix>.rejected.<AGENCY>``
+with the precise reason and the original bytes, and consumption goes on.
+
+Exactly once to the handler: the seen-mark and the stored delivery are one
+SQLite transaction, and offsets are committed after it. A crash after the
+handler but before that transaction re-delivers the record on restart; the
+built-in store handler is idempotent by construction, custom handlers receive
+the envelope id to be idempotent on.
+
+Example::
+
+    $ broker publish --as ES-PN --to DE-BKA,EUROPOL dossier.json
+    $ broker inbox --as DE-BKA --until-idle 5 --json
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import TopicPartition
+from opentelemetry import trace
+
+from broker import telemetry
+from broker.codec import SchemaStore
+from broker.config import Settings
+from broker.deadletter import DeadLetter
+from broker.envelope import OpenedEnvelope, Verifier, seal
+from broker.errors import Error, ReplayError, ValidationError
+from broker.local import connection_for
+from broker.models import Dossier
+from broker.store import AgencyStore
+from broker.topics import TopicLayout
+from broker.transport import KafkaConnection, translate_kafka_errors
+from broker.trust import AgencyIdentity, TrustStore, load_identity, load_trust
+
+__all__ = ["AgencyNode", "ConsumeStats", "Delivery", "PublishResult"]
+
+log = logging.getLogger(__name__)
+_RECEIPT = "eu.fed.Receipt"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishResult:
+    """What a publish returns once Kafka acknowledged it."""
+
+    envelope_id: str
+    sequence: int
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delivery:
+    """A verified, decrypted, validated delivery handed to the handler."""
+
+    opened: OpenedEnvelope
+    dossier: Dossier | None
+    envelope_sha256: str
+
+    @property
+    def envelope_id(self) -> str:
+        """The envelope id (handlers may de-duplicate on it)."""
+        return self.opened.header.envelope_id
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Return sender, envelope id, codes, evaluation and the dossier, JSON-ready."""
+        prov = self.opened.provenance()
+        out: dict[str, Any] = {
+            "sender": prov["sender"],
+            "envelope_id": prov["envelope_id"],
+            "kind": prov["kind"],
+            "sequence": prov["sequence"],
+            "codes": prov["codes"],
+            "evaluation": prov["codes"]["evaluation"],
+            "provenance": prov,
+        }
+        if self.dossier is not None:
+            out["dossier"] = self.dossier.model_dump(mode="json")
+        return out
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+
+
+@dataclass
+class ConsumeStats:
+    """Counters for one consume run."""
+
+    delivered: int = 0
+    receipts: int = 0
+    rejected: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+class AgencyNode:
+    """One agency's publisher and inbox consumer."""
+
+    def __init__(
+        self,
+        *,
+        identity: AgencyIdentity,
+        trust: TrustStore,
+        conn: KafkaConnection,
+        layout: TopicLayout,
+        store: AgencyStore,
+        suite: str = "classic",
+    ) -> None:
+        self.identity = identity
+        self.agency = identity.agency
+        self.trust = trust
+        self.conn = conn
+        self.layout = layout
+        self.store = store
+        self.suite = suite
+        self._verifier = Verifier(trust=trust)
+        self._producer: Any = None
+        self._metrics = telemetry.Metrics()
+
+    @classmethod
+    def load(
+        cls,
+        settings: Settings,
+        *,
+        agency: str,
+        passphrase: str | None = None,
+        conn: KafkaConnection | None = None,
+    ) -> AgencyNode:
+        """Load keys, trust and state for ``agency`` from the home directory."""
+        trust = load_trust(settings)
+        identity = load_identity(settings, agency=agency, passphrase=passphrase, trust=trust)
+        return cls(
+            identity=identity,
+            trust=trust,
+            conn=conn or connection_for(settings, agency),
+            layout=TopicLayout(prefix=settings.topic_prefix),
+            store=AgencyStore.open(settings.state_dir / agency / "state.db"),
+        )
+
+    async def start(self) -> None:
+        """Start the producer."""
+        if self._producer is None:
+            self._producer = self.conn.producer(client_id=f"{self.agency}-publisher")
+            with translate_kafka_errors("start publisher"):
+                await self._producer.start()
+
+    async def close(self) -> None:
+        """Stop the producer and close the state store."""
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+        self.store.close()
+
+    async def __aenter__(self) -> AgencyNode:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- publishing ---------------------------------------------------------------------
+
+    async def publish(
+        self,
+        payload: bytes,
+        *,
+        kind: str,
+        codes: dict[str, Any],
+        to: list[str],
+        suite: str | None = None,
+    ) -> PublishResult:
+        """Seal ``payload`` to ``to`` and produce it to our outbox; return once acknowledged."""
+        for agency in to:
+            self.trust.require_agency(agency)  # before spending a sequence number
+        await self.start()
+        sequence = self.store.next_sequence()
+        with telemetry.span(
+            "agency.publish",
+            kind=trace.SpanKind.PRODUCER,
+            attributes={"fed.sender": self.agency, "fed.kind": kind, "fed.recipients": len(to)},
+        ) as current:
+            data = seal(
+                payload,
+                kind=kind,
+                codes=codes,
+                sender=self.identity,
+                recipients=to,
+                trust=self.trust,
+                sequence=sequence,
+                suite=suite or self.suite,
+            )
+            envelope_id = self._verifier.verify(data).envelope_id
+            current.set_attribute("fed.envelope_id", envelope_id)
+            headers = telemetry.inject_context([])
+            topic = self.layout.outbox(self.agency)
+            with translate_kafka_errors("publish"):
+                meta = await self._producer.send_and_wait(
+                    topic, value=data, key=secrets.token_bytes(16), headers=headers
+                )
+        self.store.record_sent(
+            envelope_id=envelope_id,
+            kind=kind,
+            recipients=sorted(to),
+            sequence=sequence,
+            envelope_sha256=hashlib.sha256(data).hexdigest(),
+        )
+        self._metrics.published.add(1, {"fed.kind": kind})
+        return PublishResult(
+            envelope_id=envelope_id,
+            sequence=sequence,
+            topic=topic,
+            partition=meta.partition,
+            offset=meta.offset,
+        )
+
+    async def publish_dossier(
+        self, dossier: Dossier, *, to: list[str], suite: str | None = None
+    ) -> PublishResult:
+        """Publish a dossier."""
+        return await self.publish(
+            dossier.to_bytes(), kind="DOSSIER", codes=dossier.codes.to_avro(), to=to, suite=suite
+        )
+
+    async def _send_receipt(
+        self, opened: OpenedEnvelope, *, sha256: str, status: str, reason: str | None
+    ) -> None:
+        receipt = SchemaStore.default().encode(
+            _RECEIPT,
+            {
+                "envelope_id": opened.header.envelope_id,
+                "envelope_sha256": bytes.fromhex(sha256),
+                "recipient": self.agency,
+                "status": status,
+                "reason": reason,
+                "at": dt.datetime.now(dt.UTC),
+            },
+        )
+        await self.publish(
+            receipt, kind="RECEIPT", codes=opened.header.codes, to=[opened.header.sender]
+        )
+
+    # -- consuming ----------------------------------------------------------------------------
+
+    async def consume(
+        self,
+        *,
+        handler: Handler | None = None,
+        stop: asyncio.Event | None = None,
+        until_idle: float | None = None,
+        send_receipts: bool = True,
+    ) -> ConsumeStats:
+        """Consume our inbox until ``stop`` is set or ``until_idle`` seconds pass idle."""
+        stop = stop or asyncio.Event()
+        stats = ConsumeStats()
+        await self.start()
+        consumer = self.conn.consumer(
+            self.layout.inbox(self.agency),
+            group_id=self.layout.consumer_group(self.agency),
+            client_id=f"{self.agency}-inbox",
+        )
+        with translate_kafka_errors("start inbox consumer"):
+            await consumer.start()
+        last = time.monotonic()
+        try:
+            while not stop.is_set():
+                with translate_kafka_errors("poll inbox"):
+                    batch = await consumer.getmany(timeout_ms=200, max_records=200)
+                if not any(batch.values()):
+                    if until_idle is not None and time.monotonic() - last >= until_idle:
+                        break
+                    continue
+                last = time.monotonic()
+                for tp, records in batch.items():
+                    for record in records:
+                        await self._handle(record, handler, stats, send_receipts)
+                    # Commit only after every record of the batch was handled or dead-lettered.
+                    with translate_kafka_errors("commit inbox offsets"):
+                        await consumer.commit(
+                            {TopicPartition(tp.topic, tp.partition): records[-1].offset + 1}
+                        )
+        finally:
+            await consumer.stop()
+        return stats
+
+    async def _handle(
+        self, record: Any, handler: Handler | None, stats: ConsumeStats, send_receipts: bool
+    ) -> None:
+        value: bytes = record.value or b""
+        sha256 = hashlib.sha256(value).hexdigest()
+        opened: OpenedEnvelope | None = None
+        with telemetry.span(
+            "agency.deliver",
+            kind=trace.SpanKind.CONSUMER,
+            context=telemetry.extract_context(record.headers),
+            attributes={"fed.recipient": self.agency},
+        ) as current:
+            try:
+                started = time.perf_counter()
+                opened = self._verifier.open(value, identity=self.identity)
+                self._metrics.open_latency.record((time.perf_counter() - started) * 1000)
+                header = opened.header
+                current.set_attribute("fed.envelope_id", header.envelope_id)
+                self.store.check_fresh(envelope_id=header.envelope_id)
+                if header.kind == "RECEIPT":
+                    await self._take_receipt(opened)
+                    stats.receipts += 1
+                    return
+                dossier = None
+                if header.kind == "DOSSIER":
+                    try:
+                        dossier = Dossier.from_bytes(opened.payload)
+                    except Exception as exc:
+                        raise ValidationError("payload does not validate", detail=str(exc)) from exc
+                delivery = Delivery(opened=opened, dossier=dossier, envelope_sha256=sha256)
+                if handler is not None:
+                    with telemetry.span("agency.handler", attributes={"fed.kind": header.kind}):
+                        await handler(delivery)
+                self.store.accept(
+                    envelope_id=header.envelope_id,
+                    sender=header.sender,
+                    sequence=header.sequence,
+                    expires_at=header.expires_at.timestamp(),
+                    kind=header.kind,
+                    provenance=opened.provenance(),
+                    payload=opened.payload,
+                )
+                stats.delivered += 1
+                self._metrics.delivered.add(1, {"fed.kind": header.kind})
+            except Error as exc:
+                current.set_attribute("fed.rejected", exc.reason)
+                await self._reject(record, exc, opened, stats)
+                if send_receipts and opened is not None and not isinstance(exc, ReplayError):
+                    await self._send_receipt(
+                        opened, sha256=sha256, status="REJECTED", reason=exc.reason
+                    )
+                return
+        if send_receipts:
+            await self._send_receipt(opened, sha256=sha256, status="DELIVERED", reason=None)
+
+    async def _take_receipt(self, opened: OpenedEnvelope) -> None:
+        rec = SchemaStore.default().decode(_RECEIPT, opened.payload)
+        if rec["recipient"] != opened.header.sender:
+            raise ValidationError(
+                "receipt signed by someone else than the recipient it names",
+                detail=f"signed by {opened.header.sender}, names {rec['recipient']}",
+            )
+        self.store.record_receipt(
+            envelope_id=rec["envelope_id"],
+            recipient=rec["recipient"],
+            status=rec["status"],
+            reason=rec["reason"],
+        )
+        self.store.accept(
+            envelope_id=opened.header.envelope_id,
+            sender=opened.header.sender,
+            sequence=opened.header.sequence,
+            expires_at=opened.header.expires_at.timestamp(),
+            kind="RECEIPT",
+            provenance=opened.provenance(),
+            payload=None,
+        )
+
+    async def _reject(
+        self, record: Any, exc: Error, opened: OpenedEnvelope | None, stats: ConsumeStats
+    ) -> None:
+        letter = DeadLetter.for_record(
+            original=record.value or b"",
+            key=record.key,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            stage="CONSUMER",
+            rejected_by=self.agency,
+            reason=exc.reason,
+            detail=exc.diagnostics(),  # our own topic: the precise cause is ours to keep
+            envelope_id=opened.header.envelope_id if opened else None,
+        )
+        log.warning("%s rejected %s@%d: %s", self.agency, record.topic, record.offset, exc.reason)
+        with translate_kafka_errors("dead-letter"):
+            await self._producer.send_and_wait(
+                self.layout.rejected(self.agency), value=letter.to_bytes(), key=record.key
+            )
+        stats.rejected += 1
+        stats.reasons[exc.reason] = stats.reasons.get(exc.reason, 0) + 1
+        self._metrics.rejected.add(1, {"fed.reason": exc.reason, "fed.stage": "consumer"})
