@@ -111,7 +111,7 @@ class KafkaConnection:
             "request_timeout_ms": 30_000,
         }
         options.update(overrides)
-        return AIOKafkaProducer(**self.client_kwargs(), **options)
+        return AIOKafkaProducer(**{**self.client_kwargs(), **options})
 
     def consumer(self, *topics: str, group_id: str | None, **overrides: Any) -> AIOKafkaConsumer:
         """Return a manual-commit, ``read_committed`` consumer (not started)."""
@@ -123,7 +123,7 @@ class KafkaConnection:
             "max_partition_fetch_bytes": 4 << 20,
         }
         options.update(overrides)
-        return AIOKafkaConsumer(*topics, **self.client_kwargs(), **options)
+        return AIOKafkaConsumer(*topics, **{**self.client_kwargs(), **options})
 
     @contextlib.asynccontextmanager
     async def admin(self) -> AsyncIterator[AIOKafkaAdminClient]:

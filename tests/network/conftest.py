@@ -1,0 +1,46 @@
+"""A federation on disk wired to the session's real Kafka, isolated by a unique topic prefix."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from broker.config import Settings
+from broker.node import AgencyNode
+from broker.router import EnvelopeCheck, Router
+from broker.topics import TopicLayout
+from broker.transport import KafkaConnection, ensure_topics
+from broker.trust import init_federation, load_trust
+
+AGENCIES = ["ES-PN", "DE-BKA", "PT-PJ", "IT-PS"]
+
+
+@dataclass
+class Network:
+    settings: Settings
+    conn: KafkaConnection
+    layout: TopicLayout
+
+    def node(self, agency: str) -> AgencyNode:
+        return AgencyNode.load(self.settings, agency=agency, conn=self.conn)
+
+    def router(self) -> Router:
+        return Router(
+            conn=self.conn,
+            layout=self.layout,
+            check=EnvelopeCheck(trust=load_trust(self.settings)),
+            transactional_id=f"{self.layout.router_group}.test",
+        )
+
+
+@pytest.fixture
+async def network(tmp_path: Path, kafka_bootstrap: str, unique: str) -> AsyncIterator[Network]:
+    settings = Settings(home=tmp_path, kafka_bootstrap=kafka_bootstrap, topic_prefix=f"t{unique}")
+    init_federation(settings, agencies=AGENCIES)
+    conn = KafkaConnection(bootstrap=kafka_bootstrap, client_id="tests")
+    layout = TopicLayout(prefix=settings.topic_prefix)
+    await ensure_topics(conn, layout=layout, agencies=AGENCIES, partitions=2)
+    yield Network(settings=settings, conn=conn, layout=layout)

@@ -1,0 +1,137 @@
+"""Dossiers over the real broker: exactly once to each recipient, nowhere else; hostile records
+dead-lettered with their reason while later valid ones still arrive; receipts come back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broker.codec import SchemaStore
+from broker.deadletter import DeadLetter
+from broker.envelope.format import ENVELOPE_SCHEMA
+from broker.node import Delivery
+from broker.synthetic import example_dossier
+from tests.kafka_helpers import read_all
+from tests.network.conftest import Network
+
+
+async def _collect(network: Network, agency: str, **kw: Any) -> list[Delivery]:
+    got: list[Delivery] = []
+
+    async def handler(delivery: Delivery) -> None:
+        got.append(delivery)
+
+    node = network.node(agency)
+    async with node:
+        await node.consume(handler=handler, until_idle=2.0, **kw)
+    return got
+
+
+async def test_dossier_reaches_each_named_recipient_exactly_once_and_nowhere_else(
+    network: Network,
+) -> None:
+    dossier = example_dossier(11)
+    async with network.node("ES-PN") as sender:
+        first = await sender.publish_dossier(dossier, to=["DE-BKA", "PT-PJ"])
+        second = await sender.publish_dossier(dossier, to=["PT-PJ"], suite="pq-hybrid")
+    stats = await network.router().run(until_idle=2.0)
+    assert (stats.routed, stats.rejected) == (3, 0)
+
+    de = await _collect(network, "DE-BKA")
+    pt = await _collect(network, "PT-PJ")
+    it = await _collect(network, "IT-PS")
+    assert [d.envelope_id for d in de] == [first.envelope_id]
+    assert sorted(d.envelope_id for d in pt) == sorted([first.envelope_id, second.envelope_id])
+    assert it == []
+    assert de[0].dossier is not None and de[0].dossier.model_dump() == dossier.model_dump()
+    assert de[0].opened.header.sender == "ES-PN"
+
+    # Consuming again delivers nothing more: offsets were committed after the handler.
+    assert await _collect(network, "DE-BKA") == []
+
+    # Receipts travel back through the router to the sender.
+    await network.router().run(until_idle=2.0)
+    async with network.node("ES-PN") as sender:
+        stats_back = await sender.consume(until_idle=2.0)
+        status = {s.envelope_id: s.status for s in sender.store.sent()}
+    assert stats_back.receipts == 3
+    assert status[first.envelope_id] == {"DE-BKA": "DELIVERED", "PT-PJ": "DELIVERED"}
+    assert status[second.envelope_id] == {"PT-PJ": "DELIVERED"}
+
+
+async def test_hostile_records_are_dead_lettered_with_reason_and_valid_ones_still_arrive(
+    network: Network,
+) -> None:
+    store = SchemaStore.default()
+    async with network.node("DE-BKA") as de:
+        # DE-BKA's validly signed envelope, which we will copy into ES-PN's outbox.
+        await de.publish_dossier(example_dossier(1), to=["PT-PJ"])
+    misowned = (await read_all(network.conn, network.layout.outbox("DE-BKA"), expect=1))[0]
+    async with network.node("ES-PN") as es:
+        await es.publish_dossier(example_dossier(2), to=["DE-BKA"])
+    valid = (await read_all(network.conn, network.layout.outbox("ES-PN"), expect=1))[0]
+    tampered = bytearray(valid)
+    tampered[len(tampered) // 2] ^= 0x10
+    unsigned = store.decode(ENVELOPE_SCHEMA, valid)
+    unsigned["signature"] = {"ed25519": b"", "ml_dsa_65": None}
+    hostile = [
+        b"\x00random garbage",
+        bytes(tampered),
+        misowned,
+        store.encode(ENVELOPE_SCHEMA, unsigned),
+    ]
+
+    producer = network.conn.producer()
+    await producer.start()
+    try:
+        for value in hostile:
+            await producer.send_and_wait(network.layout.outbox("ES-PN"), value)
+        async with network.node("ES-PN") as es:
+            later = await es.publish_dossier(example_dossier(3), to=["DE-BKA"])
+    finally:
+        await producer.stop()
+
+    stats = await network.router().run(until_idle=2.0)
+    assert stats.rejected == len(hostile)
+    letters = [
+        DeadLetter.from_bytes(v)
+        for v in await read_all(network.conn, network.layout.rejected("ES-PN"), expect=4)
+    ]
+    assert sorted(letter.original for letter in letters) == sorted(hostile)
+    assert {letter.reason for letter in letters} == {"malformed", "bad-signature"}
+    # The sender may be the attacker: the router's dead letters carry no precise detail.
+    assert all(letter.detail is None and letter.stage == "ROUTER" for letter in letters)
+
+    got = await _collect(network, "DE-BKA", send_receipts=False)
+    assert later.envelope_id in {d.envelope_id for d in got}
+    assert len(got) == 2  # the two valid dossiers, nothing hostile
+
+
+async def test_replayed_and_misaddressed_records_are_refused_by_the_consumer(
+    network: Network,
+) -> None:
+    async with network.node("ES-PN") as es:
+        await es.publish_dossier(example_dossier(4), to=["DE-BKA"])
+        await es.publish_dossier(example_dossier(5), to=["PT-PJ"])
+    await network.router().run(until_idle=2.0)
+    (for_de,) = await read_all(network.conn, network.layout.inbox("DE-BKA"), expect=1)
+    (for_pt,) = await read_all(network.conn, network.layout.inbox("PT-PJ"), expect=1)
+    assert len(await _collect(network, "DE-BKA", send_receipts=False)) == 1
+
+    # A malicious operator replays DE-BKA's envelope and slips PT-PJ's into DE-BKA's inbox.
+    producer = network.conn.producer()
+    await producer.start()
+    try:
+        await producer.send_and_wait(network.layout.inbox("DE-BKA"), for_de)
+        await producer.send_and_wait(network.layout.inbox("DE-BKA"), for_pt)
+    finally:
+        await producer.stop()
+    async with network.node("DE-BKA") as de:
+        stats = await de.consume(until_idle=2.0, send_receipts=False)
+    assert stats.delivered == 0
+    assert stats.reasons == {"replayed": 1, "not-a-recipient": 1}
+    letters = [
+        DeadLetter.from_bytes(v)
+        for v in await read_all(network.conn, network.layout.rejected("DE-BKA"), expect=2)
+    ]
+    assert {letter.reason for letter in letters} == {"replayed", "not-a-recipient"}
+    assert all(letter.detail for letter in letters)  # our own topic: precise cause kept
