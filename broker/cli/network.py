@@ -92,7 +92,11 @@ def publish(
 
 
 @router_app.command("run")
-def router_run(until_idle: float | None = UntilIdle, home: Path | None = HomeOption) -> None:
+def router_run(
+    until_idle: float | None = UntilIdle,
+    max_batch: int = typer.Option(500, "--max-batch", min=1, help="Records per transaction."),
+    home: Path | None = HomeOption,
+) -> None:
     """Route every outbox to the recipients' inboxes (stops cleanly on SIGTERM)."""
     settings = settings_for(home)
     telemetry.configure(service="router")
@@ -103,6 +107,7 @@ def router_run(until_idle: float | None = UntilIdle, home: Path | None = HomeOpt
             conn=connection_for(settings, ROUTER),
             layout=TopicLayout(prefix=settings.topic_prefix),
             check=EnvelopeCheck(trust=trust),
+            max_batch=max_batch,
         )
         stats = await router.run(stop=_stop_on_sigterm(), until_idle=until_idle)
         typer.echo(

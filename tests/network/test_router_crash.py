@@ -1,0 +1,95 @@
+"""The router killed with SIGKILL mid-stream and restarted loses and duplicates nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+from aiokafka import TopicPartition
+
+from broker.codec import SchemaStore
+from broker.envelope.format import ENVELOPE_SCHEMA, HEADER_SCHEMA
+from broker.synthetic import example_dossier
+from tests.kafka_helpers import read_all
+from tests.network.conftest import Network
+
+pytestmark = pytest.mark.slow
+COUNT = 300
+
+
+def _router(network: Network, *extra: str) -> subprocess.Popen[bytes]:
+    env = dict(
+        os.environ,
+        KAFKA_BOOTSTRAP=network.conn.bootstrap,
+        BROKER_TOPIC_PREFIX=network.layout.prefix,
+        BROKER_HOME=str(network.settings.home),
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "broker", "router", "run", "--max-batch", "10", *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def _committed(network: Network) -> int:
+    """Committed records in DE-BKA's inbox (the last stable offset under read_committed)."""
+    consumer = network.conn.consumer(group_id=None)
+    await consumer.start()
+    try:
+        topic = network.layout.inbox("DE-BKA")
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not parts:
+            await consumer._client.force_metadata_update()
+            parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = await consumer.end_offsets(parts)
+    finally:
+        await consumer.stop()
+    # Each committed transaction also writes one control record per partition.
+    return sum(ends.values())
+
+
+def _ids(values: list[bytes]) -> list[str]:
+    store = SchemaStore.default()
+    return [
+        store.decode(HEADER_SCHEMA, store.decode(ENVELOPE_SCHEMA, v)["header"])["envelope_id"]
+        for v in values
+    ]
+
+
+async def test_router_sigkilled_mid_stream_loses_and_duplicates_nothing(network: Network) -> None:
+    dossier = example_dossier(21)
+    async with network.node("ES-PN") as sender:
+        sent = [
+            (await sender.publish_dossier(dossier, to=["DE-BKA", "IT-PS"])).envelope_id
+            for _ in range(COUNT)
+        ]
+    committed_at_kill = []
+    for _round in range(2):
+        proc = _router(network)
+        # Kill it as soon as a few more transactions have committed: mid-stream.
+        start = await _committed(network)
+        while await _committed(network) < start + 20 and proc.poll() is None:
+            await asyncio.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=10)  # reap it and close its pipes
+        assert proc.returncode == -signal.SIGKILL
+        committed_at_kill.append(await _committed(network))
+    assert 0 < committed_at_kill[0] < COUNT, committed_at_kill  # the kill landed mid-stream
+    final = _router(network, "--until-idle", "4")
+    _, err = final.communicate(timeout=180)
+    assert final.returncode == 0, err.decode()[-2000:]
+
+    for agency in ("DE-BKA", "IT-PS"):
+        values = await read_all(
+            network.conn, network.layout.inbox(agency), expect=COUNT, timeout=30
+        )
+        counts = Counter(_ids(values))
+        assert len(values) == COUNT, f"{agency}: {len(values)} records for {COUNT} sent"
+        assert set(counts) == set(sent)
+        assert max(counts.values()) == 1
