@@ -50,12 +50,8 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "dossier-broker local federation"),
-        ]
-    )
+    # CN only: Kafka's principal mapping rule (^CN=...) then yields User:<CN> exactly.
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
 class LocalCA:
@@ -78,7 +74,7 @@ class LocalCA:
         """Create a new CA in ``directory``."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
-        name = _name("dossier-broker local CA")
+        name = _name("dossier-broker-local-CA")
         cert = (
             x509.CertificateBuilder()
             .subject_name(name)

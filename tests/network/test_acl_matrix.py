@@ -1,0 +1,105 @@
+"""Mutual TLS and ACLs on the real broker: every (agency, topic, operation) matches the layout."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiokafka import TopicPartition
+
+from broker.acls import acl_bindings, apply_acls
+from broker.errors import TransportError
+from broker.local import LocalCluster
+from broker.topics import Operation, TopicLayout, access_matrix
+from broker.transport import (
+    AccessDeniedError,
+    KafkaConnection,
+    ensure_topics,
+    translate_kafka_errors,
+)
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+AGENCIES = ["ES-PN", "DE-BKA"]
+
+
+async def _can_write(conn: KafkaConnection, topic: str) -> bool:
+    producer = conn.producer(request_timeout_ms=8000, enable_idempotence=False)
+    try:
+        with translate_kafka_errors("probe write"):
+            await producer.start()
+            await asyncio.wait_for(producer.send_and_wait(topic, b"probe"), 15)
+    except AccessDeniedError:
+        return False
+    finally:
+        await producer.stop()
+    return True
+
+
+async def _can_read(conn: KafkaConnection, topic: str) -> bool:
+    """True iff the seed record written by the admin can actually be fetched."""
+    consumer = conn.consumer(group_id=None, request_timeout_ms=8000)
+    try:
+        with translate_kafka_errors("probe read"):
+            await consumer.start()
+            consumer.assign([TopicPartition(topic, 0)])
+            await consumer.seek_to_beginning()
+            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=3000), 15)
+    except AccessDeniedError:
+        return False
+    finally:
+        await consumer.stop()
+    return any(batch.values())
+
+
+async def _can_join(conn: KafkaConnection, topic: str, group: str) -> bool:
+    consumer = conn.consumer(topic, group_id=group, request_timeout_ms=8000)
+    try:
+        with translate_kafka_errors("probe group"):
+            await consumer.start()
+            await asyncio.wait_for(consumer.getmany(timeout_ms=1500), 20)
+    except AccessDeniedError:
+        return False
+    finally:
+        await consumer.stop()
+    return True
+
+
+async def test_acl_matrix_holds_under_mutual_tls(kafka_tls_cluster: LocalCluster) -> None:
+    layout = TopicLayout(prefix="acl")
+    admin = kafka_tls_cluster.connection("admin")
+    await ensure_topics(admin, layout=layout, agencies=AGENCIES, partitions=1)
+    await apply_acls(admin, acl_bindings(layout, AGENCIES))
+    topics = [t for a in AGENCIES for t in layout.agency_topics(a)] + [layout.audit]
+    seed = admin.producer()
+    await seed.start()
+    try:
+        for topic in topics:
+            await seed.send_and_wait(topic, b"seed", partition=0)
+    finally:
+        await seed.stop()
+    await asyncio.sleep(1.5)  # ACLs propagate through the metadata log
+    allowed = {(p.principal, p.topic, p.operation) for p in access_matrix(layout, AGENCIES)}
+    mismatches = []
+    for agency in AGENCIES:
+        conn = kafka_tls_cluster.connection(agency)
+        for topic in topics:
+            for op, probe in ((Operation.WRITE, _can_write), (Operation.READ, _can_read)):
+                expected = (agency, topic, op) in allowed
+                if await probe(conn, topic) != expected:
+                    mismatches.append((agency, topic, op.value, expected))
+    assert mismatches == []
+    # Concretely, the examples of the issue:
+    de = kafka_tls_cluster.connection("DE-BKA")
+    assert not await _can_read(de, layout.inbox("ES-PN"))
+    assert not await _can_write(de, layout.outbox("ES-PN"))
+    assert not await _can_join(de, layout.inbox("DE-BKA"), layout.consumer_group("ES-PN"))
+    assert await _can_join(de, layout.inbox("DE-BKA"), layout.consumer_group("DE-BKA"))
+
+
+async def test_client_without_certificate_cannot_connect(kafka_tls_cluster: LocalCluster) -> None:
+    plain = KafkaConnection(bootstrap=kafka_tls_cluster.bootstrap, client_id="no-cert")
+    producer = plain.producer(request_timeout_ms=3000)
+    with pytest.raises((TransportError, asyncio.TimeoutError)):
+        with translate_kafka_errors("connect without TLS"):
+            await asyncio.wait_for(producer.start(), 10)
+    await producer.stop()
