@@ -11,10 +11,12 @@ from pathlib import Path
 import typer
 
 from broker import telemetry
+from broker.acls import acl_bindings, apply_acls
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
 from broker.config import Settings
 from broker.envelope import SUITES
 from broker.local import connection_for
+from broker.local.cluster import read_record
 from broker.models import validate_dossier_json
 from broker.node import AgencyNode, Delivery
 from broker.router import EnvelopeCheck, Router
@@ -46,13 +48,19 @@ def _stop_on_sigterm() -> asyncio.Event:
 
 
 async def create_topics(settings: Settings) -> list[str]:
-    """Create every topic the federation in ``settings.home`` needs (idempotent)."""
+    """Create every topic the federation needs (idempotent); under local mTLS, also its ACLs."""
     trust = load_trust(settings)
-    return await ensure_topics(
-        connection_for(settings, "admin"),
-        layout=TopicLayout(prefix=settings.topic_prefix),
-        agencies=trust.agency_ids(),
-    )
+    layout = TopicLayout(prefix=settings.topic_prefix)
+    conn = connection_for(settings, "admin")
+    created = await ensure_topics(conn, layout=layout, agencies=trust.agency_ids())
+    if conn.tls is not None:
+        await apply_acls(conn, acl_bindings(layout, trust.agency_ids()))
+    return created
+
+
+def kafka_known(settings: Settings) -> bool:
+    """Whether a Kafka is configured (KAFKA_BOOTSTRAP) or recorded by `broker local up`."""
+    return bool(settings.kafka_bootstrap) or read_record(settings.state_dir) is not None
 
 
 @topics_app.command("create")
