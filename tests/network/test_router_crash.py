@@ -93,3 +93,31 @@ async def test_router_sigkilled_mid_stream_loses_and_duplicates_nothing(network:
         assert len(values) == COUNT, f"{agency}: {len(values)} records for {COUNT} sent"
         assert set(counts) == set(sent)
         assert max(counts.values()) == 1
+
+
+async def test_router_and_inbox_stop_cleanly_on_sigterm(network: Network) -> None:
+    async with network.node("ES-PN") as sender:
+        await sender.publish_dossier(example_dossier(22), to=["DE-BKA"])
+    env = dict(
+        os.environ,
+        KAFKA_BOOTSTRAP=network.conn.bootstrap,
+        BROKER_TOPIC_PREFIX=network.layout.prefix,
+        BROKER_HOME=str(network.settings.home),
+    )
+    router = _router(network)
+    inbox = subprocess.Popen(
+        [sys.executable, "-m", "broker", "inbox", "--as", "DE-BKA", "--follow"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    await asyncio.sleep(8.0)
+    for proc in (router, inbox):
+        proc.send_signal(signal.SIGTERM)
+    r_out, r_err = router.communicate(timeout=30)
+    i_out, i_err = inbox.communicate(timeout=30)
+    assert router.returncode == 0, r_err.decode()[-1500:]
+    assert inbox.returncode == 0, i_err.decode()[-1500:]
+    # The dossier, and DE-BKA's receipt if it was sent before the SIGTERM.
+    assert b"routed 1," in r_out or b"routed 2," in r_out, r_out
+    assert b"delivered 1" in i_out
