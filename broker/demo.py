@@ -1,0 +1,185 @@
+"""The multi-agency demo: the whole network end to end on a real local Kafka.
+
+A federation of ES-PN, DE-BKA, PT-PJ, IT-PS, AR-PFA, CL-PDI and EUROPOL; the
+router and every agency's inbox consumer run as separate processes (``broker
+router run``, ``broker inbox``); national units publish synthetic dossiers to
+EUROPOL and some bilaterally, in both suites; a few hostile records are injected;
+receipts flow back. It ends with a summary read from the agencies' own state.
+
+Example::
+
+    $ broker demo            # or: make demo
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from broker.config import Settings
+from broker.local import LocalCluster
+from broker.local.cluster import read_record
+from broker.node import AgencyNode
+from broker.store import AgencyStore
+from broker.synthetic import example_dossier
+from broker.topics import TopicLayout
+from broker.transport import ensure_topics
+from broker.trust import init_federation
+
+__all__ = ["DemoResult", "run_demo"]
+
+NATIONAL = ["ES-PN", "DE-BKA", "PT-PJ", "IT-PS", "AR-PFA", "CL-PDI"]
+HUB = "EUROPOL"
+AGENCIES = [*NATIONAL, HUB]
+
+
+@dataclass
+class DemoResult:
+    """What the demo measured."""
+
+    sent: int = 0
+    deliveries_expected: int = 0
+    delivered: int = 0
+    receipts_delivered: int = 0
+    unacknowledged: int = 0
+    hostile_injected: int = 0
+    rejected: int = 0
+    per_agency: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Whether everything arrived exactly once and every hostile record was refused."""
+        return (
+            self.delivered == self.deliveries_expected
+            and self.unacknowledged == 0
+            and self.rejected == self.hostile_injected
+        )
+
+
+def _spawn(settings: Settings, *args: str, log: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, BROKER_HOME=str(settings.home))
+    out = log.open("wb")
+    try:
+        return subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "broker", *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    finally:
+        out.close()
+
+
+async def run_demo(
+    settings: Settings, *, dossiers_per_unit: int = 6, say: Callable[[str], None] = print
+) -> DemoResult:
+    """Run the demo under ``settings.home`` (wiped first); return the measured result."""
+    result = DemoResult()
+    started = time.monotonic()
+    for sub in ("agencies", "keys", "state"):
+        shutil.rmtree(settings.home / sub, ignore_errors=True)
+    say("== 1/6 starting a real local Kafka (jars from Maven Central, cached)")
+    cluster = await LocalCluster.start(state_dir=settings.state_dir, cache_dir=settings.cache_dir)
+    try:
+        say(f"   Kafka {cluster.bootstrap}")
+        say(f"== 2/6 federation of {', '.join(AGENCIES)}: root, keys, certificates, topics")
+        init_federation(settings, agencies=AGENCIES)
+        layout = TopicLayout(prefix=settings.topic_prefix)
+        await ensure_topics(cluster.connection(), layout=layout, agencies=AGENCIES)
+        say("== 3/6 router and 7 inbox consumers as separate processes")
+        logs = settings.state_dir / "demo-logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        procs = [_spawn(settings, "router", "run", "--until-idle", "8", log=logs / "router.log")]
+        procs += [
+            _spawn(settings, "inbox", "--as", a, "--until-idle", "8", log=logs / f"{a}.log")
+            for a in AGENCIES
+        ]
+        say(f"== 4/6 national units publish {dossiers_per_unit} dossiers each")
+        rng = random.Random(2026)  # noqa: S311 - deterministic demo data, not crypto
+        seed = 0
+        for unit in NATIONAL:
+            async with AgencyNode.load(settings, agency=unit) as node:
+                for _ in range(dossiers_per_unit):
+                    seed += 1
+                    to = [HUB]
+                    if rng.random() < 0.4:
+                        to.append(rng.choice([a for a in NATIONAL if a != unit]))
+                    suite = "pq-hybrid" if rng.random() < 0.3 else "classic"
+                    await node.publish_dossier(example_dossier(seed), to=to, suite=suite)
+                    result.sent += 1
+                    result.deliveries_expected += len(to)
+            say(f"   {unit}: {dossiers_per_unit} sealed and published")
+        say("== 5/6 a hostile record (garbage in IT-PS's outbox) among valid ones")
+        producer = cluster.connection().producer()
+        await producer.start()
+        try:
+            await producer.send_and_wait(layout.outbox("IT-PS"), b"\x00not an envelope")
+            async with AgencyNode.load(settings, agency="PT-PJ") as node:
+                await node.publish_dossier(example_dossier(999), to=[HUB])
+                result.sent += 1
+                result.deliveries_expected += 1
+            result.hostile_injected = 1
+        finally:
+            await producer.stop()
+        say("   waiting for routing, delivery and receipts to settle ...")
+        await asyncio.gather(*(asyncio.to_thread(p.wait) for p in procs))
+        failed = [p.args for p in procs if p.returncode != 0]
+        if failed:
+            say(f"   WARNING: processes failed: {failed} (logs in {logs})")
+        say("== 6/6 summary")
+        for agency in AGENCIES:
+            store = AgencyStore.open(settings.state_dir / agency / "state.db")
+            try:
+                got = len(store.inbox(kind="DOSSIER"))
+                result.per_agency[agency] = got
+                result.delivered += got
+                for item in store.sent():
+                    if item.kind != "DOSSIER":
+                        continue
+                    for status in item.status.values():
+                        if status == "DELIVERED":
+                            result.receipts_delivered += 1
+                        elif status == "UNACKNOWLEDGED":
+                            result.unacknowledged += 1
+            finally:
+                store.close()
+        result.rejected = await _count_dead_letters(cluster, layout)
+    finally:
+        await cluster.stop()
+    result.seconds = time.monotonic() - started
+    return result
+
+
+async def _count_dead_letters(cluster: LocalCluster, layout: TopicLayout) -> int:
+    """Count every record in every agency's rejected topic."""
+    topics = [layout.rejected(a) for a in AGENCIES]
+    consumer = cluster.connection().consumer(*topics, group_id=None)
+    await consumer.start()
+    total, quiet = 0, 0
+    try:
+        while quiet < 3:  # three empty polls in a row: the topics are drained
+            batch = await consumer.getmany(timeout_ms=500)
+            got = sum(len(records) for records in batch.values())
+            total += got
+            quiet = 0 if got else quiet + 1
+    finally:
+        await consumer.stop()
+    return total
+
+
+def default_settings() -> Settings:
+    """Return the demo's settings: home ``./state/demo`` unless BROKER_HOME is set."""
+    if os.environ.get("BROKER_HOME"):
+        return Settings()
+    return Settings(home=Path("state/demo").resolve())
+
+
+def already_running(settings: Settings) -> bool:
+    """Whether a local Kafka is already recorded in the demo home."""
+    return read_record(settings.state_dir) is not None
