@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.config import default_cache_dir
+from broker.config import Settings
 from broker.local import LocalCluster
 from broker.transport import KafkaConnection
 
@@ -35,7 +35,7 @@ atexit.register(_kill_leftovers)
 
 async def _start(tmp: Path, nodes: int, *, tls: bool = False) -> LocalCluster:
     cluster = await LocalCluster.start(
-        state_dir=tmp, cache_dir=default_cache_dir(), nodes=nodes, tls=tls
+        state_dir=tmp, cache_dir=Settings().cache_dir, nodes=nodes, tls=tls
     )
     _started.append(cluster)
     return cluster

@@ -19,7 +19,7 @@ from tests.kafka_helpers import read_all
 from tests.network.conftest import Network
 
 pytestmark = pytest.mark.slow
-COUNT = 300
+COUNT = 500
 
 
 def _router(network: Network, *extra: str) -> subprocess.Popen[bytes]:
