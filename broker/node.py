@@ -44,7 +44,7 @@ from broker.codec import SchemaStore
 from broker.config import Settings
 from broker.deadletter import DeadLetter
 from broker.envelope import OpenedEnvelope, Verifier, seal
-from broker.errors import Error, ReplayError, ValidationError
+from broker.errors import Error, ReplayError, TransportError, ValidationError
 from broker.local import connection_for
 from broker.models import Dossier
 from broker.store import AgencyStore
@@ -293,13 +293,24 @@ class AgencyNode:
                     for record in records:
                         await self._handle(record, handler, stats, send_receipts)
                     # Commit only after every record of the batch was handled or dead-lettered.
-                    with translate_kafka_errors("commit inbox offsets"):
-                        await consumer.commit(
-                            {TopicPartition(tp.topic, tp.partition): records[-1].offset + 1}
-                        )
+                    await self._commit(consumer, tp, records[-1].offset + 1)
         finally:
             await consumer.stop()
         return stats
+
+    async def _commit(self, consumer: Any, tp: Any, offset: int, attempts: int = 20) -> None:
+        """Commit an offset, retrying while the broker is away (it is idempotent)."""
+        for attempt in range(attempts):
+            try:
+                with translate_kafka_errors("commit inbox offsets"):
+                    await consumer.commit({TopicPartition(tp.topic, tp.partition): offset})
+            except TransportError as exc:
+                if not exc.retriable or attempt == attempts - 1:
+                    raise
+                log.warning("commit failed, retrying: %s", exc.diagnostics())
+                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+            else:
+                return
 
     async def _handle(
         self, record: Any, handler: Handler | None, stats: ConsumeStats, send_receipts: bool
