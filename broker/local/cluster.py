@@ -188,7 +188,10 @@ class LocalCluster:
         if tls:
             ca = LocalCA.create(directory=root / "tls")
             ca.issue(BROKER_PRINCIPAL, server=True)
-            ca.issue(ADMIN_PRINCIPAL)
+            # Service principals now; each agency's certificate on its first connection
+            # (agencies may join the federation after the cluster starts).
+            for principal in (ADMIN_PRINCIPAL, "router", "auditor"):
+                ca.issue(principal)
         for info in infos:
             cluster._write_config(info)
         await asyncio.gather(*(asyncio.to_thread(cluster._format, n) for n in infos))
