@@ -28,6 +28,8 @@ TOP_LEVEL = (
     "eu.fed.Dossier",
     "eu.fed.HitNotification",
     "eu.fed.Receipt",
+    "eu.fed.ReleaseGrant",
+    "eu.fed.ReleaseRequest",
     "eu.fed.envelope.Envelope",
     "eu.fed.envelope.Header",
     "eu.fed.envelope.Inner",

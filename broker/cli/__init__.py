@@ -52,6 +52,7 @@ def _register() -> None:
     from broker.cli import demo as demo_cli
     from broker.cli import dossier as dossier_cli
     from broker.cli import federation as federation_cli
+    from broker.cli import hub as hub_cli
     from broker.cli import local as local_cli
     from broker.cli import network as network_cli
     from broker.cli import schema as schema_cli
@@ -63,6 +64,7 @@ def _register() -> None:
     app.add_typer(schema_cli.app, name="schema")
     app.add_typer(network_cli.router_app, name="router")
     app.add_typer(network_cli.topics_app, name="topics")
+    app.add_typer(hub_cli.app, name="hub")
     app.command(name="publish")(network_cli.publish)
     app.command(name="inbox")(network_cli.inbox)
     app.command(name="receipts")(network_cli.receipts)

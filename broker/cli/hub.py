@@ -1,0 +1,99 @@
+"""``broker hub``: run the hub, and report what it found."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import typer
+
+from broker import telemetry
+from broker.cli._common import HomeOption, settings_for
+from broker.cli.network import UntilIdle, _stop_on_sigterm
+from broker.hub import Hub, HubIndex
+from broker.hub.report import build_report, explain
+from broker.models import normalize_selector
+from broker.node import AgencyNode
+
+app = typer.Typer(
+    help="The hub: cross-border matching with originator control.", no_args_is_help=True
+)
+
+
+def _index_path(home: Path | None, agency: str) -> Path:
+    return settings_for(home).state_dir / agency / "hub.db"
+
+
+@app.command()
+def run(
+    agency: str = typer.Option("EUROPOL", "--as", help="The hub's agency id."),
+    known_material: Path | None = typer.Option(
+        None, "--known-material", help="File of known-material SHA-256 hashes, one per line."
+    ),
+    until_idle: float | None = UntilIdle,
+    home: Path | None = HomeOption,
+) -> None:
+    """Index every dossier addressed to the hub and notify owners of cross-border hits."""
+    settings = settings_for(home)
+    telemetry.configure(service="hub")
+
+    index = HubIndex.open(_index_path(home, agency))
+    if known_material is not None:
+        count = index.load_known_material(known_material.read_text().split())
+        typer.echo(f"hub: {count} known-material hashes loaded")
+
+    async def main() -> None:
+        node = AgencyNode.load(settings, agency=agency)
+        hub = Hub(node=node, index=index)
+        async with node:
+            stats = await node.consume(
+                handler=hub.on_delivery, stop=_stop_on_sigterm(), until_idle=until_idle
+            )
+        index.close()
+        typer.echo(
+            f"hub: indexed {stats.delivered}, notifications {hub.notifications}, "
+            f"release requests {hub.release_requests}, rejected {stats.rejected}"
+        )
+
+    asyncio.run(main())
+
+
+@app.command()
+def report(
+    agency: str = typer.Option("EUROPOL", "--as"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    home: Path | None = HomeOption,
+) -> None:
+    """Show clusters of linked dossiers across agencies, counts, pending release requests."""
+    index = HubIndex.open(_index_path(home, agency))
+    data = build_report(index)
+    index.close()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    typer.echo(f"cross-border links: {data['links']}  {data['links_by_type']}")
+    typer.echo(f"known-material hits: {data['known_material_hits']}")
+    typer.echo(f"links per agency: {data['links_per_agency']}")
+    typer.echo(f"clusters: {len(data['clusters'])}")
+    for c in data["clusters"][:10]:
+        typer.echo(f"  {c['dossiers']:3d} dossiers across {', '.join(c['agencies'])}")
+    typer.echo(f"pending release requests: {len(data['pending_release_requests'])}")
+
+
+@app.command()
+def links(
+    selector: str = typer.Option(..., "--selector", help="A hub key or a raw value."),
+    selector_type: str | None = typer.Option(None, "--type", help="e.g. PHONE_E164, EMAIL."),
+    platform: str | None = typer.Option(None, "--platform"),
+    agency: str = typer.Option("EUROPOL", "--as"),
+    home: Path | None = HomeOption,
+) -> None:
+    """Explain one link: which agencies hold the selector, and what may be released."""
+    key = normalize_selector(selector_type, selector, platform) if selector_type else selector
+    index = HubIndex.open(_index_path(home, agency))
+    data = explain(index, key)
+    index.close()
+    typer.echo(json.dumps(data, indent=2))
+    if not data["holdings"]:
+        raise typer.Exit(1)

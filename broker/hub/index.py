@@ -1,0 +1,260 @@
+"""The hub's index: who holds which selector or media hash, in SQLite.
+
+Keys are normalized selectors (:func:`broker.models.normalize_selector`),
+``sha256:<hex>`` for exact media hashes, and ``pdq:<hex>`` for perceptual hashes,
+which match within a Hamming distance (default 31 of 256 bits) — a near
+duplicate joins the cluster keyed by the first hash seen. A key held by two or
+more agencies is a cross-border link; a media hash on the known-material list is
+a known-material hit.
+
+Example::
+
+    >>> import tempfile, pathlib
+    >>> idx = HubIndex.open(pathlib.Path(tempfile.mkdtemp()) / "hub.db")
+    >>> hamming("ff" * 32, "fe" + "ff" * 31)
+    1
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from broker.errors import ConfigError
+from broker.models import Dossier, normalize_selector
+
+__all__ = ["Holding", "HubIndex", "dossier_keys", "hamming"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS holdings (
+    key TEXT NOT NULL, agency TEXT NOT NULL, envelope_id TEXT NOT NULL,
+    restricted INTEGER NOT NULL, value TEXT NOT NULL, codes TEXT NOT NULL,
+    PRIMARY KEY (key, agency, envelope_id)
+);
+CREATE INDEX IF NOT EXISTS holdings_key ON holdings(key);
+CREATE TABLE IF NOT EXISTS pdq (hash TEXT PRIMARY KEY, cluster TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS known (sha256 TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS notified (
+    key TEXT NOT NULL, agency TEXT NOT NULL, others TEXT NOT NULL,
+    PRIMARY KEY (key, agency)
+);
+CREATE TABLE IF NOT EXISTS release_requests (
+    request_id TEXT PRIMARY KEY, key TEXT NOT NULL, owner TEXT NOT NULL,
+    owner_envelope_id TEXT NOT NULL, requested_for TEXT NOT NULL,
+    status TEXT NOT NULL, released_to TEXT
+);
+"""
+
+
+def hamming(a: str, b: str) -> int:
+    """Return the Hamming distance between two equal-length hex strings."""
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def dossier_keys(dossier: Dossier) -> list[tuple[str, str]]:
+    """Return ``(key, shown value)`` for every selector and media hash of a dossier."""
+    out: list[tuple[str, str]] = []
+    for person in dossier.persons:
+        for sel in person.selectors:
+            out.append((normalize_selector(sel.type, sel.value, sel.platform), sel.value))
+        for doc in person.documents:
+            out.append((normalize_selector("DOCUMENT_NUMBER", doc.number), doc.number))
+    for group in dossier.groups:
+        for sel in group.selectors:
+            out.append((normalize_selector(sel.type, sel.value, sel.platform), sel.value))
+    for device in dossier.devices:
+        for sel in device.identifiers:
+            out.append((normalize_selector(sel.type, sel.value, sel.platform), sel.value))
+    for media in dossier.media:
+        out.append((f"sha256:{media.sha256}", media.sha256))
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class Holding:
+    """One agency's dossier holding one key."""
+
+    key: str
+    agency: str
+    envelope_id: str
+    restricted: bool
+    value: str
+    codes: dict[str, Any]
+
+
+class HubIndex:
+    """Selector and hash index with link detection."""
+
+    def __init__(self, *, db: sqlite3.Connection, pdq_threshold: int = 31) -> None:
+        self._db = db
+        self.pdq_threshold = pdq_threshold
+
+    @classmethod
+    def open(cls, path: Path, *, pdq_threshold: int = 31) -> HubIndex:
+        """Open (creating if needed) the index at ``path``."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError("cannot open the hub index", detail=str(path)) from exc
+        return cls(db=db, pdq_threshold=pdq_threshold)
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def load_known_material(self, hashes: Iterable[str]) -> int:
+        """Load a hotline-style known-material list of SHA-256 hashes; return the count."""
+        rows = [(h.strip().lower(),) for h in hashes if h.strip()]
+        self._db.executemany("INSERT OR IGNORE INTO known VALUES (?)", rows)
+        return len(rows)
+
+    def is_known(self, sha256: str) -> bool:
+        """Whether a hash is on the known-material list."""
+        return (
+            self._db.execute("SELECT 1 FROM known WHERE sha256 = ?", (sha256,)).fetchone()
+            is not None
+        )
+
+    def _pdq_cluster(self, phash: str) -> str:
+        for stored, cluster in self._db.execute("SELECT hash, cluster FROM pdq"):
+            if len(stored) == len(phash) and hamming(stored, phash) <= self.pdq_threshold:
+                self._db.execute("INSERT OR IGNORE INTO pdq VALUES (?, ?)", (phash, cluster))
+                return str(cluster)
+        self._db.execute("INSERT OR IGNORE INTO pdq VALUES (?, ?)", (phash, phash))
+        return phash
+
+    def add(self, dossier: Dossier, *, agency: str, envelope_id: str) -> list[str]:
+        """Index a dossier; return the keys it touches (each may now be a link)."""
+        restricted = int(dossier.codes.originator_consent_required)
+        codes = dossier.codes.model_dump_json()
+        keys = dossier_keys(dossier)
+        for media in dossier.media:
+            if media.perceptual_hash and (media.perceptual_algorithm or "").upper() == "PDQ":
+                cluster = self._pdq_cluster(media.perceptual_hash)
+                keys.append((f"pdq:{cluster}", media.perceptual_hash))
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO holdings VALUES (?, ?, ?, ?, ?, ?)",
+                [(k, agency, envelope_id, restricted, v, codes) for k, v in keys],
+            )
+        except sqlite3.Error:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return sorted({k for k, _ in keys})
+
+    def holdings(self, key: str) -> list[Holding]:
+        """Return every holding of ``key``."""
+        return [
+            Holding(
+                key=r[0],
+                agency=r[1],
+                envelope_id=r[2],
+                restricted=bool(r[3]),
+                value=r[4],
+                codes=json.loads(r[5]),
+            )
+            for r in self._db.execute(
+                "SELECT key, agency, envelope_id, restricted, value, codes FROM holdings "
+                "WHERE key = ? "
+                "ORDER BY agency, envelope_id",
+                (key,),
+            )
+        ]
+
+    def links(self) -> dict[str, set[str]]:
+        """Return every key held by two or more agencies, with its agencies."""
+        out: dict[str, set[str]] = {}
+        for key, agency in self._db.execute(
+            "SELECT key, agency FROM holdings WHERE key IN "
+            "(SELECT key FROM holdings GROUP BY key HAVING COUNT(DISTINCT agency) >= 2)"
+        ):
+            out.setdefault(key, set()).add(agency)
+        return out
+
+    def known_hits(self) -> dict[str, set[str]]:
+        """Return media hashes on the known-material list, with the agencies holding them."""
+        out: dict[str, set[str]] = {}
+        for key, agency in self._db.execute(
+            "SELECT h.key, h.agency FROM holdings h JOIN known k ON h.key = 'sha256:' || k.sha256"
+        ):
+            out.setdefault(key.removeprefix("sha256:"), set()).add(agency)
+        return out
+
+    # -- notifications and release requests ---------------------------------------------
+
+    def notified_others(self, key: str, agency: str) -> set[str] | None:
+        """Return which other agencies ``agency`` was told about for ``key`` (None: never)."""
+        row = self._db.execute(
+            "SELECT others FROM notified WHERE key = ? AND agency = ?", (key, agency)
+        ).fetchone()
+        return None if row is None else {a for a in str(row[0]).split(",") if a}
+
+    def mark_notified(self, key: str, agency: str, others: set[str]) -> None:
+        """Record what ``agency`` now knows about ``key``."""
+        self._db.execute(
+            "INSERT INTO notified VALUES (?, ?, ?) "
+            "ON CONFLICT(key, agency) DO UPDATE SET others = ?",
+            (key, agency, ",".join(sorted(others)), ",".join(sorted(others))),
+        )
+
+    def add_release_request(
+        self,
+        *,
+        request_id: str,
+        key: str,
+        owner: str,
+        owner_envelope_id: str,
+        requested_for: set[str],
+    ) -> None:
+        """Record a pending release request to ``owner``."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO release_requests VALUES (?, ?, ?, ?, ?, 'PENDING', NULL)",
+            (request_id, key, owner, owner_envelope_id, ",".join(sorted(requested_for))),
+        )
+
+    def pending_request(self, key: str, owner: str) -> str | None:
+        """Return the id of a pending request to ``owner`` about ``key``, if any."""
+        row = self._db.execute(
+            "SELECT request_id FROM release_requests "
+            "WHERE key = ? AND owner = ? AND status = 'PENDING'",
+            (key, owner),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def release_request(self, request_id: str) -> dict[str, str] | None:
+        """Return a release request by id."""
+        row = self._db.execute(
+            "SELECT request_id, key, owner, owner_envelope_id, requested_for, status "
+            "FROM release_requests WHERE request_id = ?",
+            (request_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        names = ("request_id", "key", "owner", "owner_envelope_id", "requested_for", "status")
+        return dict(zip(names, (str(v) for v in row), strict=True))
+
+    def grant(self, request_id: str, released_to: set[str]) -> None:
+        """Mark a request granted for exactly ``released_to``."""
+        self._db.execute(
+            "UPDATE release_requests SET status = 'GRANTED', released_to = ? WHERE request_id = ?",
+            (",".join(sorted(released_to)), request_id),
+        )
+
+    def release_requests(self, *, status: str | None = None) -> list[dict[str, str]]:
+        """Return release requests (optionally of one status)."""
+        query = "SELECT request_id FROM release_requests"
+        args: tuple[str, ...] = ()
+        if status:
+            query += " WHERE status = ?"
+            args = (status,)
+        ids = [str(r[0]) for r in self._db.execute(query, args)]
+        return [r for r in (self.release_request(i) for i in ids) if r is not None]

@@ -1,0 +1,211 @@
+"""The hub: index what is addressed to it, tell owners where their cases meet.
+
+Hit/no-hit with originator control:
+
+* When a key (selector, media hash, PDQ cluster) is held by two or more agencies,
+  each owner gets a signed ``HitNotification`` naming *its own* matched value and
+  the other agencies holding it.
+* An agency whose holding is restricted — handling code H2, TLP:RED or
+  TLP:AMBER+STRICT (``Codes.originator_consent_required``) — is never named to
+  anyone: the others get "hit, permission required", and the restricted owner
+  gets a ``ReleaseRequest``. Nothing from another agency's dossier (value,
+  envelope id, content) is ever put in a notification.
+* The owner's signed ``ReleaseGrant`` releases exactly the hit it names to
+  exactly the agencies it names, which must be among those requested:
+  forwarding can only narrow the audience.
+* A media hash on the hub's known-material list is reported to its holder.
+
+Example::
+
+    $ broker hub run --until-idle 10 [--known-material hashes.txt]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from broker.codec import SchemaStore
+from broker.errors import ValidationError
+from broker.hub.index import Holding, HubIndex
+from broker.node import AgencyNode, Delivery
+
+__all__ = ["Hub", "Notice"]
+
+log = logging.getLogger(__name__)
+_TYPES = {
+    "phone": "PHONE_E164",
+    "email": "EMAIL",
+    "messaging_account": "MESSAGING_ACCOUNT",
+    "messaging_group": "MESSAGING_GROUP",
+    "online_handle": "ONLINE_HANDLE",
+    "document": "DOCUMENT_NUMBER",
+    "name_dob": "NAME_DOB",
+    "device": "DEVICE_ID",
+    "sha256": "MEDIA_SHA256",
+    "pdq": "MEDIA_PDQ",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notice:
+    """One decision: tell ``owner`` about ``key``, naming only ``visible``."""
+
+    key: str
+    owner: str
+    owner_holding: Holding
+    visible: set[str]
+    permission_required: bool
+    known_material: bool
+    restricted_others: set[str]
+
+
+def plan(index: HubIndex, key: str) -> list[Notice]:
+    """Decide who learns what about ``key`` (pure; no Kafka)."""
+    holdings = index.holdings(key)
+    agencies = {h.agency for h in holdings}
+    known = key.startswith("sha256:") and index.is_known(key.removeprefix("sha256:"))
+    if len(agencies) < 2 and not known:
+        return []
+    restricted = {h.agency for h in holdings if h.restricted}
+    notices = []
+    for owner in sorted(agencies):
+        others = agencies - {owner}
+        hidden = others & restricted
+        own = next(h for h in holdings if h.agency == owner)
+        notices.append(
+            Notice(
+                key=key,
+                owner=owner,
+                owner_holding=own,
+                visible=others - hidden,
+                permission_required=bool(hidden),
+                known_material=known,
+                restricted_others=hidden,
+            )
+        )
+    return notices
+
+
+class Hub:
+    """The hub service on top of an agency node (EUROPOL by default)."""
+
+    def __init__(self, *, node: AgencyNode, index: HubIndex) -> None:
+        self.node = node
+        self.index = index
+        self.notifications = 0
+        self.release_requests = 0
+        self._store = SchemaStore.default()
+
+    async def on_delivery(self, delivery: Delivery) -> None:
+        """Handle one delivery to the hub (the consumer's handler)."""
+        header = delivery.opened.header
+        if header.kind == "DOSSIER" and delivery.dossier is not None:
+            keys = self.index.add(
+                delivery.dossier, agency=header.sender, envelope_id=header.envelope_id
+            )
+            for key in keys:
+                await self._notify(key)
+        elif header.kind == "RELEASE_GRANT":
+            await self._on_grant(header.sender, delivery.opened.payload)
+
+    async def _notify(self, key: str) -> None:
+        for notice in plan(self.index, key):
+            before = self.index.notified_others(key, notice.owner)
+            state = set(notice.visible) | ({"?"} if notice.permission_required else set())
+            if before is not None and state <= before:
+                continue  # nothing new for this owner
+            await self._send_hit(notice.owner_holding, notice.visible, notice)
+            self.index.mark_notified(key, notice.owner, state | (before or set()))
+            for hidden in notice.restricted_others:
+                await self._request_release(key, hidden)
+
+    async def _send_hit(self, own: Holding, visible: set[str], notice: Notice | None) -> None:
+        prefix = own.key.split(":", 1)[0]
+        payload = self._store.encode(
+            "eu.fed.HitNotification",
+            {
+                "hit_id": secrets.token_hex(8),
+                "selector_type": _TYPES.get(prefix, "DEVICE_ID"),
+                "selector_value": own.value,  # the owner's own value, nothing of others'
+                "owner_envelope_id": own.envelope_id,
+                "other_agencies": sorted(visible),
+                "permission_required": bool(notice and notice.permission_required),
+                "known_material": bool(notice and notice.known_material),
+                "hit_key": own.key,
+                "codes": _codes_record(own.codes),
+                "at": dt.datetime.now(dt.UTC),
+            },
+        )
+        await self.node.publish(
+            payload, kind="HIT_NOTIFICATION", codes=_codes_record(own.codes), to=[own.agency]
+        )
+        self.notifications += 1
+
+    async def _request_release(self, key: str, owner: str) -> None:
+        if self.index.pending_request(key, owner) is not None:
+            return
+        holdings = self.index.holdings(key)
+        own = next(h for h in holdings if h.agency == owner)
+        requested_for = {h.agency for h in holdings} - {owner}
+        request_id = secrets.token_hex(8)
+        self.index.add_release_request(
+            request_id=request_id,
+            key=key,
+            owner=owner,
+            owner_envelope_id=own.envelope_id,
+            requested_for=requested_for,
+        )
+        payload = self._store.encode(
+            "eu.fed.ReleaseRequest",
+            {
+                "request_id": request_id,
+                "hit_key": key,
+                "owner_envelope_id": own.envelope_id,
+                "requested_for": sorted(requested_for),
+                "at": dt.datetime.now(dt.UTC),
+            },
+        )
+        await self.node.publish(
+            payload, kind="RELEASE_REQUEST", codes=_codes_record(own.codes), to=[owner]
+        )
+        self.release_requests += 1
+
+    async def _on_grant(self, sender: str, payload: bytes) -> None:
+        grant = self._store.decode("eu.fed.ReleaseGrant", payload)
+        request = self.index.release_request(grant["request_id"])
+        if request is None:
+            raise ValidationError("release grant for an unknown request")
+        if request["owner"] != sender:
+            raise ValidationError(
+                "release grant not signed by the owner",
+                detail=f"request to {request['owner']}, grant from {sender}",
+            )
+        if grant["hit_key"] != request["key"]:
+            raise ValidationError("release grant names another hit than the request")
+        requested = {a for a in request["requested_for"].split(",") if a}
+        release_to = set(grant["release_to"])
+        if not release_to <= requested:
+            raise ValidationError(
+                "release grant widens the audience",
+                detail=f"asked for {sorted(requested)}, grant names {sorted(release_to)}",
+            )
+        self.index.grant(grant["request_id"], release_to)
+        key = request["key"]
+        for agency in sorted(release_to):
+            before = self.index.notified_others(key, agency) or set()
+            own = next(h for h in self.index.holdings(key) if h.agency == agency)
+            visible = (before - {"?"}) | {sender}
+            await self._send_hit(own, visible, None)
+            self.index.mark_notified(key, agency, before | {sender})
+
+
+def _codes_record(codes: dict[str, Any]) -> dict[str, Any]:
+    rec = dict(codes)
+    if isinstance(rec.get("retention_review"), str):
+        rec["retention_review"] = dt.date.fromisoformat(rec["retention_review"])
+    rec["evaluation"] = dict(rec["evaluation"])
+    return rec
