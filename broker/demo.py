@@ -1,10 +1,13 @@
 """The multi-agency demo: the whole network end to end on a real local Kafka.
 
 A federation of ES-PN, DE-BKA, PT-PJ, IT-PS, AR-PFA, CL-PDI and EUROPOL; the
-router and every agency's inbox consumer run as separate processes (``broker
-router run``, ``broker inbox``); national units publish synthetic dossiers to
-EUROPOL and some bilaterally, in both suites; a few hostile records are injected;
-receipts flow back. It ends with a summary read from the agencies' own state.
+router, the hub and every national inbox consumer run as separate processes
+(``broker router run``, ``broker hub run``, ``broker inbox``); the national units
+publish a synthetic operation's dossiers (:mod:`broker.operation`) to EUROPOL
+and some bilaterally, in both suites; a hostile record is injected; receipts,
+hit notifications and release requests flow back. It ends with a summary read
+from the agencies' own state, including the hub's precision and recall against
+the generator's ground truth.
 
 Example::
 
@@ -25,11 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from broker.config import Settings
+from broker.hub import HubIndex
 from broker.local import LocalCluster
 from broker.local.cluster import read_record
 from broker.node import AgencyNode
+from broker.operation import generate_operation
 from broker.store import AgencyStore
-from broker.synthetic import example_dossier
 from broker.topics import TopicLayout
 from broker.transport import ensure_topics
 from broker.trust import init_federation
@@ -54,6 +58,14 @@ class DemoResult:
     rejected: int = 0
     per_agency: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    hit_notifications: int = 0
+    release_requests: int = 0
+    links_found: int = 0
+    links_true: int = 0
+    precision: float = 0.0
+    recall: float = 0.0
+    known_found: int = 0
+    known_true: int = 0
 
     @property
     def ok(self) -> bool:
@@ -62,6 +74,9 @@ class DemoResult:
             self.delivered == self.deliveries_expected
             and self.unacknowledged == 0
             and self.rejected == self.hostile_injected
+            and self.precision == 1.0
+            and self.recall == 1.0
+            and self.known_found == self.known_true
         )
 
 
@@ -77,7 +92,7 @@ def _spawn(settings: Settings, *args: str, log: Path) -> subprocess.Popen[bytes]
 
 
 async def run_demo(
-    settings: Settings, *, dossiers_per_unit: int = 6, say: Callable[[str], None] = print
+    settings: Settings, *, seed: int = 2026, say: Callable[[str], None] = print
 ) -> DemoResult:
     """Run the demo under ``settings.home`` (wiped first); return the measured result."""
     result = DemoResult()
@@ -92,42 +107,59 @@ async def run_demo(
         init_federation(settings, agencies=AGENCIES)
         layout = TopicLayout(prefix=settings.topic_prefix)
         await ensure_topics(cluster.connection(), layout=layout, agencies=AGENCIES)
-        say("== 3/6 router and 7 inbox consumers as separate processes")
+        say("== 3/6 router, hub and 6 national inbox consumers as separate processes")
         logs = settings.state_dir / "demo-logs"
         logs.mkdir(parents=True, exist_ok=True)
-        procs = [_spawn(settings, "router", "run", "--until-idle", "8", log=logs / "router.log")]
+        op = generate_operation(seed)
+        known = settings.state_dir / "known-material.txt"
+        known.write_text("\n".join(op.known_material) + "\n")
+        idle = "10"
+        procs = [_spawn(settings, "router", "run", "--until-idle", idle, log=logs / "router.log")]
+        procs.append(
+            _spawn(
+                settings,
+                "hub",
+                "run",
+                "--as",
+                HUB,
+                "--known-material",
+                str(known),
+                "--until-idle",
+                idle,
+                log=logs / "hub.log",
+            )
+        )
         procs += [
-            _spawn(settings, "inbox", "--as", a, "--until-idle", "8", log=logs / f"{a}.log")
-            for a in AGENCIES
+            _spawn(settings, "inbox", "--as", a, "--until-idle", idle, log=logs / f"{a}.log")
+            for a in NATIONAL
         ]
-        say(f"== 4/6 national units publish {dossiers_per_unit} dossiers each")
-        rng = random.Random(2026)  # noqa: S311 - deterministic demo data, not crypto
-        seed = 0
-        for unit in NATIONAL:
-            async with AgencyNode.load(settings, agency=unit) as node:
-                for _ in range(dossiers_per_unit):
-                    seed += 1
-                    to = [HUB]
-                    if rng.random() < 0.4:
-                        to.append(rng.choice([a for a in NATIONAL if a != unit]))
-                    suite = "pq-hybrid" if rng.random() < 0.3 else "classic"
-                    await node.publish_dossier(example_dossier(seed), to=to, suite=suite)
-                    result.sent += 1
-                    result.deliveries_expected += len(to)
-            say(f"   {unit}: {dossiers_per_unit} sealed and published")
-        say("== 5/6 a hostile record (garbage in IT-PS's outbox) among valid ones")
+        people = sum(len(p.dossier.persons) for p in op.dossiers)
+        say(
+            f"== 4/6 synthetic operation: {len(op.dossiers)} dossiers, {people} person entries, "
+            f"{len(op.cross_border)} true cross-border links, {len(op.known_hits)} known hits"
+        )
+        rng = random.Random(seed)  # noqa: S311 - deterministic demo data, not crypto
+        nodes = {u: AgencyNode.load(settings, agency=u) for u in NATIONAL}
+        try:
+            for i, pub in enumerate(op.dossiers, start=1):
+                suite = "pq-hybrid" if rng.random() < 0.3 else "classic"
+                await nodes[pub.agency].publish_dossier(pub.dossier, to=pub.recipients, suite=suite)
+                result.sent += 1
+                result.deliveries_expected += len(pub.recipients)
+                if i % 25 == 0 or i == len(op.dossiers):
+                    say(f"   published {i}/{len(op.dossiers)}")
+        finally:
+            for node in nodes.values():
+                await node.close()
+        say("== 5/6 a hostile record (garbage in IT-PS's outbox); hub matching, notifications")
         producer = cluster.connection().producer()
         await producer.start()
         try:
             await producer.send_and_wait(layout.outbox("IT-PS"), b"\x00not an envelope")
-            async with AgencyNode.load(settings, agency="PT-PJ") as node:
-                await node.publish_dossier(example_dossier(999), to=[HUB])
-                result.sent += 1
-                result.deliveries_expected += 1
             result.hostile_injected = 1
         finally:
             await producer.stop()
-        say("   waiting for routing, delivery and receipts to settle ...")
+        say("   waiting for routing, matching, notifications and receipts to settle ...")
         await asyncio.gather(*(asyncio.to_thread(p.wait) for p in procs))
         failed = [p.args for p in procs if p.returncode != 0]
         if failed:
@@ -150,6 +182,27 @@ async def run_demo(
             finally:
                 store.close()
         result.rejected = await _count_dead_letters(cluster, layout)
+        for agency in NATIONAL:
+            store = AgencyStore.open(settings.state_dir / agency / "state.db")
+            try:
+                result.hit_notifications += len(store.inbox(kind="HIT_NOTIFICATION"))
+                result.release_requests += len(store.inbox(kind="RELEASE_REQUEST"))
+            finally:
+                store.close()
+        index = HubIndex.open(settings.state_dir / HUB / "hub.db")
+        try:
+            found = {k for k in index.links() if not k.startswith("pdq:")}
+            truth = set(op.cross_border)
+            hits = set(index.known_hits())
+        finally:
+            index.close()
+        result.links_found = len(found)
+        result.links_true = len(truth)
+        tp = len(found & truth)
+        result.precision = tp / len(found) if found else 0.0
+        result.recall = tp / len(truth) if truth else 1.0
+        result.known_found = len(hits & set(op.known_hits))
+        result.known_true = len(op.known_hits)
     finally:
         await cluster.stop()
     result.seconds = time.monotonic() - started

@@ -73,6 +73,7 @@ def _keys(d: Dossier) -> set[str]:
     keys = set()
     for p in d.persons:
         keys |= {normalize_selector(s.type, s.value, s.platform) for s in p.selectors}
+        keys |= {normalize_selector("DOCUMENT_NUMBER", doc.number) for doc in p.documents}
     for g in d.groups:
         keys |= {normalize_selector(s.type, s.value, s.platform) for s in g.selectors}
     keys |= {f"sha256:{m.sha256}" for m in d.media}

@@ -13,7 +13,7 @@ __all__ = ["demo"]
 
 
 def demo(
-    dossiers: int = typer.Option(6, "--dossiers", min=1, help="Dossiers per national unit."),
+    seed: int = typer.Option(2026, "--seed", help="Seed of the synthetic operation."),
 ) -> None:
     """Run the federation end to end: publish, route, deliver, receipts, hostile records."""
     settings = default_settings()
@@ -22,13 +22,22 @@ def demo(
             "a local Kafka is already recorded in the demo home",
             detail=f"{settings.state_dir}: run `broker local down --home {settings.home}` first",
         )
-    result = asyncio.run(run_demo(settings, dossiers_per_unit=dossiers, say=typer.echo))
+    result = asyncio.run(run_demo(settings, seed=seed, say=typer.echo))
     typer.echo(f"   dossiers sent:            {result.sent}")
     typer.echo(f"   deliveries expected:      {result.deliveries_expected}")
     typer.echo(f"   delivered (exactly once): {result.delivered}  per agency: {result.per_agency}")
     typer.echo(f"   receipts DELIVERED:       {result.receipts_delivered}")
     typer.echo(f"   unacknowledged:           {result.unacknowledged}")
     typer.echo(f"   hostile injected/rejected: {result.hostile_injected}/{result.rejected}")
+    typer.echo(
+        f"   cross-border links:       {result.links_found} found, {result.links_true} true; "
+        f"precision {result.precision:.2f}, recall {result.recall:.2f}"
+    )
+    typer.echo(f"   known-material hits:      {result.known_found}/{result.known_true}")
+    typer.echo(
+        f"   hit notifications:        {result.hit_notifications} "
+        f"(release requests for restricted holdings: {result.release_requests})"
+    )
     typer.echo(f"   wall time:                {result.seconds:.1f} s")
     typer.echo(
         f"   state kept in {settings.home} (try: broker receipts --as ES-PN --home {settings.home})"
