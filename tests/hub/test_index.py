@@ -1,0 +1,130 @@
+"""Hub matching and originator-control decisions (no Kafka)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from broker.hub import HubIndex, plan
+from broker.hub.report import build_report, explain
+from broker.models import Dossier
+from broker.synthetic import example_dossier
+
+
+def _with(dossier: Dossier, *, phone: str, restricted: bool, pdq: str | None = None) -> Dossier:
+    doc = dossier.model_dump()
+    doc["persons"] = doc["persons"][:1]
+    doc["persons"][0]["selectors"] = [{"type": "PHONE_E164", "value": phone, "platform": None}]
+    doc["persons"][0]["documents"] = []
+    doc["groups"], doc["devices"] = [], []
+    doc["media"] = (
+        [
+            {
+                "sha256": f"{i:064x}",
+                "category": "C",
+                "perceptual_hash": pdq,
+                "perceptual_algorithm": "PDQ" if pdq else None,
+            }
+            for i in ([1] if pdq else [])
+        ]
+        if pdq
+        else []
+    )
+    codes = doc["codes"]
+    codes["handling"], codes["tlp"] = (["H0", "H2"], "RED") if restricted else (["H0"], "GREEN")
+    return Dossier.model_validate(doc)
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> HubIndex:
+    return HubIndex.open(tmp_path / "hub.db")
+
+
+def test_restricted_owner_is_never_named_to_the_other_owner(index: HubIndex) -> None:
+    index.add(
+        _with(example_dossier(1), phone="+447700900001", restricted=True),
+        agency="ES-PN",
+        envelope_id="e1",
+    )
+    keys = index.add(
+        _with(example_dossier(2), phone="+447700900001", restricted=False),
+        agency="DE-BKA",
+        envelope_id="e2",
+    )
+    notices = {n.owner: n for k in keys for n in plan(index, k)}
+    assert notices["DE-BKA"].visible == set() and notices["DE-BKA"].permission_required
+    assert notices["DE-BKA"].restricted_others == {"ES-PN"}
+    assert notices["ES-PN"].visible == {"DE-BKA"} and not notices["ES-PN"].permission_required
+    # Each owner is told its own value and its own envelope, never the other's.
+    assert notices["DE-BKA"].owner_holding.envelope_id == "e2"
+
+
+def test_unrestricted_owners_see_each_other(index: HubIndex) -> None:
+    for agency, env in (("ES-PN", "e1"), ("PT-PJ", "e2")):
+        keys = index.add(
+            _with(example_dossier(3), phone="+447700900777", restricted=False),
+            agency=agency,
+            envelope_id=env,
+        )
+    notices = {n.owner: n for n in plan(index, keys[0])}
+    assert notices["ES-PN"].visible == {"PT-PJ"} and notices["PT-PJ"].visible == {"ES-PN"}
+
+
+def test_single_holder_is_no_hit(index: HubIndex) -> None:
+    keys = index.add(
+        _with(example_dossier(4), phone="+447700900555", restricted=False),
+        agency="ES-PN",
+        envelope_id="e1",
+    )
+    assert all(plan(index, k) == [] for k in keys)
+
+
+def test_perceptual_hashes_match_within_the_hamming_threshold(index: HubIndex) -> None:
+    base = "f" * 64
+    near = "0" * 7 + "f" * 57  # 28 bits differ: within 31
+    far = "f" * 32 + "0" * 32  # 128 bits from base, 156 from near: no match
+    k1 = index.add(
+        _with(example_dossier(5), phone="+447700900101", restricted=False, pdq=base),
+        agency="ES-PN",
+        envelope_id="e1",
+    )
+    k2 = index.add(
+        _with(example_dossier(6), phone="+447700900102", restricted=False, pdq=near),
+        agency="DE-BKA",
+        envelope_id="e2",
+    )
+    k3 = index.add(
+        _with(example_dossier(7), phone="+447700900103", restricted=False, pdq=far),
+        agency="PT-PJ",
+        envelope_id="e3",
+    )
+    pdq = [k for k in k1 if k.startswith("pdq:")]
+    assert pdq and pdq[0] in k2 and pdq[0] not in k3
+    assert index.links()[pdq[0]] == {"ES-PN", "DE-BKA"}
+
+
+def test_known_material_is_a_hit_for_a_single_holder(index: HubIndex) -> None:
+    dossier = _with(example_dossier(8), phone="+447700900201", restricted=False, pdq="a" * 64)
+    index.load_known_material([dossier.media[0].sha256])
+    keys = index.add(dossier, agency="IT-PS", envelope_id="e9")
+    key = f"sha256:{dossier.media[0].sha256}"
+    (notice,) = plan(index, key)
+    assert key in keys and notice.known_material and notice.owner == "IT-PS"
+    assert index.known_hits() == {dossier.media[0].sha256: {"IT-PS"}}
+
+
+def test_report_clusters_and_explains_links(index: HubIndex) -> None:
+    for agency, env in (("ES-PN", "e1"), ("DE-BKA", "e2"), ("PT-PJ", "e3")):
+        index.add(
+            _with(example_dossier(9), phone="+447700900301", restricted=agency == "ES-PN"),
+            agency=agency,
+            envelope_id=env,
+        )
+    report = build_report(index)
+    assert report["links"] == 1
+    assert report["clusters"] == [{"agencies": ["DE-BKA", "ES-PN", "PT-PJ"], "dossiers": 3}]
+    explained = explain(index, "phone:+447700900301")
+    statuses = {h["agency"]: h["status"] for h in explained["holdings"]}
+    assert statuses["ES-PN"] == "hit, permission required"
+    assert statuses["DE-BKA"] == "releasable"
