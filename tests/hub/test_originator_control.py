@@ -1,0 +1,150 @@
+"""Originator control end to end on the real broker: the hub never names a restricted owner,
+a grant releases exactly what it names, and a grant that widens the audience is refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from broker.codec import SchemaStore
+from broker.config import Settings
+from broker.deadletter import DeadLetter
+from broker.hub import Hub, HubIndex
+from broker.models import Dossier
+from broker.node import AgencyNode
+from broker.router import EnvelopeCheck, Router
+from broker.synthetic import example_dossier
+from broker.topics import TopicLayout
+from broker.transport import KafkaConnection, ensure_topics
+from broker.trust import init_federation, load_trust
+from tests.kafka_helpers import read_all
+
+AGENCIES = ["ES-PN", "DE-BKA", "IT-PS", "EUROPOL"]
+PHONE = "+447700900888"
+STORE = SchemaStore.default()
+
+
+@dataclass
+class Fed:
+    settings: Settings
+    conn: KafkaConnection
+    layout: TopicLayout
+    index: HubIndex
+
+    def node(self, agency: str) -> AgencyNode:
+        return AgencyNode.load(self.settings, agency=agency, conn=self.conn)
+
+    async def route(self) -> None:
+        router = Router(
+            conn=self.conn,
+            layout=self.layout,
+            check=EnvelopeCheck(trust=load_trust(self.settings)),
+            transactional_id=f"{self.layout.router_group}.hubtest",
+        )
+        await router.run(until_idle=1.5)
+
+    async def hub(self) -> Hub:
+        node = self.node("EUROPOL")
+        hub = Hub(node=node, index=self.index)
+        async with node:
+            await node.consume(handler=hub.on_delivery, until_idle=1.5, send_receipts=False)
+        return hub
+
+    async def inbox(self, agency: str, kind: str) -> list[tuple[dict[str, Any], bytes]]:
+        node = self.node(agency)
+        async with node:
+            await node.consume(until_idle=1.5, send_receipts=False)
+            items = node.store.inbox(kind=kind)
+        schema = {
+            "HIT_NOTIFICATION": "eu.fed.HitNotification",
+            "RELEASE_REQUEST": "eu.fed.ReleaseRequest",
+        }[kind]
+        return [(STORE.decode(schema, i.payload), i.payload) for i in items]
+
+
+@pytest.fixture
+async def fed(tmp_path: Path, kafka_bootstrap: str, unique: str) -> AsyncIterator[Fed]:
+    settings = Settings(home=tmp_path, kafka_bootstrap=kafka_bootstrap, topic_prefix=f"h{unique}")
+    init_federation(settings, agencies=AGENCIES)
+    conn = KafkaConnection(bootstrap=kafka_bootstrap, client_id="tests")
+    layout = TopicLayout(prefix=settings.topic_prefix)
+    await ensure_topics(conn, layout=layout, agencies=AGENCIES, partitions=1)
+    index = HubIndex.open(tmp_path / "hub.db")
+    yield Fed(settings=settings, conn=conn, layout=layout, index=index)
+    index.close()
+
+
+def _dossier(seed: int, *, restricted: bool) -> Dossier:
+    doc = example_dossier(seed).model_dump()
+    doc["persons"] = doc["persons"][:1]
+    doc["persons"][0]["selectors"] = [{"type": "PHONE_E164", "value": PHONE, "platform": None}]
+    doc["persons"][0]["documents"], doc["groups"], doc["devices"], doc["media"] = [], [], [], []
+    doc["codes"]["handling"], doc["codes"]["tlp"] = (
+        (["H0", "H2"], "AMBER_STRICT") if restricted else (["H0"], "GREEN")
+    )
+    return Dossier.model_validate(doc)
+
+
+async def _grant(fed: Fed, sender: str, request: dict[str, Any], release_to: list[str]) -> None:
+    payload = STORE.encode(
+        "eu.fed.ReleaseGrant",
+        {
+            "request_id": request["request_id"],
+            "hit_key": request["hit_key"],
+            "release_to": release_to,
+            "at": dt.datetime.now(dt.UTC),
+        },
+    )
+    codes = _dossier(1, restricted=True).codes.to_avro()
+    async with fed.node(sender) as node:
+        await node.publish(payload, kind="RELEASE_GRANT", codes=codes, to=["EUROPOL"])
+
+
+async def test_restricted_holding_is_withheld_then_released_exactly_as_granted(fed: Fed) -> None:
+    async with fed.node("ES-PN") as es:
+        es_pub = await es.publish_dossier(_dossier(1, restricted=True), to=["EUROPOL"])
+    async with fed.node("DE-BKA") as de:
+        await de.publish_dossier(_dossier(2, restricted=False), to=["EUROPOL"])
+    await fed.route()
+    hub = await fed.hub()
+    assert hub.notifications == 2 and hub.release_requests == 1
+    await fed.route()
+
+    # DE-BKA learns there is a hit, not who holds it: ES-PN's dossier is H2 / AMBER+STRICT.
+    ((de_hit, de_bytes),) = await fed.inbox("DE-BKA", "HIT_NOTIFICATION")
+    assert de_hit["other_agencies"] == [] and de_hit["permission_required"] is True
+    assert de_hit["selector_value"] == PHONE  # its own value
+    # Leak attempt: nothing of ES-PN is anywhere in the bytes DE-BKA received.
+    for secret in (b"ES-PN", es_pub.envelope_id.encode()):
+        assert secret not in de_bytes
+    # ES-PN is told DE-BKA holds it (DE-BKA's dossier is unrestricted) and is asked to release.
+    ((es_hit, _),) = await fed.inbox("ES-PN", "HIT_NOTIFICATION")
+    assert es_hit["other_agencies"] == ["DE-BKA"] and es_hit["permission_required"] is False
+    ((request, _),) = await fed.inbox("ES-PN", "RELEASE_REQUEST")
+    assert request["requested_for"] == ["DE-BKA"]
+
+    # An attempt to widen the audience (IT-PS was never asked about) is refused...
+    await _grant(fed, "ES-PN", request, ["DE-BKA", "IT-PS"])
+    # ... so is a grant forged by DE-BKA for ES-PN's request ...
+    await _grant(fed, "DE-BKA", request, ["DE-BKA"])
+    # ... and ES-PN's genuine grant releases exactly to DE-BKA.
+    await _grant(fed, "ES-PN", request, ["DE-BKA"])
+    await fed.route()
+    await fed.hub()
+    await fed.route()
+    hits = [h for h, _ in await fed.inbox("DE-BKA", "HIT_NOTIFICATION")]
+    assert hits[-1]["other_agencies"] == ["ES-PN"]
+    assert await fed.inbox("IT-PS", "HIT_NOTIFICATION") == []
+    letters = [
+        DeadLetter.from_bytes(v)
+        for v in await read_all(fed.conn, fed.layout.rejected("EUROPOL"), expect=2)
+    ]
+    assert len(letters) == 2
+    details = " ".join(letter.detail or "" for letter in letters)
+    assert "widens the audience" in details and "not signed by the owner" in details
+    assert fed.index.release_request(request["request_id"])["status"] == "GRANTED"  # type: ignore[index]
