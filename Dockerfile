@@ -4,7 +4,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY broker ./broker
 COPY schemas ./schemas
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir ".[otlp]"
 RUN useradd --create-home --uid 10001 broker
 USER broker
 WORKDIR /home/broker

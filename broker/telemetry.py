@@ -35,6 +35,8 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 
+from broker.errors import ConfigError
+
 __all__ = [
     "Metrics",
     "configure",
@@ -65,11 +67,20 @@ def configure(*, service: str, exporter: SpanExporter | None = None) -> None:
         if choice == "console":
             provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
         elif choice == "otlp":
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found]
-                OTLPSpanExporter,
-            )
-
+            try:
+                from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found]
+                    OTLPSpanExporter,
+                )
+            except ImportError as exc:
+                raise ConfigError(
+                    "BROKER_OTEL_EXPORTER=otlp needs the OTLP exporter",
+                    detail="pip install 'dossier-broker[otlp]'",
+                ) from exc
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        elif choice != "none":
+            raise ConfigError(
+                f"unknown BROKER_OTEL_EXPORTER {choice!r}", detail="use none, console or otlp"
+            )
     trace.set_tracer_provider(provider)
     _configured = True
 
