@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -11,10 +12,13 @@ import typer
 from broker import telemetry
 from broker.cli._common import HomeOption, settings_for
 from broker.cli.network import UntilIdle, _stop_on_sigterm
+from broker.codec import SchemaStore
+from broker.errors import ConfigError
 from broker.hub import Hub, HubIndex
 from broker.hub.report import build_report, explain
 from broker.models import normalize_selector
 from broker.node import AgencyNode
+from broker.store import AgencyStore
 
 app = typer.Typer(
     help="The hub: cross-border matching with originator control.", no_args_is_help=True
@@ -97,3 +101,66 @@ def links(
     typer.echo(json.dumps(data, indent=2))
     if not data["holdings"]:
         raise typer.Exit(1)
+
+
+@app.command("requests")
+def requests_cmd(
+    agency: str = typer.Option(..., "--as", help="The owner agency."),
+    home: Path | None = HomeOption,
+) -> None:
+    """List release requests the hub sent to this agency (run `broker inbox` first)."""
+    store = AgencyStore.open(settings_for(home).state_dir / agency / "state.db")
+    try:
+        items = store.inbox(kind="RELEASE_REQUEST")
+    finally:
+        store.close()
+    codec = SchemaStore.default()
+    for item in items:
+        req = codec.decode("eu.fed.ReleaseRequest", item.payload)
+        typer.echo(
+            f"{req['request_id']}  {req['hit_key']}  your envelope {req['owner_envelope_id']}  "
+            f"asked for: {', '.join(req['requested_for'])}"
+        )
+    typer.echo(f"{len(items)} release request(s)")
+
+
+@app.command()
+def grant(
+    agency: str = typer.Option(..., "--as", help="The owner agency granting the release."),
+    request_id: str = typer.Option(..., "--request", help="The release request id."),
+    to: str = typer.Option(..., "--to", help="Comma-separated agencies to release to."),
+    hub_agency: str = typer.Option("EUROPOL", "--hub"),
+    home: Path | None = HomeOption,
+) -> None:
+    """Send the hub a signed ReleaseGrant for exactly these agencies (a subset of the request)."""
+    settings = settings_for(home)
+    store = AgencyStore.open(settings.state_dir / agency / "state.db")
+    try:
+        items = store.inbox(kind="RELEASE_REQUEST")
+    finally:
+        store.close()
+    codec = SchemaStore.default()
+    requests = [codec.decode("eu.fed.ReleaseRequest", i.payload) for i in items]
+    match = [(r, i) for r, i in zip(requests, items, strict=True) if r["request_id"] == request_id]
+    if not match:
+        raise ConfigError(f"no release request {request_id!r} received by {agency}")
+    request, item = match[0]
+    release_to = sorted({a.strip() for a in to.split(",") if a.strip()})
+    payload = codec.encode(
+        "eu.fed.ReleaseGrant",
+        {
+            "request_id": request_id,
+            "hit_key": request["hit_key"],
+            "release_to": release_to,
+            "at": dt.datetime.now(dt.UTC),
+        },
+    )
+    codes = dict(item.provenance["codes"])
+    codes["retention_review"] = dt.date.fromisoformat(codes["retention_review"])
+
+    async def main() -> None:
+        async with AgencyNode.load(settings, agency=agency) as node:
+            result = await node.publish(payload, kind="RELEASE_GRANT", codes=codes, to=[hub_agency])
+        typer.echo(f"grant {result.envelope_id} sent: release to {', '.join(release_to)}")
+
+    asyncio.run(main())

@@ -4,6 +4,9 @@ a grant releases exactly what it names, and a grant that widens the audience is 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,8 +135,42 @@ async def test_restricted_holding_is_withheld_then_released_exactly_as_granted(f
     await _grant(fed, "ES-PN", request, ["DE-BKA", "IT-PS"])
     # ... so is a grant forged by DE-BKA for ES-PN's request ...
     await _grant(fed, "DE-BKA", request, ["DE-BKA"])
-    # ... and ES-PN's genuine grant releases exactly to DE-BKA.
-    await _grant(fed, "ES-PN", request, ["DE-BKA"])
+    # ... and ES-PN's genuine grant, from the CLI, releases exactly to DE-BKA.
+    env = dict(
+        os.environ,
+        KAFKA_BOOTSTRAP=fed.conn.bootstrap,
+        BROKER_TOPIC_PREFIX=fed.layout.prefix,
+        BROKER_HOME=str(fed.settings.home),
+    )
+    listed = subprocess.run(
+        [sys.executable, "-m", "broker", "hub", "requests", "--as", "ES-PN"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    assert request["request_id"] in listed.stdout
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "broker",
+            "hub",
+            "grant",
+            "--as",
+            "ES-PN",
+            "--request",
+            request["request_id"],
+            "--to",
+            "DE-BKA",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
     await fed.route()
     await fed.hub()
     await fed.route()
