@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -35,8 +36,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from broker._internal.framing import frame
 
 __all__ = [
+    "ENVELOPE_ID",
     "FORMAT_VERSION",
     "KINDS",
+    "MAX_LIFETIME",
     "SUITES",
     "Header",
     "SuiteSpec",
@@ -52,6 +55,11 @@ ENVELOPE_SCHEMA = "eu.fed.envelope.Envelope"
 INNER_SCHEMA = "eu.fed.envelope.Inner"
 KINDS = frozenset({"DOSSIER", "RECEIPT", "HIT_NOTIFICATION", "RELEASE_REQUEST", "RELEASE_GRANT"})
 ML_DSA_CONTEXT = b"fed-envelope-v1"
+#: 128 random bits as 32 lower-case hex characters.
+ENVELOPE_ID = re.compile(r"[0-9a-f]{32}")
+#: Longest accepted ``expires_at - created_at``: bounds how long a consumer's replay
+#: seen-set must remember an envelope id.
+MAX_LIFETIME = dt.timedelta(days=400)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -37,11 +37,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from broker import merkle
 from broker.codec import SchemaStore
 from broker.envelope.format import (
+    ENVELOPE_ID,
     ENVELOPE_SCHEMA,
     FORMAT_VERSION,
     HEADER_SCHEMA,
     INNER_SCHEMA,
     KINDS,
+    MAX_LIFETIME,
     ML_DSA_CONTEXT,
     SUITES,
     Header,
@@ -70,6 +72,18 @@ class SealRequest:
     sequence: int
     ttl: dt.timedelta = DEFAULT_TTL
     envelope_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"unknown message kind {self.kind!r}")
+        if not self.recipients or len(set(self.recipients)) != len(self.recipients):
+            raise ConfigError("recipients must be a non-empty list without duplicates")
+        if self.sequence < 1:
+            raise ConfigError("sequence numbers start at 1")
+        if not dt.timedelta(0) < self.ttl <= MAX_LIFETIME:
+            raise ConfigError(f"ttl must be positive and at most {MAX_LIFETIME}")
+        if self.envelope_id is not None and not ENVELOPE_ID.fullmatch(self.envelope_id):
+            raise ConfigError("envelope_id must be 32 lower-case hex characters")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,13 +123,9 @@ def _encrypt(
     spec = SUITES.get(suite)
     if spec is None:
         raise ConfigError(f"unknown suite {suite!r}", detail="use classic or pq-hybrid")
-    if req.kind not in KINDS:
-        raise ConfigError(f"unknown message kind {req.kind!r}")
     store = SchemaStore.default()
     fingerprint, _ = store.split(req.payload)
-    names = sorted(set(req.recipients))
-    if not names or len(names) != len(req.recipients):
-        raise ConfigError("recipients must be a non-empty list without duplicates")
+    names = sorted(req.recipients)
     keys = []
     for agency in names:
         try:
@@ -166,6 +176,14 @@ def _encrypt(
     )
 
 
+def _aware(now: dt.datetime | None) -> dt.datetime:
+    if now is None:
+        return dt.datetime.now(dt.UTC)
+    if now.tzinfo is None:
+        raise ConfigError("now must be timezone-aware")
+    return now
+
+
 def _sign(sender: AgencyIdentity, message: bytes, suite: str) -> tuple[bytes, bytes | None]:
     ed = sender.signing.ed25519.sign(message)
     ml = (
@@ -200,9 +218,7 @@ def seal(
         ttl=ttl,
         envelope_id=envelope_id,
     )
-    unsigned = _encrypt(
-        req, sender=sender, trust=trust, suite=suite, now=now or dt.datetime.now(dt.UTC)
-    )
+    unsigned = _encrypt(req, sender=sender, trust=trust, suite=suite, now=_aware(now))
     ed, ml = _sign(sender, unsigned.tbs(), suite)
     return unsigned.encode({"ed25519": ed, "ml_dsa_65": ml})
 
@@ -218,7 +234,7 @@ def seal_batch(
     """Seal many envelopes under one signature over the Merkle root of their TBS bytes."""
     if not requests:
         return []
-    at = now or dt.datetime.now(dt.UTC)
+    at = _aware(now)
     unsigned = [_encrypt(r, sender=sender, trust=trust, suite=suite, now=at) for r in requests]
     leaves = [merkle.leaf_hash(u.tbs()) for u in unsigned]
     batch_root = merkle.root(leaves)

@@ -9,8 +9,10 @@ own). Order of checks: decode (canonical bytes only) → version → suite → h
 sanity → expiry → sender key valid at ``created_at`` → signature(s) → (open)
 wrap → commitment → AEAD → inner binding → payload fingerprint.
 
-Batch signatures: the verifier caches batch roots it has verified (LRU), so a
-consumer pays one signature check per batch, not per envelope.
+Batch signatures: the verifier caches the batch signatures it has verified
+(LRU, keyed by root, size, signer key *and* the signature bytes themselves), so
+a consumer pays one signature check per batch, not per envelope, and an
+envelope whose signature bytes were altered is still refused on a warm cache.
 
 Example::
 
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -37,11 +38,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from broker import merkle
 from broker.codec import SchemaStore
 from broker.envelope.format import (
+    ENVELOPE_ID,
     ENVELOPE_SCHEMA,
     FORMAT_VERSION,
     HEADER_SCHEMA,
     INNER_SCHEMA,
     KINDS,
+    MAX_LIFETIME,
     ML_DSA_CONTEXT,
     SUITES,
     Header,
@@ -51,6 +54,7 @@ from broker.envelope.format import (
     wrap_info,
 )
 from broker.errors import (
+    ConfigError,
     DecryptionError,
     EnvelopeError,
     Error,
@@ -65,11 +69,21 @@ from broker.errors import (
 from broker.trust.keys import AgencyIdentity, SigningPublicKeys
 from broker.trust.registry import TrustStore
 
-__all__ = ["OpenedEnvelope", "VerifiedEnvelope", "Verifier", "open_envelope", "verify_envelope"]
+__all__ = [
+    "DEFAULT_SKEW",
+    "MAX_LIFETIME",
+    "OpenedEnvelope",
+    "VerifiedEnvelope",
+    "Verifier",
+    "open_envelope",
+    "verify_envelope",
+]
 
 _PEER_MESSAGE = "envelope rejected"
-_ENVELOPE_ID = re.compile(r"^[0-9a-f]{32}$")
 DEFAULT_SKEW = dt.timedelta(minutes=5)
+
+# (root, size, suite, Ed25519 public key, Ed25519 signature, ML-DSA-65 signature)
+_CacheKey = tuple[bytes, int, str, bytes, bytes, bytes | None]
 
 
 def _reject(cls: type[EnvelopeError], detail: str) -> EnvelopeError:
@@ -132,13 +146,26 @@ class Verifier:
     """Verifies envelopes against a trust store; caches verified batch roots."""
 
     def __init__(
-        self, *, trust: TrustStore, skew: dt.timedelta = DEFAULT_SKEW, cache_size: int = 4096
+        self,
+        *,
+        trust: TrustStore,
+        skew: dt.timedelta = DEFAULT_SKEW,
+        max_lifetime: dt.timedelta = MAX_LIFETIME,
+        cache_size: int = 4096,
     ) -> None:
+        if cache_size < 0 or skew < dt.timedelta(0) or max_lifetime <= dt.timedelta(0):
+            raise ConfigError("cache_size and skew must be >= 0, max_lifetime > 0")
         self.trust = trust
         self.skew = skew
-        self._cache: OrderedDict[tuple[bytes, int, str, str, str], None] = OrderedDict()
+        self.max_lifetime = max_lifetime
+        self._cache: OrderedDict[_CacheKey, None] = OrderedDict()
         self._cache_size = cache_size
         self._store = SchemaStore.default()
+
+    @property
+    def cached_batches(self) -> int:
+        """Return how many verified batch signatures are cached."""
+        return len(self._cache)
 
     # -- decoding ----------------------------------------------------------------------
 
@@ -170,7 +197,7 @@ class Verifier:
             raise _reject(UnsupportedSuiteError, f"suite {header.suite!r}")
         if header.kind not in KINDS:
             raise _reject(MalformedEnvelopeError, f"kind {header.kind!r}")
-        if not _ENVELOPE_ID.fullmatch(header.envelope_id):
+        if not ENVELOPE_ID.fullmatch(header.envelope_id):
             raise _reject(MalformedEnvelopeError, "malformed envelope id")
         agencies = header.recipient_agencies
         if not agencies or agencies != sorted(set(agencies)):
@@ -180,20 +207,24 @@ class Verifier:
             raise _reject(MalformedEnvelopeError, "key wraps do not match the header recipients")
         if len(outer["nonce"]) != 12 or len(outer["commitment"]) != 32:
             raise _reject(MalformedEnvelopeError, "bad nonce or commitment length")
+        if header.sequence < 1:
+            raise _reject(MalformedEnvelopeError, f"sequence {header.sequence} < 1")
         return outer, header
 
     # -- verification --------------------------------------------------------------------
 
     def verify(self, data: bytes, *, now: dt.datetime | None = None) -> VerifiedEnvelope:
         """Verify ``data``'s signature(s) against the trust store, without decrypting."""
+        at = _aware(now)
         try:
-            return self._verify(bytes(data), now or dt.datetime.now(dt.UTC))
+            return self._verify(bytes(data), at)[1]
         except Error:
             raise
         except Exception as exc:
+            # The one boundary where anything unforeseen (fastavro, cryptography) becomes ours.
             raise _reject(MalformedEnvelopeError, f"unexpected {type(exc).__name__}") from exc
 
-    def _verify(self, data: bytes, now: dt.datetime) -> VerifiedEnvelope:
+    def _verify(self, data: bytes, now: dt.datetime) -> tuple[dict[str, Any], VerifiedEnvelope]:
         outer, header = self._decode(data)
         if now > header.expires_at:
             raise _reject(ExpiredEnvelopeError, f"expired at {header.expires_at}")
@@ -201,6 +232,8 @@ class Verifier:
             raise _reject(ExpiredEnvelopeError, f"created in the future: {header.created_at}")
         if header.expires_at <= header.created_at:
             raise _reject(MalformedEnvelopeError, "expires before it was created")
+        if header.expires_at - header.created_at > self.max_lifetime:
+            raise _reject(MalformedEnvelopeError, f"lifetime exceeds {self.max_lifetime}")
         keys = self.trust.signing_key(
             agency=header.sender, key_id=header.sender_key_id, at=header.created_at
         )
@@ -229,17 +262,31 @@ class Verifier:
                 )
             except merkle.MerkleError as exc:
                 raise _reject(SignatureError, f"batch path: {exc.message}") from None
-            key = (batch_root, sig["batch_size"], header.sender, header.sender_key_id, header.suite)
+            # The cache remembers exactly what was verified: the signed (root, size), the
+            # signer's key material and the signature bytes. A hit therefore means these very
+            # bytes verified before, so a cached root never vouches for altered signature fields
+            # (which an auditor re-verifying the stored envelope would later find invalid).
+            key: _CacheKey = (
+                batch_root,
+                sig["batch_size"],
+                header.suite,
+                keys.ed25519.public_bytes_raw(),
+                sig["ed25519"],
+                sig["ml_dsa_65"],
+            )
             if key in self._cache:
                 self._cache.move_to_end(key)
             else:
                 self._check_signatures(keys, batch_message(batch_root, sig["batch_size"]), sig)
-                self._cache[key] = None
-                if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
+                if self._cache_size:
+                    self._cache[key] = None
+                    if len(self._cache) > self._cache_size:
+                        self._cache.popitem(last=False)
         else:
             self._check_signatures(keys, message, sig)
-        return VerifiedEnvelope(header=header, header_bytes=outer["header"], batch_root=batch_root)
+        return outer, VerifiedEnvelope(
+            header=header, header_bytes=outer["header"], batch_root=batch_root
+        )
 
     @staticmethod
     def _check_signatures(keys: SigningPublicKeys, message: bytes, sig: dict[str, Any]) -> None:
@@ -259,17 +306,18 @@ class Verifier:
         self, data: bytes, *, identity: AgencyIdentity, now: dt.datetime | None = None
     ) -> OpenedEnvelope:
         """Verify, then decrypt ``data`` for ``identity``; return payload and provenance."""
+        at = _aware(now)
         try:
-            return self._open(bytes(data), identity, now or dt.datetime.now(dt.UTC))
+            return self._open(bytes(data), identity, at)
         except Error:
             raise
         except Exception as exc:
             raise _reject(MalformedEnvelopeError, f"unexpected {type(exc).__name__}") from exc
 
     def _open(self, data: bytes, identity: AgencyIdentity, now: dt.datetime) -> OpenedEnvelope:
-        verified = self._verify(data, now)
+        # Encrypt-then-sign: nothing is decrypted before the signature has verified.
+        outer, verified = self._verify(data, now)
         header = verified.header
-        outer = self._store.decode(ENVELOPE_SCHEMA, data)
         me = identity.agency
         mine = [w for w in outer["wraps"] if w["agency"] == me]
         if not mine:
@@ -322,6 +370,14 @@ class Verifier:
         return OpenedEnvelope(
             header=header, recipient=me, recipient_key_id=wrap["key_id"], payload=payload
         )
+
+
+def _aware(now: dt.datetime | None) -> dt.datetime:
+    if now is None:
+        return dt.datetime.now(dt.UTC)
+    if now.tzinfo is None:
+        raise ConfigError("now must be timezone-aware")
+    return now
 
 
 def verify_envelope(

@@ -35,7 +35,7 @@ def samples(fed: UnsafeTestFederation, payload: bytes, codes: dict[str, Any]) ->
             SealRequest(
                 payload=payload, kind="DOSSIER", codes=codes, recipients=["DE-BKA"], sequence=i
             )
-            for i in range(3)
+            for i in range(1, 4)
         ]
         out.append(
             seal_batch(reqs, sender=fed.identity("ES-PN"), trust=fed.trust, suite=suite, now=NOW)[1]

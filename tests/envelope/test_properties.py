@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from broker.codec import SchemaStore
 from broker.envelope import SealRequest, Verifier, open_envelope, seal, seal_batch, verify_envelope
-from broker.envelope.format import ENVELOPE_SCHEMA, HEADER_SCHEMA, INNER_SCHEMA
+from broker.envelope.format import ENVELOPE_SCHEMA, HEADER_SCHEMA, INNER_SCHEMA, MAX_LIFETIME
 from broker.errors import (
+    ConfigError,
     DecryptionError,
     Error,
     ExpiredEnvelopeError,
@@ -25,6 +26,7 @@ from broker.errors import (
 )
 from broker.trust.testing import UnsafeTestFederation
 from tests.envelope.conftest import NOW
+from tests.envelope.forge import assemble, resign, two_key_gcm_ciphertext
 
 STORE = SchemaStore.default()
 SUITES = ["classic", "pq-hybrid"]
@@ -168,78 +170,118 @@ def test_wrap_moved_to_other_recipient_is_rejected(
         verify_envelope(STORE.encode(ENVELOPE_SCHEMA, outer), trust=fed.trust, now=NOW)
 
 
+def _header_of(data: bytes) -> dict[str, Any]:
+    return dict(STORE.decode(HEADER_SCHEMA, STORE.decode(ENVELOPE_SCHEMA, data)["header"]))
+
+
+@pytest.mark.parametrize("suite", SUITES)
 def test_resigned_by_recipient_and_forwarded_is_rejected(
-    fed: UnsafeTestFederation, payload: bytes, codes: dict[str, Any]
+    fed: UnsafeTestFederation, payload: bytes, codes: dict[str, Any], suite: str
 ) -> None:
-    """Davis 2001: DE-BKA decrypts ES-PN's envelope and re-seals the very plaintext to IT-PS,
-    signed by itself, hoping IT-PS believes ES-PN addressed it. The inner sender and recipients
-    give it away."""
-    data = _seal(fed, payload, codes)
-    victim = open_envelope(data, trust=fed.trust, identity=fed.identity("DE-BKA"), now=NOW)
-    # Recover the exact inner plaintext DE-BKA saw, and re-encrypt it under a new envelope.
-    original_inner = STORE.encode(
+    """Davis 2001. DE-BKA, a legitimate recipient, decrypts ES-PN's dossier and re-seals the
+    plaintext it received to IT-PS with its own sealer, hoping IT-PS takes it as ES-PN's word
+    addressed to IT-PS. DE-BKA knows the plaintext, so it can build any envelope it likes."""
+    original = _seal(fed, payload, codes, suite=suite)
+    received = open_envelope(original, trust=fed.trust, identity=fed.identity("DE-BKA"), now=NOW)
+    # Exactly what DE-BKA decrypted: the inner record names ES-PN and the original audience.
+    inner = STORE.encode(
         INNER_SCHEMA,
         {
             "sender": "ES-PN",
             "recipients": ["DE-BKA", "PT-PJ"],
-            "envelope_id": victim.header.envelope_id,
-            "payload": victim.payload,
+            "envelope_id": received.header.envelope_id,
+            "payload": received.payload,
         },
     )
-    sealing = importlib.import_module("broker.envelope.seal")
+    de = fed.identity("DE-BKA")
+    it_key = fed.trust.encryption_key(agency="IT-PS", at=NOW).key_id
+    to_it = {**_header_of(original), "recipients": [{"agency": "IT-PS", "key_id": it_key}]}
+    it = fed.identity("IT-PS")
 
-    real_encode = sealing.SchemaStore.encode
-
-    def forward_inner(self: SchemaStore, name: str, record: dict[str, Any]) -> bytes:
-        if name == INNER_SCHEMA:
-            return original_inner
-        return real_encode(self, name, record)
-
-    sealing.SchemaStore.encode = forward_inner  # type: ignore[method-assign]
-    try:
-        forwarded = seal(
-            victim.payload,
-            kind="DOSSIER",
-            codes=codes,
-            sender=fed.identity("DE-BKA"),
-            recipients=["IT-PS"],
+    def forge(**changes: Any) -> bytes:
+        return assemble(
+            header={**to_it, **changes},
+            inner=inner,
             trust=fed.trust,
-            sequence=1,
-            now=NOW,
+            signer=de.signing,
+            content_key=AESGCM.generate_key(bit_length=256),
         )
-    finally:
-        sealing.SchemaStore.encode = real_encode  # type: ignore[method-assign]
-    verify_envelope(forwarded, trust=fed.trust, now=NOW)  # DE-BKA's own signature is valid
-    with pytest.raises(SignatureError, match="rejected") as info:
-        open_envelope(forwarded, trust=fed.trust, identity=fed.identity("IT-PS"), now=NOW)
-    assert "re-signed" in info.value.diagnostics()
+
+    # (a) Keep ES-PN as the header's sender: DE-BKA cannot make ES-PN's signature.
+    with pytest.raises(SignatureError):
+        open_envelope(forge(), trust=fed.trust, identity=it, now=NOW)
+    # (b) Sign as itself, under the original or a fresh envelope id: its signature verifies
+    # (a router passes it), but the sender and audience sealed inside betray the forwarding.
+    for envelope_id in (received.header.envelope_id, "ab" * 16):
+        forwarded = forge(sender="DE-BKA", sender_key_id=de.signing.key_id, envelope_id=envelope_id)
+        verify_envelope(forwarded, trust=fed.trust, now=NOW)
+        with pytest.raises(SignatureError, match=r"^envelope rejected$") as info:
+            open_envelope(forwarded, trust=fed.trust, identity=it, now=NOW)
+        assert "re-signed" in info.value.diagnostics()
 
 
-def test_key_commitment_mismatch_is_rejected(
+def test_signature_stripped_and_replaced_by_third_party_is_rejected(
     fed: UnsafeTestFederation, payload: bytes, codes: dict[str, Any]
 ) -> None:
-    """A malicious sender wraps a *different* content key to PT-PJ than to DE-BKA, so one
-    ciphertext would open to different plaintexts. The commitment binds one key."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    """The encrypt-then-sign weakness: IT-PS, who cannot read the envelope, swaps ES-PN's
+    signature for its own to claim authorship. The header (now naming IT-PS) is the AEAD
+    associated data and is hashed into every wrap's HPKE info, so nothing opens."""
+    data = _seal(fed, payload, codes)
+    it = fed.identity("IT-PS")
+    claimed = resign(data, signer=it.signing, sender="IT-PS", sender_key_id=it.signing.key_id)
+    verify_envelope(claimed, trust=fed.trust, now=NOW)  # a valid signature by IT-PS ...
+    with pytest.raises(DecryptionError):  # ... on something no recipient can open
+        open_envelope(claimed, trust=fed.trust, identity=fed.identity("DE-BKA"), now=NOW)
 
-    sealing = importlib.import_module("broker.envelope.seal")
 
-    real_generate = AESGCM.generate_key
-    real_encrypt = sealing.SUITES["classic"].hpke.encrypt
-    other_key = real_generate(256)
-
-    class TwoFaced:
-        def encrypt(self, pt: bytes, pub: Any, info: bytes) -> bytes:
-            # Second recipient (PT-PJ) gets another key than the one the content uses.
-            return real_encrypt(other_key if b"PT-PJ" in info else pt, pub, info=info)
-
-    spec = sealing.SUITES["classic"]
-    sealing.SUITES["classic"] = type(spec)(name="classic", hpke=TwoFaced(), requires_ml_dsa=False)  # type: ignore[arg-type]
-    try:
-        data = _seal(fed, payload, codes)
-    finally:
-        sealing.SUITES["classic"] = spec
-    open_envelope(data, trust=fed.trust, identity=fed.identity("DE-BKA"), now=NOW)
+@pytest.mark.parametrize("suite", SUITES)
+def test_key_commitment_mismatch_is_rejected(
+    fed: UnsafeTestFederation, payload: bytes, codes: dict[str, Any], suite: str
+) -> None:
+    """Invisible salamanders: a malicious sender (ES-PN) crafts ONE AES-GCM ciphertext that
+    authenticates under two content keys and wraps key 1 to DE-BKA and key 2 to PT-PJ, so the
+    two recipients of one signed envelope would read different plaintexts (and a report by one
+    could not be checked by the other). AES-GCM alone accepts both; the signed commitment to
+    one key refuses PT-PJ's before decrypting."""
+    header = _header_of(_seal(fed, payload, codes, suite=suite))
+    header_bytes = STORE.encode(HEADER_SCHEMA, header)
+    junk = 48  # the payload's tail, where the free GCM block goes
+    inner = STORE.encode(
+        INNER_SCHEMA,
+        {
+            "sender": "ES-PN",
+            "recipients": ["DE-BKA", "PT-PJ"],
+            "envelope_id": header["envelope_id"],
+            "payload": payload + bytes(junk),
+        },
+    )
+    key1, key2 = AESGCM.generate_key(bit_length=256), AESGCM.generate_key(bit_length=256)
+    nonce = bytes(range(12))
+    ciphertext = two_key_gcm_ciphertext(
+        key1=key1,
+        key2=key2,
+        nonce=nonce,
+        aad=header_bytes,
+        plaintext1=inner,
+        free_block=-(-(len(inner) - junk) // 16),
+    )
+    # The premise: without a commitment, both recipients would get a plaintext.
+    assert AESGCM(key1).decrypt(nonce, ciphertext, header_bytes) != AESGCM(key2).decrypt(
+        nonce, ciphertext, header_bytes
+    )
+    data = assemble(
+        header=header,
+        inner=inner,
+        trust=fed.trust,
+        signer=fed.identity("ES-PN").signing,
+        content_key=key1,
+        wrapped_keys={"PT-PJ": key2},
+        nonce=nonce,
+        ciphertext=ciphertext,
+    )
+    verify_envelope(data, trust=fed.trust, now=NOW)  # the sender is the attacker: it signs
+    opened = open_envelope(data, trust=fed.trust, identity=fed.identity("DE-BKA"), now=NOW)
+    assert opened.payload.startswith(payload)  # key 1 is the committed one
     with pytest.raises(DecryptionError) as info:
         open_envelope(data, trust=fed.trust, identity=fed.identity("PT-PJ"), now=NOW)
     assert "commitment" in info.value.diagnostics()
@@ -322,7 +364,7 @@ def test_batch_envelopes_open_and_share_one_signature_check(
     for i, data in enumerate(batch, start=1):
         opened = verifier.open(data, identity=fed.identity("DE-BKA"), now=NOW)
         assert opened.header.sequence == i
-    assert len(verifier._cache) == 1
+    assert verifier.cached_batches == 1
 
 
 @pytest.mark.parametrize("what", ["path", "root", "index", "size"])
@@ -399,3 +441,63 @@ def test_envelope_sealed_before_rotation_still_opens_after(
         == fed.identity("ES-PN").signing.key_id
     )
     open_envelope(new, trust=fed.trust, identity=fed.identity("DE-BKA"), now=later)
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_batch_signature_bytes_altered_are_rejected_on_a_warm_cache(
+    fed: UnsafeTestFederation, payload: bytes, codes: dict[str, Any], suite: str
+) -> None:
+    """A consumer has verified one envelope of a batch (root cached). A sibling arrives with
+    its signature bytes altered: the root is genuine, but these bytes do not verify, and an
+    auditor re-checking the stored envelope would find a bad signature. Refuse it."""
+    reqs = [
+        SealRequest(payload=payload, kind="DOSSIER", codes=codes, recipients=["DE-BKA"], sequence=i)
+        for i in range(1, 4)
+    ]
+    batch = seal_batch(reqs, sender=fed.identity("ES-PN"), trust=fed.trust, suite=suite, now=NOW)
+    verifier = Verifier(trust=fed.trust)
+    verifier.verify(batch[0], now=NOW)
+    for field in ("ed25519", "ml_dsa_65") if suite == "pq-hybrid" else ("ed25519",):
+        outer = STORE.decode(ENVELOPE_SCHEMA, batch[1])
+        sig = bytearray(outer["signature"][field])
+        sig[5] ^= 0x40
+        outer["signature"][field] = bytes(sig)
+        with pytest.raises(SignatureError):
+            verifier.verify(STORE.encode(ENVELOPE_SCHEMA, outer), now=NOW)
+    verifier.verify(batch[1], now=NOW)
+    assert verifier.cached_batches == 1
+
+
+def test_envelope_living_longer_than_the_replay_window_is_rejected(
+    fed: UnsafeTestFederation, payload: bytes, codes: dict[str, Any]
+) -> None:
+    """A sender stretches expires_at so that consumers must remember its id forever."""
+    data = resign(
+        _seal(fed, payload, codes),
+        signer=fed.identity("ES-PN").signing,
+        expires_at=NOW + MAX_LIFETIME + dt.timedelta(days=1),
+    )
+    with pytest.raises(MalformedEnvelopeError):
+        verify_envelope(data, trust=fed.trust, now=NOW)
+    with pytest.raises(ConfigError):
+        _seal(fed, payload, codes, ttl=MAX_LIFETIME + dt.timedelta(days=1))
+
+
+def test_sequence_below_one_is_rejected(
+    fed: UnsafeTestFederation, payload: bytes, codes: dict[str, Any]
+) -> None:
+    data = resign(_seal(fed, payload, codes), signer=fed.identity("ES-PN").signing, sequence=0)
+    with pytest.raises(MalformedEnvelopeError):
+        verify_envelope(data, trust=fed.trust, now=NOW)
+    with pytest.raises(ConfigError):
+        _seal(fed, payload, codes, sequence=0)
+
+
+def test_naive_clock_is_a_configuration_error(
+    fed: UnsafeTestFederation, payload: bytes, codes: dict[str, Any]
+) -> None:
+    data = _seal(fed, payload, codes)
+    with pytest.raises(ConfigError):
+        verify_envelope(data, trust=fed.trust, now=NOW.replace(tzinfo=None))
+    with pytest.raises(ConfigError):
+        _seal(fed, payload, codes, now=NOW.replace(tzinfo=None))
