@@ -1,4 +1,12 @@
-"""``broker local``: run a real Apache Kafka on this machine from Maven Central jars."""
+"""``broker local``: run a real Apache Kafka on this machine from Maven Central jars.
+
+Example::
+
+    $ broker local fetch              # once: jars into ~/.cache/dossier-broker
+    $ broker local up --nodes 3       # records <home>/state/local-kafka.json
+    $ broker local status --json
+    $ broker local down               # stops exactly the JVMs `up` started
+"""
 
 from __future__ import annotations
 
@@ -49,7 +57,8 @@ def up(
             typer.echo(f"already running: {cluster.bootstrap}")
             return
         raise LocalKafkaError(
-            "a stopped local Kafka is recorded here", detail="run `broker local down` first"
+            "a local Kafka is recorded here but none of its JVMs is running",
+            detail=f"{cluster.record_file}: run `broker local down` to clear it, then `up`",
         )
     cluster = asyncio.run(
         LocalCluster.start(
@@ -76,28 +85,47 @@ def status(
     cluster = LocalCluster.attach(state_dir=settings.state_dir)
     alive = set(cluster.running_pids())
     nodes = [
-        {"node_id": n.node_id, "pid": n.pid, "running": n.pid in alive, "log": str(n.log_file)}
+        {
+            "node_id": n.node_id,
+            "pid": n.pid,
+            "running": n.pid in alive,
+            "client_port": n.client_port,
+            "controller_port": n.controller_port,
+            "log": str(n.log_file),
+        }
         for n in cluster.nodes
     ]
     running = bool(alive)
     if as_json:
-        payload = {"running": running, "bootstrap": cluster.bootstrap, "tls": cluster.tls}
+        payload = {
+            "running": running,
+            "bootstrap": cluster.bootstrap,
+            "tls": cluster.tls,
+            "kafka_version": cluster.version,
+            "record": str(cluster.record_file),
+        }
         typer.echo(json.dumps(payload | {"nodes": nodes}))
     else:
-        typer.echo(f"bootstrap {cluster.bootstrap} ({'mTLS' if cluster.tls else 'plaintext'})")
+        mode = "mTLS" if cluster.tls else "plaintext"
+        typer.echo(f"Kafka {cluster.version} at {cluster.bootstrap} ({mode})")
         for n in nodes:
             state = "running" if n["running"] else "STOPPED"
-            typer.echo(f"  node {n['node_id']}: pid {n['pid']} {state}  log {n['log']}")
+            typer.echo(
+                f"  node {n['node_id']}: pid {n['pid']} {state}  ports {n['client_port']}/"
+                f"{n['controller_port']}  log {n['log']}"
+            )
     if not running:
         raise typer.Exit(1)
 
 
 @app.command()
 def down(
-    keep_data: bool = typer.Option(False, "--keep-data", help="Keep data and logs."),
+    keep_data: bool = typer.Option(
+        False, "--keep-data", help="Keep data and logs for inspection (until the next `up`)."
+    ),
     home: Path | None = HomeOption,
 ) -> None:
-    """Stop exactly the JVMs `broker local up` started, and remove their data."""
+    """Stop exactly the JVMs `broker local up` started (SIGTERM, then SIGKILL); remove data."""
     settings = _settings(home)
     if read_record(settings.state_dir) is None:
         typer.echo("no local Kafka recorded here")

@@ -3,10 +3,12 @@
 One combined broker+controller node, or a three-node cluster (replication factor
 3, ``min.insync.replicas=2``), on free ports, small heaps, logs to files. Each JVM
 runs in its own session (process group) so it can be signalled on its own; the
-cluster is recorded in ``<state>/local-kafka/cluster.json`` so ``broker local
-down`` stops exactly the JVMs it started. With ``tls=True`` every listener speaks
-mutual TLS with certificates from :class:`broker.local.tls.LocalCA` and the
-``StandardAuthorizer`` enforces ACLs (nothing allowed without one).
+cluster (bootstrap, pids, ports, directories, Kafka version) is recorded in
+``<state>/local-kafka.json`` so ``broker local down`` stops exactly the JVMs it
+started; configs, data and logs live under ``<state>/local-kafka/node-<id>/``.
+With ``tls=True`` every listener speaks mutual TLS with certificates from
+:class:`broker.local.tls.LocalCA` and the ``StandardAuthorizer`` enforces ACLs
+(nothing allowed without one).
 
 Example (not run here: it starts JVMs)::
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -38,11 +41,20 @@ from broker.local.jars import fetch_jars, find_java, kafka_version
 from broker.local.tls import BROKER_PRINCIPAL, LocalCA
 from broker.transport import KafkaConnection, TlsIdentity
 
-__all__ = ["ADMIN_PRINCIPAL", "LocalCluster", "NodeInfo", "free_port", "read_record"]
+__all__ = [
+    "ADMIN_PRINCIPAL",
+    "LocalCluster",
+    "NodeInfo",
+    "free_port",
+    "free_ports",
+    "read_record",
+    "record_path",
+]
 
 #: Super-user principal for topic and ACL administration under TLS.
 ADMIN_PRINCIPAL = "admin"
-_RECORD = "cluster.json"
+_RECORD = "local-kafka.json"
+_ROOT = "local-kafka"
 _LOG4J = """\
 appender.f.type=File
 appender.f.name=FILE
@@ -60,9 +72,23 @@ logger.state.level=WARN
 
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """Return ``count`` distinct TCP ports on 127.0.0.1 that were free a moment ago.
+
+    All sockets stay bound until every port is chosen, so no port is handed out
+    twice; another process may still take one before the JVM binds it, which
+    start-up then reports as a port clash.
+    """
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 def _cluster_id() -> str:
@@ -115,13 +141,21 @@ def _is_our_jvm(pid: int, directory: str) -> bool:
         return False
     if stat.rpartition(")")[2].split()[:1] == ["Z"]:
         return False
-    # The cmdline reads empty for a moment while the java launcher re-executes itself.
-    return cmdline == "" or ("kafka.Kafka" in cmdline and directory in cmdline)
+    if cmdline == "":
+        # The cmdline reads empty for a moment while the java launcher re-executes
+        # itself; kernel threads have an empty cmdline too, so also ask for the name.
+        return stat.partition("(")[2].rpartition(")")[0] == "java"
+    return "kafka.Kafka" in cmdline and directory in cmdline
+
+
+def record_path(state_dir: Path) -> Path:
+    """Return where the local cluster under ``state_dir`` is recorded."""
+    return state_dir / _RECORD
 
 
 def read_record(state_dir: Path) -> dict[str, Any] | None:
     """Return the recorded local cluster (``None`` if none is recorded)."""
-    path = state_dir / "local-kafka" / _RECORD
+    path = record_path(state_dir)
     try:
         data: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError:
@@ -147,29 +181,39 @@ class LocalCluster:
         cls,
         *,
         state_dir: Path,
-        cache_dir: Path,
+        cache_dir: Path | None = None,
         nodes: int = 1,
         tls: bool = False,
         ready_timeout: float = 120.0,
     ) -> LocalCluster:
-        """Fetch jars if needed, format storage, start ``nodes`` JVMs and wait until ready."""
+        """Fetch jars if needed, format storage, start ``nodes`` JVMs and wait until ready.
+
+        ``cache_dir`` defaults to :attr:`Settings.cache_dir` (``BROKER_CACHE_DIR``).
+        If anything fails or the caller is cancelled, every JVM started so far is
+        stopped before the error propagates (data and logs are kept for diagnosis).
+        """
         if nodes not in (1, 3):
             raise LocalKafkaError("a local cluster has 1 or 3 nodes", detail=f"asked for {nodes}")
         java = find_java()
+        if cache_dir is None:
+            from broker.config import Settings
+
+            cache_dir = Settings().cache_dir
         libs = await asyncio.to_thread(fetch_jars, cache_dir=cache_dir)
-        root = state_dir / "local-kafka"
+        root = state_dir / _ROOT
         if read_record(state_dir) is not None:
             raise LocalKafkaError(
                 "a local Kafka is already recorded in this home",
-                detail=f"{root / _RECORD}: run `broker local down` first",
+                detail=f"{record_path(state_dir)}: run `broker local down` first",
             )
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
+        ports = free_ports(2 * nodes)
         infos = [
             NodeInfo(
                 node_id=i,
-                client_port=free_port(),
-                controller_port=free_port(),
+                client_port=ports[2 * i - 2],
+                controller_port=ports[2 * i - 1],
                 directory=str(root / f"node-{i}"),
             )
             for i in range(1, nodes + 1)
@@ -195,13 +239,15 @@ class LocalCluster:
         for info in infos:
             cluster._write_config(info)
         await asyncio.gather(*(asyncio.to_thread(cluster._format, n) for n in infos))
-        for info in infos:
-            cluster._launch(info)
-        cluster._save()
         try:
+            # A static quorum needs a majority of controllers: launch all, then wait.
+            for info in infos:
+                cluster._launch(info)
+            cluster._save()
             await cluster.wait_ready(ready_timeout=ready_timeout)
-        except LocalKafkaError:
-            await cluster.stop(keep_data=True)
+        except BaseException:
+            # Never leave a JVM behind: not on a start-up error, not on Ctrl-C or cancel.
+            cluster._stop_sync(keep_data=True)
             raise
         return cluster
 
@@ -237,6 +283,16 @@ class LocalCluster:
     def root(self) -> Path:
         """The directory holding configs, data and logs."""
         return Path(self._rec.root)
+
+    @property
+    def record_file(self) -> Path:
+        """The JSON record of this cluster (``<state>/local-kafka.json``)."""
+        return record_path(self.root.parent)
+
+    @property
+    def version(self) -> str:
+        """The Kafka version the cluster runs."""
+        return self._rec.version
 
     def ca(self) -> LocalCA:
         """Return the local CA (TLS clusters only)."""
@@ -357,14 +413,19 @@ class LocalCluster:
             str(Path(info.directory) / "server.properties"),
         ]
         with info.stdout_file.open("ab") as out:
-            proc = subprocess.Popen(  # noqa: S603 - fixed argv
-                argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
+            try:
+                proc = subprocess.Popen(  # noqa: S603 - fixed argv
+                    argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            except OSError as exc:
+                raise LocalKafkaError(
+                    f"cannot start the Kafka JVM for node {info.node_id}", detail=str(exc)
+                ) from exc
         info.pid = proc.pid
         self._procs[info.node_id] = proc
 
     def _save(self) -> None:
-        path = self.root / _RECORD
+        path = self.record_file
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(self._rec), indent=2))
         tmp.replace(path)
@@ -395,10 +456,7 @@ class LocalCluster:
         while time.monotonic() < deadline:
             for info in self._rec.nodes:
                 if info.pid is not None and not self._alive(info):
-                    raise LocalKafkaError(
-                        f"Kafka node {info.node_id} exited during start-up (log: {info.log_file})",
-                        detail=self._log_tail(info),
-                    )
+                    raise self._died(info)
             try:
                 seen = await self._count_brokers()
             except Exception as exc:  # noqa: BLE001 - any failure here means "not ready yet"
@@ -410,6 +468,17 @@ class LocalCluster:
         raise LocalKafkaError(
             f"Kafka did not become ready within {ready_timeout:.0f}s (logs under {self.root})",
             detail=f"last check: {last}\n" + self._log_tail(self._rec.nodes[0]),
+        )
+
+    def _died(self, info: NodeInfo) -> LocalKafkaError:
+        tail = self._log_tail(info)
+        if "Address already in use" in tail or "BindException" in tail:
+            ports = f"{info.client_port} or {info.controller_port}"
+            cause = f"port clash: another process took port {ports} on 127.0.0.1"
+        else:
+            cause = "exited during start-up"
+        return LocalKafkaError(
+            f"Kafka node {info.node_id} {cause} (log: {info.log_file})", detail=tail
         )
 
     async def _count_brokers(self) -> int:
@@ -473,9 +542,9 @@ class LocalCluster:
 
     async def stop(self, *, keep_data: bool = False) -> None:
         """Stop every JVM of this cluster (SIGTERM, then SIGKILL) and forget the record."""
-        await asyncio.to_thread(self._stop_sync, keep_data)
+        await asyncio.to_thread(functools.partial(self._stop_sync, keep_data=keep_data))
 
-    def _stop_sync(self, keep_data: bool) -> None:
+    def _stop_sync(self, *, keep_data: bool) -> None:
         for info in self._rec.nodes:
             self._signal(info, signal.SIGCONT)  # a paused JVM cannot handle SIGTERM
             self._signal(info, signal.SIGTERM)
@@ -483,6 +552,9 @@ class LocalCluster:
             if not self._wait_gone(info, 30):
                 self._signal(info, signal.SIGKILL)
                 self._wait_gone(info, 10)
-        (self.root / _RECORD).unlink(missing_ok=True)
+        for proc in self._procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=1)  # reap our children
+        self.record_file.unlink(missing_ok=True)
         if not keep_data:
             shutil.rmtree(self.root, ignore_errors=True)

@@ -3,7 +3,8 @@
 The pinned versions live in ``broker/local/pom.xml``; Maven copies the runtime
 dependencies into ``<cache>/kafka-<version>/libs`` (default cache
 ``~/.cache/dossier-broker``, outside any repository). A download goes to a
-temporary directory and is renamed into place only once complete and checked,
+temporary directory and is renamed into place only once complete and checked
+(one ``kafka_2.13`` jar, exactly one SLF4J binding) with a ``.complete`` stamp,
 so a partial download is never mistaken for a good one.
 
 Example::
@@ -15,7 +16,9 @@ Example::
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import os
 import re
 import shutil
 import subprocess
@@ -30,17 +33,25 @@ __all__ = ["fetch_jars", "find_java", "kafka_version", "pom_path"]
 _POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
 _DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
 _STAMP = ".complete"
+_SLF4J_BINDING = re.compile(
+    r"(log4j-slf4j2?-impl|slf4j-(simple|reload4j|jdk14|nop)|logback-classic)-"
+)
 
 
 def pom_path() -> Path:
-    """Return the pinned ``pom.xml`` shipped with the package."""
+    """Return the pinned ``pom.xml`` shipped with the package (for messages)."""
     return Path(str(resources.files("broker.local").joinpath("pom.xml")))
+
+
+def _pom_bytes() -> bytes:
+    # importlib.resources works whether the package is a checkout, a wheel or a zip.
+    return resources.files("broker.local").joinpath("pom.xml").read_bytes()
 
 
 @functools.cache
 def kafka_version() -> str:
     """Return the Kafka version pinned in the pom."""
-    root = ET.parse(pom_path()).getroot()  # noqa: S314 - our own file
+    root = ET.fromstring(_pom_bytes())  # noqa: S314 - our own file
     node = root.find("m:properties/m:kafka.version", _POM_NS)
     if node is None or not node.text:
         raise LocalKafkaError("kafka.version missing from pom.xml", detail=str(pom_path()))
@@ -70,8 +81,13 @@ def find_java() -> str:
 
 
 def fetch_jars(*, cache_dir: Path, quiet: bool = True) -> Path:
-    """Return the directory of Kafka jars, downloading them with Maven if needed."""
-    target = cache_dir / f"kafka-{kafka_version()}" / "libs"
+    """Return the directory of Kafka jars, downloading them with Maven if needed.
+
+    Safe to call from several processes at once: one downloads under a file lock,
+    the others wait and reuse its result.
+    """
+    version_dir = cache_dir / f"kafka-{kafka_version()}"
+    target = version_dir / "libs"
     if (target / _STAMP).is_file():
         return target
     mvn = shutil.which("mvn")
@@ -80,16 +96,40 @@ def fetch_jars(*, cache_dir: Path, quiet: bool = True) -> Path:
             "mvn (Apache Maven) not found on PATH: it fetches the Kafka jars from Maven Central",
             detail="install Maven 3.8+ and retry",
         )
-    partial = target.with_name(f"libs.partial-{id(target):x}")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    argv = [mvn, "-B", "-f", str(pom_path()), f"{_DEPENDENCY_PLUGIN}:copy-dependencies"]
-    argv += ["-DincludeScope=runtime", f"-DoutputDirectory={partial}"]
+    version_dir.mkdir(parents=True, exist_ok=True)
+    with (version_dir / ".fetch.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / _STAMP).is_file():  # another process finished while we waited
+            return target
+        partial = version_dir / f"libs.partial-{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            _download(mvn, partial, quiet=quiet)
+            _check_jars(partial)
+            (partial / _STAMP).write_text(kafka_version() + "\n")
+            # No stamp means an interrupted earlier attempt: replace it whole.
+            shutil.rmtree(target, ignore_errors=True)
+            partial.rename(target)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+    return target
+
+
+def _download(mvn: str, output: Path, *, quiet: bool) -> None:
+    # Maven runs on a copy of the pom: the installed package may be read-only, and
+    # Maven's own files must not land inside it.
+    output.mkdir(parents=True)
+    work = output / ".maven"
+    work.mkdir()
+    pom = work / "pom.xml"
+    pom.write_bytes(_pom_bytes())
+    argv = [mvn, "-B", "-f", str(pom), f"{_DEPENDENCY_PLUGIN}:copy-dependencies"]
+    argv += ["-DincludeScope=runtime", f"-DoutputDirectory={output}"]
     if quiet:
         argv.insert(1, "-q")
     try:
         result = subprocess.run(  # noqa: S603 - fixed argv
-            argv, capture_output=True, text=True, timeout=1800, check=False
+            argv, capture_output=True, text=True, timeout=1800, check=False, cwd=work
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise LocalKafkaError("maven failed to fetch the Kafka jars", detail=str(exc)) from exc
@@ -98,11 +138,7 @@ def fetch_jars(*, cache_dir: Path, quiet: bool = True) -> Path:
         raise LocalKafkaError(
             "maven failed to fetch the Kafka jars from Maven Central", detail=tail
         )
-    _check_jars(partial)
-    (partial / _STAMP).write_text(kafka_version() + "\n")
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
-    return target
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def _check_jars(libs: Path) -> None:
@@ -110,7 +146,7 @@ def _check_jars(libs: Path) -> None:
     if not any(n.startswith(f"kafka_2.13-{kafka_version()}") for n in names):
         raise LocalKafkaError("the Kafka broker jar is missing after download", detail=str(libs))
     # Exactly one SLF4J binding, or the broker logs nothing (or warns about several).
-    bindings = [n for n in names if re.match(r"(log4j-slf4j2?-impl|slf4j-(simple|reload4j))", n)]
+    bindings = [n for n in names if _SLF4J_BINDING.match(n)]
     if len(bindings) != 1:
         raise LocalKafkaError(
             "expected exactly one SLF4J binding among the Kafka jars", detail=", ".join(bindings)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from broker.local import kafka_version
 
 BROKER = [sys.executable, "-m", "broker"]
 
@@ -38,6 +41,11 @@ def test_up_status_down_leaves_no_java_behind(tmp_path: Path) -> None:
         info = json.loads(status.stdout)
         pids = [n["pid"] for n in info["nodes"]]
         assert info["running"] and all(_alive(p) for p in pids)
+        assert info["kafka_version"] == kafka_version()
+        record = json.loads((tmp_path / "state" / "local-kafka.json").read_text())
+        assert record["bootstrap"] == info["bootstrap"]
+        assert [n["pid"] for n in record["nodes"]] == pids
+        assert all(n["client_port"] and n["controller_port"] for n in record["nodes"])
         again = _run("local", "up", "--home", home)
         assert again.returncode == 0 and "already running" in again.stdout
     finally:
@@ -45,6 +53,7 @@ def test_up_status_down_leaves_no_java_behind(tmp_path: Path) -> None:
     assert down.returncode == 0, down.stderr
     assert not any(_alive(p) for p in pids)
     assert not (tmp_path / "state" / "local-kafka").exists()
+    assert not (tmp_path / "state" / "local-kafka.json").exists()
     assert _run("local", "status", "--home", home).returncode == 1
 
 
@@ -60,6 +69,20 @@ def test_missing_java_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "java not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_maven_is_a_clear_error(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"  # java, but no mvn, and an empty jar cache
+    bin_dir.mkdir()
+    java = shutil.which("java")
+    if java is None:
+        pytest.skip("no java on this machine")
+    (bin_dir / "java").symlink_to(java)
+    env = dict(os.environ, PATH=str(bin_dir), BROKER_CACHE_DIR=str(tmp_path / "cache"))
+    result = _run("local", "fetch", "--home", str(tmp_path), env=env)
+    assert result.returncode == 2
+    assert "mvn (Apache Maven) not found" in result.stderr
     assert "Traceback" not in result.stderr
 
 
