@@ -20,9 +20,10 @@ Example::
 
 from __future__ import annotations
 
-from broker.envelope.format import FORMAT_VERSION, KINDS, SUITES, Header
+from broker.envelope.format import FORMAT_VERSION, KINDS, MAX_LIFETIME, SUITES, Header
 from broker.envelope.seal import DEFAULT_TTL, SealRequest, seal, seal_batch
 from broker.envelope.verify import (
+    DEFAULT_SKEW,
     OpenedEnvelope,
     VerifiedEnvelope,
     Verifier,
@@ -31,9 +32,11 @@ from broker.envelope.verify import (
 )
 
 __all__ = [
+    "DEFAULT_SKEW",
     "DEFAULT_TTL",
     "FORMAT_VERSION",
     "KINDS",
+    "MAX_LIFETIME",
     "SUITES",
     "Header",
     "OpenedEnvelope",

@@ -8,7 +8,8 @@ See ``docs/envelope-format.md`` for the byte-level specification. In short:
   nonce, SHA-256(ciphertext), commitment)`` with each wrap
   ``frame("wrap", agency, key_id, wrapped)``;
 * HPKE ``info`` per wrap = ``frame("fed-envelope-v1/wrap", agency, key_id,
-  envelope_id, SHA-256(header))`` (RFC 9180 section 5.1: ``info`` binds context);
+  envelope_id, SHA-256(header))`` (RFC 9180 section 5.1: ``info`` enters the key
+  schedule; section 8.1: single-shot users put their context there);
 * key commitment = HKDF-SHA256(content key, salt=none,
   info=``frame("fed-envelope-v1/commit", envelope_id)``), 32 bytes;
 * batch: leaf = ``SHA-256(0x00 || TBS)`` (RFC 9162), signed message =
@@ -71,8 +72,10 @@ class SuiteSpec:
     requires_ml_dsa: bool
 
 
-# RFC 9180 suites: DHKEM(X25519, HKDF-SHA256) or the ML-KEM-768 + X25519 hybrid KEM,
-# HKDF-SHA256, AES-256-GCM. The content itself is always AES-256-GCM.
+# RFC 9180 suites (IANA KEM, KDF, AEAD ids): DHKEM(X25519, HKDF-SHA256) 0x0020 (section 7.1)
+# or MLKEM768-X25519 0x647A (X-Wing, draft-ietf-hpke-pq); HKDF-SHA256 0x0001; AES-256-GCM
+# 0x0002. Wraps use base mode single-shot Seal/Open (section 6.1). The content itself is
+# always AES-256-GCM under the content key.
 SUITES: dict[str, SuiteSpec] = {
     "classic": SuiteSpec(
         name="classic",

@@ -166,6 +166,7 @@ def _encrypt(
         info = wrap_info(
             agency=k.agency, key_id=k.key_id, envelope_id=envelope_id, header=header_bytes
         )
+        # RFC 9180 section 6.1 single-shot base-mode Seal: returns enc || ct.
         wraps.append((k.agency, k.key_id, spec.hpke.encrypt(content_key, public, info=info)))
     return _Unsigned(
         header=header_bytes,
