@@ -17,11 +17,15 @@ async def create_topic(
     replication: int = 1,
     configs: dict[str, str] | None = None,
 ) -> None:
-    """Create a topic and wait until its metadata is visible."""
+    """Create a topic with AIOKafkaAdminClient and wait until its metadata is visible."""
     async with conn.admin() as admin:
-        await admin.create_topics(
+        response = await admin.create_topics(
             [NewTopic(name, partitions, replication, topic_configs=configs or {})]
         )
+        # aiokafka returns per-topic error codes instead of raising; 36 = already exists.
+        for topic, code, *message in response.topic_errors:
+            if code not in (0, 36):
+                raise AssertionError(f"creating topic {topic} failed: error {code} {message}")
         for _ in range(50):
             if name in await admin.list_topics():
                 return

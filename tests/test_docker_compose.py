@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 from typing import Any
@@ -43,11 +44,21 @@ def test_three_kraft_brokers_with_consistent_quorum(compose: dict[str, Any]) -> 
         voters = dict(v.split("@") for v in env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(","))
         assert {int(k) for k in voters} == ids
         assert voters[env["KAFKA_NODE_ID"]].split(":")[0] == svc["hostname"] == name
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
         assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3"
         assert env["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
+        assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "3"
+        assert env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "3"
         assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == "2"
+        controller = env["KAFKA_CONTROLLER_LISTENER_NAMES"]
+        assert f"{controller}://" in env["KAFKA_LISTENERS"]
+        assert voters[env["KAFKA_NODE_ID"]].split(":")[1] in env["KAFKA_LISTENERS"]
+        assert env["KAFKA_ADVERTISED_LISTENERS"].startswith(f"PLAINTEXT://{name}:")
+        # Kafka's Uuid: URL-safe base64 of 16 bytes, no padding, the same on every node.
         assert re.fullmatch(r"[A-Za-z0-9_-]{22}", env["CLUSTER_ID"])
+        assert len(base64.urlsafe_b64decode(env["CLUSTER_ID"] + "==")) == 16
         assert "healthcheck" in svc
+    assert len({svc["environment"]["CLUSTER_ID"] for svc in brokers.values()}) == 1
 
 
 def test_services_reference_files_that_exist(compose: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 import pytest
 
@@ -10,6 +11,8 @@ from broker.local import LocalCluster
 from tests.kafka_helpers import create_topic, read_all
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+RECORDS = 2_000
 
 
 async def test_sigkill_of_one_broker_loses_and_duplicates_nothing(
@@ -27,23 +30,27 @@ async def test_sigkill_of_one_broker_loses_and_duplicates_nothing(
     victim = kafka_cluster.nodes[1].node_id
     try:
         pending = []
-        for i in range(2_000):
-            pending.append(await producer.send(topic, f"rec-{i:05d}".encode(), key=str(i).encode()))
+        for i in range(RECORDS):
+            payload = f"rec-{i:05d}".encode()
+            pending.append(await producer.send(topic, payload, key=str(i).encode()))
             if i == 700:
+                # Kill only once the stream is flowing (early records acknowledged), so
+                # in-flight batches and the 1,300 records still to come meet the failure.
+                await pending[300]
                 kafka_cluster.kill_node(victim)
             if i % 200 == 0:
-                await asyncio.sleep(0.05)  # let the kill land mid-stream, not after the batch
+                await asyncio.sleep(0.05)  # let batches go out between bursts
         results = await asyncio.gather(*pending)
     finally:
         await producer.stop()
-    assert len(results) == 2_000
-    assert victim not in [
-        n.node_id for n in kafka_cluster.nodes if n.pid in kafka_cluster.running_pids()
-    ]
+    assert len(results) == RECORDS
+    assert kafka_cluster.nodes[1].pid not in kafka_cluster.running_pids()
 
     kafka_cluster.restart_node(victim)
     await kafka_cluster.wait_ready(ready_timeout=120)
 
-    values = await read_all(conn, topic, expect=2_000, timeout=60)
-    assert len(values) == 2_000, f"read {len(values)} records"
-    assert set(values) == {f"rec-{i:05d}".encode() for i in range(2_000)}
+    values = await read_all(conn, topic, expect=RECORDS, timeout=60)
+    ids = Counter(int(v.decode().removeprefix("rec-")) for v in values)
+    assert set(ids) == set(range(RECORDS)), f"missing: {sorted(set(range(RECORDS)) - set(ids))}"
+    assert [i for i, n in ids.items() if n != 1] == [], "duplicated records"
+    assert len(values) == RECORDS
