@@ -237,6 +237,10 @@ class Verifier(Protocol):
         """Return the signed timestamp (None if untimed); raise on a bad signature."""
         ...
 
+    def verifier_key_string(self) -> str:
+        """Return ``<name>+<hex key ID>+<base64(type || public key)>``."""
+        ...
+
 
 def _key_string(name: str, key: bytes, algorithm: int, ident: bytes) -> str:
     return f"{name}+{ident.hex()}+{_b64(bytes([algorithm]) + key)}"
@@ -666,10 +670,10 @@ def open_checkpoint(
     ``origin`` defaults to the log's key name (tlog-checkpoint: it SHOULD match).
     """
     opened = open_note(note, [log, *witnesses])
-    signers = {(s.verifier.name, s.verifier.key_id) for s in opened.verified}
-    if (log.name, log.key_id) not in signers:
+    log_key = (log.name, log.key_id)
+    cosigned = tuple(s for s in opened.verified if (s.name, s.verifier.key_id) != log_key)
+    if len(cosigned) == len(opened.verified):
         raise NoteSignatureError("checkpoint is not signed by the log", detail=log.name)
-    cosigned = tuple(s for s in opened.verified if s.verifier is not log)
     if len(cosigned) < quorum:
         raise NoteSignatureError(
             "checkpoint lacks a witness quorum", detail=f"{len(cosigned)} of {quorum}"

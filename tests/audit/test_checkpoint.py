@@ -102,7 +102,7 @@ def test_go_note_opens_with_one_or_both_published_keys(vec: dict[str, Any]) -> N
     assert [s.name for s in only_peter.verified] == ["PeterNeumann"]
     assert [(u.name, u.key_id.hex()) for u in only_peter.unknown] == [("EnochRoot", "af0cfe78")]
     for key in (go["verifier_key"], go["other_verifier_key"]):
-        assert verifier_from_key_string(key).verifier_key_string() == key  # type: ignore[attr-defined]
+        assert verifier_from_key_string(key).verifier_key_string() == key
 
 
 def test_mangled_verifier_keys_are_rejected(vec: dict[str, Any]) -> None:
