@@ -158,7 +158,7 @@ def key_id(name: str, algorithm: int, public_key: bytes) -> bytes:
 # --- Checkpoint bodies -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Checkpoint:
     """A log's tree head: origin, size, RFC 6962 root and optional extension lines."""
 
@@ -246,7 +246,7 @@ def _key_string(name: str, key: bytes, algorithm: int, ident: bytes) -> str:
     return f"{name}+{ident.hex()}+{_b64(bytes([algorithm]) + key)}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _Verifier:
     name: str
     algorithm: int
@@ -280,7 +280,7 @@ class NoteVerifier(_Verifier):
     def __init__(self, *, name: str, public_key: bytes) -> None:
         if len(public_key) != 32:
             raise _malformed("Ed25519 public key is not 32 bytes")
-        super().__init__(name, ALG_ED25519, public_key)
+        super().__init__(name=name, algorithm=ALG_ED25519, public_key=public_key)
 
     def verify(self, text: bytes, signature: bytes) -> int | None:
         """Verify an Ed25519 signature over ``text``; untimed, so return None."""
@@ -308,7 +308,7 @@ class CosignatureVerifier(_Verifier):
     def __init__(self, *, name: str, public_key: bytes) -> None:
         if len(public_key) != 32:
             raise _malformed("Ed25519 public key is not 32 bytes")
-        super().__init__(name, ALG_COSIGNATURE_V1, public_key)
+        super().__init__(name=name, algorithm=ALG_COSIGNATURE_V1, public_key=public_key)
 
     def verify(self, text: bytes, signature: bytes) -> int | None:
         """Verify a timestamped cosignature over ``text``; return its timestamp."""
@@ -342,7 +342,7 @@ class MLDSACosignatureVerifier(_Verifier):
     def __init__(self, *, name: str, public_key: bytes) -> None:
         if len(public_key) != 1312:
             raise _malformed("ML-DSA-44 public key is not 1312 bytes")
-        super().__init__(name, ALG_MLDSA44_SUBTREE_V1, public_key)
+        super().__init__(name=name, algorithm=ALG_MLDSA44_SUBTREE_V1, public_key=public_key)
 
     def verify(self, text: bytes, signature: bytes) -> int | None:
         """Verify a timestamped ML-DSA-44 cosignature of a checkpoint; return its timestamp."""
@@ -493,7 +493,7 @@ class MLDSACosignatureSigner(_TimestampedSigner):
 # --- Notes -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NoteSignature:
     """One parsed signature line."""
 
@@ -506,7 +506,7 @@ class NoteSignature:
         return f"{_DASH}{self.name} {_b64(self.key_id + self.signature)}\n"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VerifiedSignature:
     """A signature line that verified under a configured key."""
 
@@ -519,7 +519,7 @@ class VerifiedSignature:
         return self.verifier.name
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OpenedNote:
     """A verified note: its text, who signed it, and the lines from unknown keys."""
 
@@ -648,7 +648,7 @@ def open_note(note: bytes, verifiers: Iterable[Verifier], *, required: int = 1) 
     return OpenedNote(text=text, verified=tuple(verified), unknown=tuple(unknown))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SignedCheckpoint:
     """A checkpoint whose log signature verified, with the witnesses that cosigned it."""
 
