@@ -81,67 +81,36 @@ class AclBinding:
 def acl_bindings(layout: TopicLayout, agencies: list[str]) -> list[AclBinding]:
     """Return every ALLOW binding the federation needs; anything not listed is denied."""
     out: set[AclBinding] = set()
-    for perm in access_matrix(layout, agencies):
+
+    def allow(
+        principal: str,
+        kind: ResourceType,
+        name: str,
+        op: AclOperation,
+        pattern: PatternType = PatternType.LITERAL,
+    ) -> None:
         out.add(
             AclBinding(
-                principal=f"User:{perm.principal}",
-                resource_type=ResourceType.TOPIC,
-                resource_name=perm.topic,
-                pattern=PatternType.LITERAL,
-                operation=(
-                    AclOperation.READ if perm.operation is Operation.READ else AclOperation.WRITE
-                ),
-            )
-        )
-    for agency in agencies:
-        out.add(
-            AclBinding(
-                principal=f"User:{agency}",
-                resource_type=ResourceType.GROUP,
-                resource_name=layout.consumer_group(agency),
-                pattern=PatternType.LITERAL,
-                operation=AclOperation.READ,
-            )
-        )
-        out.add(
-            AclBinding(
-                principal=f"User:{AUDITOR}",
-                resource_type=ResourceType.TOPIC,
-                resource_name=layout.rejected(agency),
-                pattern=PatternType.LITERAL,
-                operation=AclOperation.READ,
-            )
-        )
-    router = f"User:{ROUTER}"
-    out.add(
-        AclBinding(
-            principal=router,
-            resource_type=ResourceType.GROUP,
-            resource_name=layout.router_group,
-            pattern=PatternType.LITERAL,
-            operation=AclOperation.READ,
-        )
-    )
-    for op in (AclOperation.WRITE, AclOperation.DESCRIBE):
-        out.add(
-            AclBinding(
-                principal=router,
-                resource_type=ResourceType.TRANSACTIONAL_ID,
-                resource_name=layout.router_group,
-                pattern=PatternType.PREFIXED,
+                principal=f"User:{principal}",
+                resource_type=kind,
+                resource_name=name,
+                pattern=pattern,
                 operation=op,
             )
         )
+
+    for perm in access_matrix(layout, agencies):
+        op = AclOperation.READ if perm.operation is Operation.READ else AclOperation.WRITE
+        allow(perm.principal, ResourceType.TOPIC, perm.topic, op)
+    for agency in agencies:
+        allow(agency, ResourceType.GROUP, layout.consumer_group(agency), AclOperation.READ)
+        allow(AUDITOR, ResourceType.TOPIC, layout.rejected(agency), AclOperation.READ)
+    allow(ROUTER, ResourceType.GROUP, layout.router_group, AclOperation.READ)
+    for txn_op in (AclOperation.WRITE, AclOperation.DESCRIBE):
+        kind = ResourceType.TRANSACTIONAL_ID
+        allow(ROUTER, kind, layout.router_group, txn_op, PatternType.PREFIXED)
     for topic in (layout.audit, layout.federation):
-        out.add(
-            AclBinding(
-                principal=f"User:{AUDITOR}",
-                resource_type=ResourceType.TOPIC,
-                resource_name=topic,
-                pattern=PatternType.LITERAL,
-                operation=AclOperation.READ,
-            )
-        )
+        allow(AUDITOR, ResourceType.TOPIC, topic, AclOperation.READ)
     return sorted(out, key=lambda b: (b.principal, b.resource_type, b.resource_name, b.operation))
 
 

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import typer
 
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
-from broker.config import Settings
+from broker.cli.network import create_topics_if_known
 from broker.trust.storage import add_agency, remove_agency, revoke_key, rotate_keys
-
-
-def _topics(settings: Settings) -> None:
-    """Create the Kafka topics (and ACLs under mTLS) if a Kafka is known; else say how."""
-    from broker.cli.network import create_topics, kafka_known
-
-    if not kafka_known(settings):
-        typer.echo("  no Kafka known yet: run `broker topics create` once it is up")
-        return
-    created = asyncio.run(create_topics(settings))
-    typer.echo(f"  created {len(created)} Kafka topic(s)")
-
 
 app = typer.Typer(help="Manage member agencies and their keys.", no_args_is_help=True)
 
@@ -35,7 +22,7 @@ def add(
     """Add an agency with fresh signing and encryption keys."""
     add_agency(settings_for(home), agency=agency, passphrase=passphrase_from(passphrase_env))
     typer.echo(f"agency {agency} added")
-    _topics(settings_for(home))
+    create_topics_if_known(settings_for(home))
 
 
 @app.command()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 from pathlib import Path
@@ -10,20 +9,8 @@ from pathlib import Path
 import typer
 
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
-from broker.config import Settings
+from broker.cli.network import create_topics_if_known
 from broker.trust.storage import DEFAULT_VALIDITY_DAYS, init_federation, load_trust
-
-
-def _topics(settings: Settings) -> None:
-    """Create the Kafka topics (and ACLs under mTLS) if a Kafka is known; else say how."""
-    from broker.cli.network import create_topics, kafka_known
-
-    if not kafka_known(settings):
-        typer.echo("  no Kafka known yet: run `broker topics create` once it is up")
-        return
-    created = asyncio.run(create_topics(settings))
-    typer.echo(f"  created {len(created)} Kafka topic(s)")
-
 
 app = typer.Typer(help="Create and inspect the federation.", no_args_is_help=True)
 
@@ -47,7 +34,7 @@ def init(
     )
     typer.echo(f"federation created in {settings.home}: {', '.join(ids)}")
     typer.echo(f"  public: {settings.agencies_dir}   private (0600): {settings.keys_dir}")
-    _topics(settings)
+    create_topics_if_known(settings)
 
 
 @app.command()

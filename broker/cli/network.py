@@ -58,6 +58,15 @@ async def create_topics(settings: Settings) -> list[str]:
     return created
 
 
+def create_topics_if_known(settings: Settings) -> None:
+    """Create the topics (and ACLs under mTLS) if a Kafka is known; else say how."""
+    if not kafka_known(settings):
+        typer.echo("  no Kafka known yet: run `broker topics create` once it is up")
+        return
+    created = asyncio.run(create_topics(settings))
+    typer.echo(f"  created {len(created)} Kafka topic(s)")
+
+
 def kafka_known(settings: Settings) -> bool:
     """Whether a Kafka is configured (KAFKA_BOOTSTRAP) or recorded by `broker local up`."""
     return bool(settings.kafka_bootstrap) or read_record(settings.state_dir) is not None
