@@ -61,12 +61,13 @@ class SchemaStore:
         self._current: dict[str, Any] = {}
         self._fingerprints: dict[str, bytes] = {}
         self._writers: dict[bytes, Any] = {}
+        self._history: dict[str, set[bytes]] = {}
         try:
             for path in sorted(directory.glob("*.avsc")):
                 name = path.name.removesuffix(".avsc")
                 # A fresh namespace per file so each parsed schema is self-contained
                 # (referenced types expanded), which its fingerprint must cover.
-                parsed = load_schema(str(path), named_schemas={}, _write_hint=False)
+                parsed = load_schema(str(path), named_schemas={})
                 self._add_current(name, parsed)
             published = directory / "published"
             for path in sorted(published.glob("*/*.avsc")) if published.is_dir() else []:
@@ -77,6 +78,7 @@ class SchemaStore:
                         "published schema does not match its fingerprint", detail=str(path)
                     )
                 self._writers.setdefault(fp, parsed)
+                self._history.setdefault(path.parent.name, set()).add(fp)
         except (OSError, ValueError, fastavro.schema.SchemaParseException) as exc:
             raise SchemaError("cannot load Avro schemas", detail=str(directory)) from exc
 
@@ -125,6 +127,11 @@ class SchemaStore:
             raise SchemaError(
                 "unknown writer schema fingerprint", detail=fingerprint.hex()
             ) from None
+
+    def writers_for(self, name: str) -> list[tuple[bytes, Any]]:
+        """Return ``(fingerprint, schema)`` of the current and every published version."""
+        fps = {self.fingerprint(name)} | self._history.get(name, set())
+        return [(fp, self._writers[fp]) for fp in sorted(fps)]
 
     def encode(self, name: str, record: dict[str, Any]) -> bytes:
         """Encode ``record`` with the current schema ``name`` in single-object form."""
