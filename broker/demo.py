@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from broker.acls import AUDITOR
-from broker.audit.auditor import flush_stream, replay_and_verify
+from broker.audit.auditor import export_archive, flush_stream, replay_and_verify
 from broker.audit.verify import AuditVerifier
 from broker.config import Settings
 from broker.hub import HubIndex
@@ -75,6 +75,7 @@ class DemoResult:
     audit_streams: int = 0
     audit_findings: list[str] = field(default_factory=list)
     audit_rejections: int = 0
+    audit_export: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -126,7 +127,7 @@ async def run_demo(
         op = generate_operation(seed)
         known = settings.state_dir / "known-material.txt"
         known.write_text("\n".join(op.known_material) + "\n")
-        idle = "10"
+        idle = "20"  # seconds of silence before a process exits (generous: CI machines are noisy)
         procs = [_spawn(settings, "router", "run", "--until-idle", idle, log=logs / "router.log")]
         procs.append(
             _spawn(
@@ -224,6 +225,10 @@ async def run_demo(
         result.audit_streams = len(report.streams)
         result.audit_findings = [f.line() for f in report.findings]
         result.audit_rejections = _count_rejections(audit)
+        export_dir = settings.state_dir / "audit-export"
+        shutil.rmtree(export_dir, ignore_errors=True)
+        await export_archive(settings, export_dir, conn=cluster.connection(AUDITOR), agency=HUB)
+        result.audit_export = export_dir
     finally:
         await cluster.stop()
     result.seconds = time.monotonic() - started

@@ -86,10 +86,11 @@ class AuditEvent:
     @classmethod
     def new(cls, kind: AuditKind, *, actor: str, **fields: Any) -> AuditEvent:
         """Return a fresh event with a random id, stamped now (position not yet assigned)."""
+        now = dt.datetime.now(dt.UTC)
         return cls(
             event_id=secrets.token_hex(16),
             kind=AuditKind(kind),
-            at=dt.datetime.now(dt.UTC),
+            at=now.replace(microsecond=now.microsecond // 1000 * 1000),  # as stored (millis)
             actor=actor,
             **fields,
         )

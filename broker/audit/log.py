@@ -103,8 +103,12 @@ class AuditLog:
     async def _ensure_producer(self) -> None:
         if self._producer is None:
             producer = self._conn.producer(client_id=f"audit-{self.stream}")
-            with translate_kafka_errors("start audit producer"):
-                await producer.start()
+            try:
+                with translate_kafka_errors("start audit producer"):
+                    await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
             self._producer = producer
 
     async def start(self) -> None:
