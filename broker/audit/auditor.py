@@ -15,13 +15,14 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from broker.audit.export import read_archive, write_archive
 from broker.audit.log import CheckpointPolicy, load_audit_log
 from broker.audit.replay import read_topic
 from broker.audit.verify import AuditReport, AuditVerifier, Finding, FindingKind, RawRecord
+from broker.audit.witness import witness_verifiers
 from broker.config import Settings
 from broker.errors import AuditError
 from broker.topics import TopicLayout
@@ -51,14 +52,22 @@ def verify_records(
     records: Iterable[RawRecord],
     *,
     external: Iterable[bytes] = (),
+    vouched: Iterable[bytes] = (),
     keep_events: bool = False,
+    witnesses: Sequence[str] = (),
+    quorum: int = 0,
 ) -> AuditVerifier:
-    """Verify raw records with this federation's audit keys; return the finished verifier."""
-    verifier = AuditVerifier(keys=load_audit_keys(settings))
+    """Verify raw records with this federation's audit keys; return the finished verifier.
+
+    Checkpoints in ``external`` must carry ``quorum`` cosignatures of ``witnesses``;
+    ``vouched`` ones (an export's signed manifest) need only the log's signature.
+    """
+    keys = load_audit_keys(settings)
+    verifier = AuditVerifier(keys=keys, witnesses=witness_verifiers(keys, witnesses), quorum=quorum)
     verifier.keep_events = keep_events
     started = time.perf_counter()
     verifier.feed_all(records)
-    verifier.finish(external=external)
+    verifier.finish(external=external, vouched=vouched)
     verifier.report.seconds = time.perf_counter() - started
     return verifier
 
@@ -71,12 +80,21 @@ async def replay_and_verify(
     external: Iterable[bytes] | None = None,
     progress: Progress | None = None,
     keep_events: bool = False,
+    witnesses: Sequence[str] = (),
+    quorum: int = 0,
 ) -> AuditVerifier:
     """Replay the audit topic from offset 0 and verify it."""
     topic = topic or TopicLayout(prefix=settings.topic_prefix).audit
     records = await read_topic(conn, topic, progress=progress)
     notes = local_checkpoints(settings) if external is None else list(external)
-    return verify_records(settings, records, external=notes, keep_events=keep_events)
+    return verify_records(
+        settings,
+        records,
+        external=notes,
+        keep_events=keep_events,
+        witnesses=witnesses,
+        quorum=quorum,
+    )
 
 
 def verify_archive(
@@ -85,14 +103,23 @@ def verify_archive(
     *,
     external: Iterable[bytes] = (),
     keep_events: bool = False,
+    witnesses: Sequence[str] = (),
+    quorum: int = 0,
 ) -> AuditVerifier:
-    """Verify an export with no Kafka; archive problems become findings too."""
+    """Verify an export with no Kafka; archive problems become findings too.
+
+    The manifest's checkpoints are signed by the exporter, not witnesses: only
+    ``external`` notes are held to the witness quorum.
+    """
     contents = read_archive(directory, trust=load_trust(settings))
     verifier = verify_records(
         settings,
         contents.records,
-        external=[*contents.external, *external],
+        external=external,
+        vouched=contents.external,  # the signed manifest's checkpoints
         keep_events=keep_events,
+        witnesses=witnesses,
+        quorum=quorum,
     )
     for problem in contents.problems:
         verifier.report.findings.insert(

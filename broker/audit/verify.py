@@ -34,7 +34,7 @@ Example::
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -42,7 +42,7 @@ from typing import Any
 import fastavro
 
 from broker import merkle
-from broker.audit.checkpoint import NoteVerifier, open_checkpoint
+from broker.audit.checkpoint import NoteVerifier, Verifier, open_checkpoint
 from broker.audit.events import CHECKPOINT_SCHEMA, EVENT_SCHEMA, AuditEvent, origin_for
 from broker.audit.rules import RuleBook
 from broker.codec import SchemaStore
@@ -186,8 +186,18 @@ class AuditReport:
 class AuditVerifier:
     """Streaming verifier over raw audit records (see the module docstring)."""
 
-    def __init__(self, *, keys: Mapping[str, NoteVerifier], rules: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        keys: Mapping[str, NoteVerifier],
+        rules: bool = True,
+        witnesses: Sequence[Verifier] = (),
+        quorum: int = 0,
+    ) -> None:
         self._keys = dict(keys)
+        #: Checkpoints known outside the broker must carry ``quorum`` of these cosignatures.
+        self._witnesses = list(witnesses)
+        self._quorum = quorum
         self._store = SchemaStore.default()
         self._event_fps = self._fingerprints(EVENT_SCHEMA)
         self._checkpoint_fps = self._fingerprints(CHECKPOINT_SCHEMA)
@@ -368,17 +378,28 @@ class AuditVerifier:
             return
         self._add_checkpoint(state, checkpoint)
 
-    def open_note(self, stream: str, note: bytes, *, where: str) -> _Checkpoint | None:
-        """Verify a checkpoint note of ``stream``; record a finding and return None if bad."""
+    def open_note(
+        self, stream: str, note: bytes, *, where: str, witnessed: bool = False
+    ) -> _Checkpoint | None:
+        """Verify a checkpoint note of ``stream``; record a finding and return None if bad.
+
+        ``witnessed`` notes must also carry the verifier's witness quorum.
+        """
         key = self._keys.get(stream)
         if key is None:
             return None
         try:
-            signed = open_checkpoint(note, log=key, origin=origin_for(stream))
+            signed = open_checkpoint(
+                note,
+                log=key,
+                origin=origin_for(stream),
+                witnesses=self._witnesses if witnessed else (),
+                quorum=self._quorum if witnessed else 0,
+            )
         except AuditError as exc:
             self._find(
                 FindingKind.FORGED_CHECKPOINT,
-                f"checkpoint note does not verify with the stream's audit key: {exc.message}",
+                f"checkpoint note does not verify (stream's audit key, witnesses): {exc.message}",
                 stream=stream,
                 where=where,
             )
@@ -401,10 +422,18 @@ class AuditVerifier:
 
     # -- the end ------------------------------------------------------------------------
 
-    def finish(self, *, external: Iterable[bytes] = ()) -> AuditReport:
-        """Check checkpoints, truncation and rules; return the report."""
+    def finish(
+        self, *, external: Iterable[bytes] = (), vouched: Iterable[bytes] = ()
+    ) -> AuditReport:
+        """Check checkpoints, truncation and rules; return the report.
+
+        ``external`` checkpoints were kept outside the broker and must meet the
+        witness quorum; ``vouched`` ones come with their own signed provenance.
+        """
         for note in external:
-            self._external(note)
+            self._external(note, witnessed=True)
+        for note in vouched:
+            self._external(note, witnessed=False)
         for state in self.streams.values():
             self._finish_stream(state)
         if self.rules is not None:
@@ -413,14 +442,14 @@ class AuditVerifier:
                 self._find(FindingKind.RULE, detail, stream=stream, where=where)
         return self.report
 
-    def _external(self, note: bytes) -> None:
+    def _external(self, note: bytes, *, witnessed: bool) -> None:
         text = note.decode("utf-8", errors="replace")
         origin = text.split("\n", 1)[0]
         stream = origin.removeprefix("fed.audit/")
         if stream not in self._keys:
             self._find(FindingKind.UNKNOWN_STREAM, f"external checkpoint for unknown {origin!r}")
             return
-        cp = self.open_note(stream, note, where="external")
+        cp = self.open_note(stream, note, where="external", witnessed=witnessed)
         if cp is None:
             return
         state = self.streams.setdefault(stream, StreamState(stream=stream))

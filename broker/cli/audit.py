@@ -20,11 +20,12 @@ from broker.audit.auditor import (
 )
 from broker.audit.proof import build_proof, check_proof
 from broker.audit.verify import AuditReport, AuditVerifier
+from broker.audit.witness import cosign as cosign_note
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
 from broker.config import Settings
 from broker.errors import ConfigError
 from broker.local import connection_for
-from broker.trust.storage import FEDERATION_STREAM, load_audit_keys
+from broker.trust.storage import FEDERATION_STREAM, load_audit_keys, load_audit_signer
 
 __all__ = ["app"]
 
@@ -59,6 +60,14 @@ def _progress(enabled: bool) -> Iterator[Progress | None]:
         yield bar
 
 
+WitnessOption = typer.Option(
+    None, "--witness", help="Agency whose cosignature outside checkpoints need (repeatable)."
+)
+QuorumOption = typer.Option(
+    0, "--quorum", min=0, help="How many --witness cosignatures each outside checkpoint needs."
+)
+
+
 def _load(
     settings: Settings,
     *,
@@ -66,10 +75,24 @@ def _load(
     checkpoints: list[Path] | None,
     keep_events: bool,
     show_progress: bool,
+    witnesses: list[str] | None = None,
+    quorum: int = 0,
 ) -> AuditVerifier:
-    external = [p.read_bytes() for p in checkpoints] if checkpoints else None
+    try:
+        external = [p.read_bytes() for p in checkpoints] if checkpoints else None
+    except OSError as exc:
+        raise ConfigError("cannot read a --checkpoint file", detail=str(exc)) from exc
+    if quorum > len(witnesses or []):
+        raise ConfigError("--quorum is larger than the number of --witness agencies")
     if archive is not None:
-        return verify_archive(settings, archive, external=external or (), keep_events=keep_events)
+        return verify_archive(
+            settings,
+            archive,
+            external=external or (),
+            keep_events=keep_events,
+            witnesses=witnesses or (),
+            quorum=quorum,
+        )
     with _progress(show_progress) as bar:
         task = bar.add_task("replay", total=None) if bar is not None else None
 
@@ -84,6 +107,8 @@ def _load(
                 external=external,
                 progress=update,
                 keep_events=keep_events,
+                witnesses=witnesses or (),
+                quorum=quorum,
             )
         )
 
@@ -113,6 +138,8 @@ def verify(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     archive: Path | None = ArchiveOption,
     checkpoint: list[Path] | None = CheckpointOption,
+    witness: list[str] | None = WitnessOption,
+    quorum: int = QuorumOption,
     home: Path | None = HomeOption,
 ) -> None:
     """Replay fed.audit from offset 0 (or an export) and check it; exit 1 on any finding."""
@@ -123,6 +150,8 @@ def verify(
         checkpoints=checkpoint,
         keep_events=False,
         show_progress=not as_json,
+        witnesses=witness,
+        quorum=quorum,
     )
     _print_report(verifier.report, as_json=as_json)
     if not verifier.report.ok:
@@ -230,6 +259,39 @@ def trail(
         typer.echo(f"{len(events)} event(s); audit log {status}")
     if not events:
         raise typer.Exit(1)
+
+
+@app.command()
+def cosign(
+    note: Path = typer.Argument(
+        ..., help="A checkpoint note (e.g. state/<stream>/audit-checkpoint.note)."
+    ),
+    agency: str = typer.Option(..., "--as", help="The witnessing agency."),
+    out: Path | None = typer.Option(None, "--out", help="Write the cosigned note here."),
+    passphrase_env: str | None = PassphraseEnvOption,
+    home: Path | None = HomeOption,
+) -> None:
+    """Witness a checkpoint: refuse rollbacks and forks, else add our cosignature."""
+    settings = settings_for(home)
+    signer = load_audit_signer(settings, stream=agency, passphrase=passphrase_from(passphrase_env))
+    if signer is None:
+        raise ConfigError("this home does not hold the agency's audit key", detail=agency)
+    try:
+        text = note.read_bytes()
+    except OSError as exc:
+        raise ConfigError("cannot read the checkpoint note", detail=str(exc)) from exc
+    cosigned = cosign_note(
+        text,
+        witness=agency,
+        signer=signer,
+        keys=load_audit_keys(settings),
+        seen_dir=settings.state_dir / agency,
+    )
+    if out is None:
+        typer.echo(cosigned.decode(), nl=False)
+    else:
+        out.write_bytes(cosigned)
+        typer.echo(f"cosigned by {agency}: {out}")
 
 
 @app.command()
