@@ -85,16 +85,15 @@ async def replay_and_verify(
 ) -> AuditVerifier:
     """Replay the audit topic from offset 0 and verify it."""
     topic = topic or TopicLayout(prefix=settings.topic_prefix).audit
-    records = await read_topic(conn, topic, progress=progress)
     notes = local_checkpoints(settings) if external is None else list(external)
-    return verify_records(
-        settings,
-        records,
-        external=notes,
-        keep_events=keep_events,
-        witnesses=witnesses,
-        quorum=quorum,
-    )
+    keys = load_audit_keys(settings)
+    verifier = AuditVerifier(keys=keys, witnesses=witness_verifiers(keys, witnesses), quorum=quorum)
+    verifier.keep_events = keep_events
+    started = time.perf_counter()
+    await read_topic(conn, topic, progress=progress, sink=verifier.feed)  # streamed
+    verifier.finish(external=notes)
+    verifier.report.seconds = time.perf_counter() - started
+    return verifier
 
 
 def verify_archive(

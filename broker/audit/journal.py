@@ -115,24 +115,32 @@ class AuditJournal:
 
     def append(self, event: AuditEvent) -> AuditEvent:
         """Place ``event`` at the next sequence number, durably; return it positioned."""
+        return self.append_many([event])[0]
+
+    def append_many(self, events: list[AuditEvent]) -> list[AuditEvent]:
+        """Place ``events`` at the next sequence numbers in one transaction; return them."""
         db = self._db
+        placed_all: list[AuditEvent] = []
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
                 rng = self._frontier()
-                placed = event.at_position(
-                    stream=self.stream, seq=rng.size, prev=self._meta("last_leaf") or b""
-                )
-                value = placed.to_bytes()
-                leaf = merkle.leaf_hash(value)
-                rng.append(leaf)
-                db.execute("INSERT INTO events (seq, value) VALUES (?, ?)", (placed.seq, value))
+                prev = self._meta("last_leaf") or b""
+                rows = []
+                for event in events:
+                    placed = event.at_position(stream=self.stream, seq=rng.size, prev=prev)
+                    value = placed.to_bytes()
+                    prev = merkle.leaf_hash(value)
+                    rng.append(prev)
+                    rows.append((placed.seq, value))
+                    placed_all.append(placed)
+                db.executemany("INSERT INTO events (seq, value) VALUES (?, ?)", rows)
                 db.executemany(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)",
                     [
                         ("size", str(rng.size).encode()),
                         ("frontier", b"".join(rng.frontier)),
-                        ("last_leaf", leaf),
+                        ("last_leaf", prev),
                         ("root", rng.root()),
                     ],
                 )
@@ -142,7 +150,7 @@ class AuditJournal:
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise AuditError("cannot append to the audit journal", detail=str(exc)) from exc
-        return placed
+        return placed_all
 
     def unpublished(self) -> list[tuple[int, bytes]]:
         """Return ``(seq, value)`` of every event Kafka has not acknowledged, in order."""

@@ -43,8 +43,13 @@ async def read_topic(
     *,
     progress: Progress | None = None,
     deadline_s: float = 120.0,
+    sink: Callable[[RawRecord], None] | None = None,
 ) -> list[RawRecord]:
-    """Return every record of ``topic`` present now, partition by partition in offset order."""
+    """Return every record of ``topic`` present now, partition by partition in offset order.
+
+    With ``sink`` each record is handed over as it arrives (constant memory for long
+    replays) and the returned list is empty.
+    """
     consumer = conn.consumer(group_id=None, client_id="audit-replay", fetch_max_bytes=16 << 20)
     out: list[RawRecord] = []
     with translate_kafka_errors("replay the audit topic"):
@@ -63,23 +68,30 @@ async def read_topic(
                     detail=", ".join(f"{tp.partition}:{begin[tp]}" for tp in tps if begin[tp]),
                 )
             remaining = {tp for tp in tps if end[tp] > begin[tp]}
+            done = 0
             loop = asyncio.get_running_loop()
             deadline = loop.time() + deadline_s
             while remaining:
                 if loop.time() > deadline:
-                    raise AuditError("audit replay timed out", detail=f"{len(out)} of {total}")
+                    raise AuditError("audit replay timed out", detail=f"{done} of {total}")
                 batch = await consumer.getmany(*remaining, timeout_ms=500, max_records=10_000)
                 for tp, records in batch.items():
-                    out.extend(
+                    raw = [
                         RawRecord(
                             partition=r.partition, offset=r.offset, key=r.key, value=r.value or b""
                         )
                         for r in records
-                    )
+                    ]
+                    done += len(raw)
+                    if sink is None:
+                        out.extend(raw)
+                    else:
+                        for record in raw:
+                            sink(record)
                     if await consumer.position(tp) >= end[tp]:
                         remaining.discard(tp)
                 if progress is not None:
-                    progress(len(out), total)
+                    progress(done, total)
         finally:
             await consumer.stop()
     return out
