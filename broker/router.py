@@ -189,8 +189,7 @@ class Router:
             raise
         # Audit what the committed transaction did (an aborted one did nothing).
         if self._audit is not None:
-            for kind, fields in self._audit_pending:
-                self._audit.emit(kind, actor="router", **fields)
+            self._audit.emit_many(self._audit_pending)
         self._audit_pending.clear()
         self.stats.transactions += 1
         self.stats.consumed += sum(len(r) for r in batch.values())

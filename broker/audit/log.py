@@ -150,9 +150,13 @@ class AuditLog:
         self._wake.set()
         return event
 
-    def emit_many(self, kind: AuditKind, items: list[dict[str, Any]]) -> list[AuditEvent]:
-        """Journal several events of one kind in one transaction (batch publishing)."""
-        events = [AuditEvent.new(kind, **{"actor": self.stream, **fields}) for fields in items]
+    def emit_many(self, items: list[tuple[AuditKind, dict[str, Any]]]) -> list[AuditEvent]:
+        """Journal several events in one transaction (a router batch, a publish batch)."""
+        if not items:
+            return []
+        events = [
+            AuditEvent.new(kind, **{"actor": self.stream, **fields}) for kind, fields in items
+        ]
         placed = self.journal.append_many(events)
         self._wake.set()
         return placed
