@@ -32,7 +32,7 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,7 @@ from broker import telemetry
 from broker.codec import SchemaStore
 from broker.config import Settings
 from broker.deadletter import DeadLetter
-from broker.envelope import OpenedEnvelope, Verifier, seal
+from broker.envelope import OpenedEnvelope, SealRequest, Verifier, seal, seal_batch
 from broker.errors import Error, ReplayError, TransportError, ValidationError
 from broker.local import connection_for
 from broker.models import Dossier
@@ -231,6 +231,90 @@ class AgencyNode:
             partition=meta.partition,
             offset=meta.offset,
         )
+
+    async def publish_many(
+        self,
+        payloads: Sequence[bytes],
+        *,
+        kind: str,
+        codes: dict[str, Any],
+        to: list[str],
+        suite: str | None = None,
+    ) -> list[PublishResult]:
+        """Seal ``payloads`` under one batch signature and produce them; return once all acked.
+
+        Every envelope still has its own fresh content key, key wraps, sequence number
+        and envelope id; only the signature is shared: one Ed25519 (+ ML-DSA-65)
+        signature over the RFC 9162 Merkle root of the batch, each envelope carrying
+        its inclusion path (:func:`broker.envelope.seal_batch`). Sequence numbers are
+        reserved durably in one transaction before sealing, and the records are sent
+        together so aiokafka can put them in one produce request.
+        """
+        if not payloads:
+            return []
+        for agency in to:
+            self.trust.require_agency(agency)  # before spending sequence numbers
+        await self.start()
+        sequences = self.store.next_sequences(len(payloads))
+        chosen = suite or self.suite
+        with telemetry.span(
+            "agency.publish_batch",
+            kind=trace.SpanKind.PRODUCER,
+            attributes={
+                "fed.sender": self.agency,
+                "fed.kind": kind,
+                "fed.recipients": len(to),
+                "fed.batch_size": len(payloads),
+            },
+        ):
+            requests = [
+                SealRequest(
+                    payload=payload,
+                    kind=kind,
+                    codes=codes,
+                    recipients=to,
+                    sequence=sequence,
+                    envelope_id=secrets.token_hex(16),
+                )
+                for payload, sequence in zip(payloads, sequences, strict=True)
+            ]
+            sealed = seal_batch(requests, sender=self.identity, trust=self.trust, suite=chosen)
+            # Self-check the one signature the whole batch shares (as publish() does for
+            # its envelope): a revoked or mis-certified own key fails here, not downstream.
+            self._verifier.verify(sealed[0])
+            headers = telemetry.inject_context([])
+            topic = self.layout.outbox(self.agency)
+            with translate_kafka_errors("publish"):
+                futures = [
+                    await self._producer.send(
+                        topic, value=data, key=secrets.token_bytes(16), headers=headers
+                    )
+                    for data in sealed
+                ]
+                metas = await asyncio.gather(*futures)
+        self.store.record_sent_many(
+            [
+                (
+                    req.envelope_id or "",
+                    kind,
+                    sorted(to),
+                    req.sequence,
+                    hashlib.sha256(data).hexdigest(),
+                )
+                for req, data in zip(requests, sealed, strict=True)
+            ]
+        )
+        self._metrics.published.add(len(sealed), {"fed.kind": kind})
+        return [
+            PublishResult(
+                envelope_id=req.envelope_id or "",
+                sequence=req.sequence,
+                topic=topic,
+                partition=meta.partition,
+                offset=meta.offset,
+            )
+            for req, meta in zip(requests, metas, strict=True)
+        ]
 
     async def publish_dossier(
         self, dossier: Dossier, *, to: list[str], suite: str | None = None
