@@ -1,14 +1,15 @@
 """End-to-end latency: publish to decrypted-in-handler, through the real router.
 
-The router is ``python -m broker router run`` in its own process (the second
-core), loading the federation from the benchmark's home like any deployment.
-This process publishes with :meth:`AgencyNode.publish_many` at a fixed offered
-rate — every few milliseconds the dossiers that have fallen due go out as one
-batch-signed chunk — and one recipient consumes with :meth:`AgencyNode.consume`.
-Each dossier's ``message_id`` carries its index; latency is measured from the
-dossier's *scheduled* send time (so a publisher that falls behind is charged
-for it: no coordinated omission) to the moment the handler holds the decrypted,
-validated dossier.
+Three processes, as in a deployment: this one publishes as the sending agency
+with :meth:`AgencyNode.publish_many` at a fixed offered rate (every 2 ms the
+dossiers that have fallen due go out as one batch-signed chunk); the router is
+``python -m broker router run`` loading the federation from the benchmark's home;
+the receiving agency is :mod:`broker.bench.receiver` (:meth:`AgencyNode.consume`).
+Each dossier's ``message_id`` carries its index; latency runs from the dossier's
+*scheduled* send time (a publisher that falls behind is charged for it: no
+coordinated omission) to the moment the receiver's handler holds the decrypted,
+validated dossier, both read from ``CLOCK_MONOTONIC``. Peak RSS of the router
+and the receiver comes from their rusage when they are reaped.
 
 Example (not run here: it needs Kafka)::
 
@@ -18,14 +19,17 @@ Example (not run here: it needs Kafka)::
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from broker.bench.receiver import WARMUP_ID, clock
 from broker.bench.workload import (
     RECIPIENTS,
     SENDER,
@@ -34,7 +38,6 @@ from broker.bench.workload import (
     create_topics,
     dossier,
 )
-from broker.node import Delivery
 from broker.topics import TopicLayout
 
 __all__ = ["LatencyResult", "measure", "percentile"]
@@ -55,6 +58,7 @@ class LatencyResult:
     delivered: int
     seconds: float
     router_peak_rss_mib: float
+    receiver_peak_rss_mib: float
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -70,29 +74,21 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[int(rank) - 1]
 
 
-def _start_router(fed: BenchFederation, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP": fed.settings.kafka_bootstrap or "",
-        "BROKER_TOPIC_PREFIX": _PREFIX,
-        "BROKER_OTEL_EXPORTER": "none",
-    }
+def _spawn(args: list[str], *, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        return subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
-            [sys.executable, "-m", "broker", "router", "run", "--home", str(fed.settings.home)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and modules, fixed arguments
+            [sys.executable, "-m", *args], env=env, stdout=out, stderr=subprocess.STDOUT
         )
 
 
-def _stop_router(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> float:
-    """SIGTERM the router, reap it, and return its peak RSS in MiB (from its rusage)."""
-    if proc.poll() is not None:
-        raise BenchError("the router exited early", detail=f"exit status {proc.returncode}")
-    proc.send_signal(signal.SIGTERM)
+def _reap(proc: subprocess.Popen[bytes], *, terminate: bool, timeout: float = 60.0) -> float:
+    """(SIGTERM and) reap ``proc``; return its peak RSS in MiB from its own rusage."""
+    if terminate and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while True:
+        if proc.returncode is not None:
+            raise BenchError("a bench subprocess was reaped before its rusage was read")
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
@@ -100,8 +96,32 @@ def _stop_router(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> float:
         if time.monotonic() > deadline:
             proc.kill()
             proc.wait()
-            raise BenchError("the router did not stop on SIGTERM")
+            raise BenchError("a bench subprocess did not exit", detail=str(proc.args))
         time.sleep(0.05)
+
+
+def _alive(proc: subprocess.Popen[bytes], what: str, log: Path) -> None:
+    # os.waitid with WNOWAIT looks without reaping, so the rusage stays readable.
+    info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    if info is not None:
+        tail = log.read_text(errors="replace")[-2000:]
+        raise BenchError(f"the {what} exited early", detail=tail)
+
+
+async def _until(
+    predicate: Callable[[], bool],
+    procs: list[tuple[subprocess.Popen[bytes], str, Path]],
+    *,
+    within: float,
+    what: str,
+) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        for proc, name, log in procs:
+            _alive(proc, name, log)
+        if time.monotonic() > deadline:
+            raise BenchError(what, detail=f"after {within:.0f} s")
+        await asyncio.sleep(0.05)
 
 
 async def measure(
@@ -114,7 +134,7 @@ async def measure(
     state: Path,
     suite: str = "classic",
 ) -> LatencyResult:
-    """Offer ``rate`` dossiers/s for ``seconds`` through a router subprocess; return latencies."""
+    """Offer ``rate`` dossiers/s for ``seconds`` through the router; return latencies."""
     layout = TopicLayout(prefix=_PREFIX)
     to = RECIPIENTS[:recipients]
     reader = to[0]
@@ -128,42 +148,56 @@ async def measure(
     payloads = [
         dossier(size, message_id=f"MSG-BENCH-{i:07d}", seed=noise).to_bytes() for i in range(total)
     ]
-    warmup = dossier(size, message_id="MSG-BENCH-WARMUP", seed=noise)
+    warmup = dossier(size, message_id=WARMUP_ID, seed=noise)
     codes = warmup.codes.to_avro()
+    bootstrap = fed.settings.kafka_bootstrap or ""
+    home = str(fed.settings.home)
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP": bootstrap,
+        "BROKER_TOPIC_PREFIX": _PREFIX,
+        "BROKER_OTEL_EXPORTER": "none",
+    }
+    out = state / "received.json"
+    router_log, receiver_log = state / "router.log", state / "receiver.log"
+    router = _spawn(["broker", "router", "run", "--home", home], env=env, log=router_log)
+    receiver = _spawn(
+        [
+            "broker.bench.receiver",
+            "--home",
+            home,
+            "--bootstrap",
+            bootstrap,
+            "--prefix",
+            _PREFIX,
+            "--agency",
+            reader,
+            "--count",
+            str(total),
+            "--out",
+            str(out),
+        ],
+        env=env,
+        log=receiver_log,
+    )
+    procs = [(router, "router", router_log), (receiver, "receiver", receiver_log)]
     sender = fed.node(SENDER, prefix=_PREFIX, state=state)
-    receiver = fed.node(reader, prefix=_PREFIX, state=state)
-    latencies: list[float] = []
-    start = 0.0
-    warm, done, stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
-
-    async def handler(delivery: Delivery) -> None:
-        now = time.perf_counter()
-        if delivery.dossier is None:
-            raise BenchError("delivery without a decoded dossier")
-        tail = delivery.dossier.message_id.rsplit("-", 1)[-1]
-        if tail == "WARMUP":
-            warm.set()
-            return
-        latencies.append((now - (start + int(tail) / rate)) * 1000)
-        if len(latencies) == total:
-            done.set()
-
-    router = _start_router(fed, state / "router.log")
-    router_rss = 0.0
-    consumer: asyncio.Task[object] | None = None
+    rss = {"router": 0.0, "receiver": 0.0}
     try:
         await sender.start()
-        consumer = asyncio.create_task(
-            receiver.consume(handler=handler, stop=stop, send_receipts=False)
-        )
-        # Warm up: router subscribed and in its group, consumer in its group, metadata known.
+        # Warm up: router and receiver subscribed and in their groups, metadata known.
         await sender.publish_many([warmup.to_bytes()], kind="DOSSIER", codes=codes, to=to)
-        await _wait(warm, consumer, 90.0, "warm-up dossier never arrived")
+        await _until(
+            lambda: "WARM" in receiver_log.read_text(errors="replace"),
+            procs,
+            within=120.0,
+            what="the warm-up dossier never arrived",
+        )
         tasks: list[asyncio.Task[object]] = []
         sent = 0
-        start = time.perf_counter()
+        start = clock()
         while sent < total:
-            due = min(total, int((time.perf_counter() - start) * rate) + 1)
+            due = min(total, int((clock() - start) * rate) + 1)
             if due > sent:
                 chunk = payloads[sent:due]
                 tasks.append(
@@ -173,17 +207,20 @@ async def measure(
                 )
                 sent = due
             await asyncio.sleep(_TICK)
-        offered = total / (time.perf_counter() - start)
+        offered = total / (clock() - start)
         await asyncio.gather(*tasks)
-        await _wait(done, consumer, seconds + 120.0, "not every dossier arrived")
-        elapsed = time.perf_counter() - start
+        await _until(
+            out.exists, procs[1:], within=seconds + 120.0, what="not every dossier arrived"
+        )
+        rss["receiver"] = await asyncio.to_thread(_reap, receiver, terminate=False)
     finally:
-        stop.set()
-        if consumer is not None:
-            await asyncio.gather(consumer, return_exceptions=True)
         await sender.close()
-        await receiver.close()
-        router_rss = _stop_router(router)
+        if receiver.returncode is None:
+            await asyncio.to_thread(_reap, receiver, terminate=True)
+        rss["router"] = await asyncio.to_thread(_reap, router, terminate=True)
+    arrivals = {int(k): v for k, v in json.loads(out.read_text())["received"].items()}
+    latencies = [(arrivals[i] - (start + i / rate)) * 1000 for i in range(total)]
+    elapsed = max(arrivals.values()) - start
     return LatencyResult(
         p50_ms=percentile(latencies, 0.50),
         p99_ms=percentile(latencies, 0.99),
@@ -192,19 +229,6 @@ async def measure(
         achieved_per_s=total / elapsed,
         delivered=len(latencies),
         seconds=elapsed,
-        router_peak_rss_mib=router_rss,
+        router_peak_rss_mib=rss["router"],
+        receiver_peak_rss_mib=rss["receiver"],
     )
-
-
-async def _wait(
-    event: asyncio.Event, consumer: asyncio.Task[object], within: float, what: str
-) -> None:
-    waiter = asyncio.create_task(event.wait())
-    finished, _ = await asyncio.wait(
-        {waiter, consumer}, timeout=within, return_when=asyncio.FIRST_COMPLETED
-    )
-    if waiter not in finished:
-        waiter.cancel()
-        if consumer in finished:
-            consumer.result()  # raise the consumer's error
-        raise BenchError(what, detail=f"after {within:.0f} s")

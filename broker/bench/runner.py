@@ -121,14 +121,17 @@ async def _run(options: Options, root: Path, bootstrap: str) -> Report:
         state=state,
     )
     audit = await asyncio.to_thread(_audit_verify_rate, options.audit_events)
-    e2e_fields = {k: v for k, v in asdict(e2e).items() if k != "router_peak_rss_mib"}
+    e2e_fields = {k: v for k, v in asdict(e2e).items() if not k.endswith("_peak_rss_mib")}
     return Report(
         repetitions=options.reps,
         cells=list(cells.values()),
         e2e=e2e_fields,
         audit_verify_events_per_s=audit,
         audit_verifier=audit_verifier_name(),
-        rss_peak_mib={"router_subprocess": e2e.router_peak_rss_mib},
+        rss_peak_mib={
+            "router_subprocess": e2e.router_peak_rss_mib,
+            "receiver_subprocess": e2e.receiver_peak_rss_mib,
+        },
         environment=_environment(options),
     )
 
