@@ -13,7 +13,8 @@ and the receiver comes from their rusage when they are reaped.
 
 Example (not run here: it needs Kafka)::
 
-    result = await measure(fed, rate=1000, seconds=10, size=4096, recipients=3, state=tmp)
+    result = await measure(fed, rate=1000, seconds=10, size=4096, recipients=3, state=tmp,
+                           run_id="b1a2")
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from broker.bench.workload import (
     BenchError,
     BenchFederation,
     create_topics,
+    delete_topics,
     dossier,
 )
 from broker.topics import TopicLayout
@@ -43,7 +45,6 @@ from broker.topics import TopicLayout
 __all__ = ["LatencyResult", "measure", "percentile"]
 
 _TICK = 0.002
-_PREFIX = "benche2e"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,7 +121,11 @@ async def _until(
         for proc, name, log in procs:
             _alive(proc, name, log)
         if time.monotonic() > deadline:
-            raise BenchError(what, detail=f"after {within:.0f} s")
+            tails = "\n".join(
+                f"--- {name} log:\n{log.read_text(errors='replace')[-1500:]}"
+                for _, name, log in procs
+            )
+            raise BenchError(what, detail=f"after {within:.0f} s\n{tails}")
         await asyncio.sleep(0.05)
 
 
@@ -132,17 +137,18 @@ async def measure(
     size: int,
     recipients: int,
     state: Path,
+    run_id: str,
     suite: str = "classic",
 ) -> LatencyResult:
     """Offer ``rate`` dossiers/s for ``seconds`` through the router; return latencies."""
-    layout = TopicLayout(prefix=_PREFIX)
+    prefix = f"{run_id}e2e"
+    layout = TopicLayout(prefix=prefix)
     to = RECIPIENTS[:recipients]
     reader = to[0]
-    await create_topics(
-        fed.conn,
-        [layout.outbox(SENDER), layout.rejected(SENDER), layout.rejected(reader)]
-        + [layout.inbox(a) for a in to],
-    )
+    topics = [layout.outbox(SENDER), layout.rejected(SENDER), layout.rejected(reader)] + [
+        layout.inbox(a) for a in to
+    ]
+    await create_topics(fed.conn, topics)
     total = max(2, int(rate * seconds))
     noise = os.urandom(size)
     payloads = [
@@ -155,9 +161,10 @@ async def measure(
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP": bootstrap,
-        "BROKER_TOPIC_PREFIX": _PREFIX,
+        "BROKER_TOPIC_PREFIX": prefix,
         "BROKER_OTEL_EXPORTER": "none",
     }
+    state.mkdir(parents=True, exist_ok=True)
     out = state / "received.json"
     router_log, receiver_log = state / "router.log", state / "receiver.log"
     router = _spawn(["broker", "router", "run", "--home", home], env=env, log=router_log)
@@ -169,7 +176,7 @@ async def measure(
             "--bootstrap",
             bootstrap,
             "--prefix",
-            _PREFIX,
+            prefix,
             "--agency",
             reader,
             "--count",
@@ -181,7 +188,7 @@ async def measure(
         log=receiver_log,
     )
     procs = [(router, "router", router_log), (receiver, "receiver", receiver_log)]
-    sender = fed.node(SENDER, prefix=_PREFIX, state=state)
+    sender = fed.node(SENDER, prefix=prefix, state=state)
     rss = {"router": 0.0, "receiver": 0.0}
     try:
         await sender.start()
@@ -209,15 +216,14 @@ async def measure(
             await asyncio.sleep(_TICK)
         offered = total / (clock() - start)
         await asyncio.gather(*tasks)
-        await _until(
-            out.exists, procs[1:], within=seconds + 120.0, what="not every dossier arrived"
-        )
+        await _until(out.exists, procs, within=seconds + 120.0, what="not every dossier arrived")
         rss["receiver"] = await asyncio.to_thread(_reap, receiver, terminate=False)
     finally:
         await sender.close()
         if receiver.returncode is None:
             await asyncio.to_thread(_reap, receiver, terminate=True)
         rss["router"] = await asyncio.to_thread(_reap, router, terminate=True)
+        await delete_topics(fed.conn, topics)
     arrivals = {int(k): v for k, v in json.loads(out.read_text())["received"].items()}
     latencies = [(arrivals[i] - (start + i / rate)) * 1000 for i in range(total)]
     elapsed = max(arrivals.values()) - start

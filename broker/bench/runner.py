@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
+import secrets
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -105,13 +106,18 @@ async def run(*, options: Options) -> Report:
 
 
 async def _run(options: Options, root: Path, bootstrap: str) -> Report:
+    load_start = os.getloadavg()
     fed = BenchFederation.create(home=root / "home", bootstrap=bootstrap)
     state = root / "state"
+    # Topic and group names unique to this run: a shared or reused broker never mixes runs.
+    run_id = f"bench{secrets.token_hex(3)}"
     cells: dict[tuple[int, int, str], Cell] = {}
     for rep in range(options.reps):
         for size in SIZES:
             for rcpts in RECIPIENT_COUNTS:
-                await _measure_cell(fed, options, cells, state, rep=rep, size=size, rcpts=rcpts)
+                await _measure_cell(
+                    fed, options, cells, state, run_id=run_id, rep=rep, size=size, rcpts=rcpts
+                )
     e2e = await latency.measure(
         fed,
         rate=options.e2e_rate,
@@ -119,6 +125,7 @@ async def _run(options: Options, root: Path, bootstrap: str) -> Report:
         size=4096,
         recipients=3,
         state=state,
+        run_id=run_id,
     )
     audit = await asyncio.to_thread(_audit_verify_rate, options.audit_events)
     e2e_fields = {k: v for k, v in asdict(e2e).items() if not k.endswith("_peak_rss_mib")}
@@ -132,7 +139,12 @@ async def _run(options: Options, root: Path, bootstrap: str) -> Report:
             "router_subprocess": e2e.router_peak_rss_mib,
             "receiver_subprocess": e2e.receiver_peak_rss_mib,
         },
-        environment=_environment(options),
+        environment={
+            **_environment(options),
+            # Other work on a shared machine shows here: 1/5/15-minute load averages.
+            "loadavg_start": [round(x, 2) for x in load_start],
+            "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+        },
     )
 
 
@@ -142,6 +154,7 @@ async def _measure_cell(
     cells: dict[tuple[int, int, str], Cell],
     state: Path,
     *,
+    run_id: str,
     rep: int,
     size: int,
     rcpts: int,
@@ -149,7 +162,7 @@ async def _measure_cell(
     conn = fed.conn
     count = options.count(size)
     to = RECIPIENTS[:rcpts]
-    tag = f"bench{rep}s{size}r{rcpts}"
+    tag = f"{run_id}r{rep}s{size}n{rcpts}"
     message = dossier(size)
     payload, codes = message.to_bytes(), message.codes.to_avro()
     topic = f"{tag}.plain"
