@@ -164,7 +164,7 @@ async def measure(
         "BROKER_TOPIC_PREFIX": prefix,
         "BROKER_OTEL_EXPORTER": "none",
     }
-    state.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(state.mkdir, parents=True, exist_ok=True)
     out = state / "received.json"
     router_log, receiver_log = state / "router.log", state / "receiver.log"
     router = _spawn(["broker", "router", "run", "--home", home], env=env, log=router_log)

@@ -64,7 +64,7 @@ class Options:
     def count(self, size: int) -> int:
         """Records per measurement for ``size``-byte dossiers (about 12 MiB, at most 3,000)."""
         if self.quick:
-            return 200 if size <= 4096 else 40
+            return 100 if size <= 4096 else 20
         return min(3000, max(300, (12 << 20) // size))
 
     @property
