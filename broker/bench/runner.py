@@ -4,7 +4,8 @@ Order, per repetition, for every (size, recipients): plain produce + consume,
 then secure classic publish + consume, then secure pq-hybrid publish + consume —
 interleaved so machine drift affects both sides alike. Each measurement uses
 fresh topics and consumer groups (deleted afterwards). Then end-to-end latency
-through the router subprocess, the audit replay-verify rate, and peak RSS.
+through the router, the audit replay-verify rate, how sealing cost scales with
+recipients and size (:mod:`broker.bench.scaling`), and peak RSS.
 
 Example (not run here: it starts a Kafka JVM)::
 
@@ -27,6 +28,7 @@ from broker.bench import latency, plain, secure
 from broker.bench.audit import _audit_verify_rate, audit_verifier_name
 from broker.bench.memory import peak_rss_mib, proc_peak_rss_mib
 from broker.bench.report import Cell, Report
+from broker.bench.scaling import seal_scaling
 from broker.bench.workload import (
     RECIPIENTS,
     SENDER,
@@ -128,6 +130,7 @@ async def _run(options: Options, root: Path, bootstrap: str) -> Report:
         run_id=run_id,
     )
     audit = await asyncio.to_thread(_audit_verify_rate, options.audit_events)
+    scaling = await asyncio.to_thread(seal_scaling, rounds=3 if options.quick else 9)
     e2e_fields = {k: v for k, v in asdict(e2e).items() if not k.endswith("_peak_rss_mib")}
     return Report(
         repetitions=options.reps,
@@ -135,6 +138,7 @@ async def _run(options: Options, root: Path, bootstrap: str) -> Report:
         e2e=e2e_fields,
         audit_verify_events_per_s=audit,
         audit_verifier=audit_verifier_name(),
+        seal_scaling=scaling,
         rss_peak_mib={
             "router_subprocess": e2e.router_peak_rss_mib,
             "receiver_subprocess": e2e.receiver_peak_rss_mib,

@@ -80,3 +80,5 @@ async def test_bench_quick_reports_every_figure(kafka_bootstrap: str) -> None:
         "audit_verify_events_per_s",
     }
     assert all(isinstance(t["met"], bool) for t in report["targets"].values())
+    for suite in ("classic", "pq-hybrid"):
+        assert _positive(report["seal_scaling"][suite]["wrap_us_per_recipient_1KiB"])
