@@ -135,3 +135,32 @@ async def test_replayed_and_misaddressed_records_are_refused_by_the_consumer(
     ]
     assert {letter.reason for letter in letters} == {"replayed", "not-a-recipient"}
     assert all(letter.detail for letter in letters)  # our own topic: precise cause kept
+
+
+async def test_batch_signed_publish_reaches_each_recipient_once_with_its_own_sequence(
+    network: Network,
+) -> None:
+    dossiers = [example_dossier(20 + i) for i in range(5)]
+    async with network.node("ES-PN") as sender:
+        results = await sender.publish_many(
+            [d.to_bytes() for d in dossiers],
+            kind="DOSSIER",
+            codes=dossiers[0].codes.to_avro(),
+            to=["DE-BKA", "PT-PJ"],
+            suite="pq-hybrid",
+        )
+        sent = {s.envelope_id: s.status for s in sender.store.sent()}
+    assert [r.sequence for r in results] == [1, 2, 3, 4, 5]
+    assert len({r.envelope_id for r in results}) == 5
+    assert set(sent) == {r.envelope_id for r in results}
+    stats = await network.router().run(until_idle=2.0)
+    assert (stats.routed, stats.rejected) == (10, 0)
+
+    for agency in ("DE-BKA", "PT-PJ"):
+        got = await _collect(network, agency, send_receipts=False)
+        assert sorted(d.envelope_id for d in got) == sorted(r.envelope_id for r in results)
+        assert sorted(d.opened.header.sequence for d in got) == [1, 2, 3, 4, 5]
+        by_id = {d.envelope_id: d for d in got}
+        for result, dossier in zip(results, dossiers, strict=True):
+            delivered = by_id[result.envelope_id].dossier
+            assert delivered is not None and delivered.model_dump() == dossier.model_dump()
