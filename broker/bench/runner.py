@@ -20,6 +20,7 @@ import os
 import platform
 import secrets
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,13 @@ class Options:
     bootstrap: str | None = None
     e2e_rate: float = 1000.0
     e2e_seconds: float | None = None
+    #: Called with one line per finished step (the CLI prints them on stderr).
+    progress: Callable[[str], None] | None = None
+
+    def say(self, line: str) -> None:
+        """Report progress, if anyone listens."""
+        if self.progress is not None:
+            self.progress(line)
 
     @property
     def reps(self) -> int:
@@ -120,6 +128,13 @@ async def _run(options: Options, root: Path, bootstrap: str) -> Report:
                 await _measure_cell(
                     fed, options, cells, state, run_id=run_id, rep=rep, size=size, rcpts=rcpts
                 )
+                c, p = cells[size, rcpts, "classic"], cells[size, rcpts, "pq-hybrid"]
+                options.say(
+                    f"repetition {rep + 1}/{options.reps}, {size} B, {rcpts} recipient(s): "
+                    f"plain {c.plain_produce[-1]:,.0f}/{c.plain_consume[-1]:,.0f}, "
+                    f"classic {c.publish[-1]:,.0f}/{c.consume[-1]:,.0f}, "
+                    f"pq {p.publish[-1]:,.0f}/{p.consume[-1]:,.0f} per s (produce/consume)"
+                )
     e2e = await latency.measure(
         fed,
         rate=options.e2e_rate,
@@ -129,7 +144,9 @@ async def _run(options: Options, root: Path, bootstrap: str) -> Report:
         state=state,
         run_id=run_id,
     )
+    options.say(f"end to end: p50 {e2e.p50_ms:,.1f} ms, p99 {e2e.p99_ms:,.1f} ms")
     audit = await asyncio.to_thread(_audit_verify_rate, options.audit_events)
+    options.say(f"audit replay-verify: {audit:,.0f} events/s")
     scaling = await asyncio.to_thread(seal_scaling, rounds=3 if options.quick else 9)
     e2e_fields = {k: v for k, v in asdict(e2e).items() if not k.endswith("_peak_rss_mib")}
     return Report(

@@ -35,7 +35,11 @@ def bench(
 ) -> None:
     """Measure secure vs plain throughput, end-to-end latency, audit verify rate, peak RSS."""
     options = Options(
-        quick=quick, repetitions=repetitions, bootstrap=bootstrap, e2e_seconds=e2e_seconds
+        quick=quick,
+        repetitions=repetitions,
+        bootstrap=bootstrap,
+        e2e_seconds=e2e_seconds,
+        progress=lambda line: typer.echo(line, err=True),
     )
     report = asyncio.run(run(options=options))
     if as_json:
