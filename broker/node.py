@@ -44,6 +44,7 @@ from broker.codec import SchemaStore
 from broker.config import Settings
 from broker.deadletter import DeadLetter
 from broker.envelope import OpenedEnvelope, SealRequest, Verifier, seal, seal_batch
+from broker.envelope.pool import SealPool
 from broker.errors import Error, ReplayError, TransportError, ValidationError
 from broker.local import connection_for
 from broker.models import Dossier
@@ -124,6 +125,7 @@ class AgencyNode:
         layout: TopicLayout,
         store: AgencyStore,
         suite: str = "classic",
+        seal_workers: int = 0,
     ) -> None:
         self.identity = identity
         self.agency = identity.agency
@@ -135,6 +137,9 @@ class AgencyNode:
         self._verifier = Verifier(trust=trust)
         self._producer: Any = None
         self._metrics = telemetry.Metrics()
+        # publish_many seals in this many forked processes (0: in this process).
+        self._seal_workers = seal_workers
+        self._seal_pool: SealPool | None = None
 
     @classmethod
     def load(
@@ -168,6 +173,9 @@ class AgencyNode:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        if self._seal_pool is not None:
+            self._seal_pool.close()
+            self._seal_pool = None
         self.store.close()
 
     async def __aenter__(self) -> AgencyNode:
@@ -248,7 +256,9 @@ class AgencyNode:
         signature over the RFC 9162 Merkle root of the batch, each envelope carrying
         its inclusion path (:func:`broker.envelope.seal_batch`). Sequence numbers are
         reserved durably in one transaction before sealing, and the records are sent
-        together so aiokafka can put them in one produce request.
+        together so aiokafka can put them in one produce request. With
+        ``seal_workers`` the batch is split across forked worker processes
+        (:class:`broker.envelope.pool.SealPool`), one batch signature per part.
         """
         if not payloads:
             return []
@@ -278,10 +288,19 @@ class AgencyNode:
                 )
                 for payload, sequence in zip(payloads, sequences, strict=True)
             ]
-            sealed = seal_batch(requests, sender=self.identity, trust=self.trust, suite=chosen)
-            # Self-check the one signature the whole batch shares (as publish() does for
-            # its envelope): a revoked or mis-certified own key fails here, not downstream.
-            self._verifier.verify(sealed[0])
+            if self._seal_workers and len(requests) > 1:
+                if self._seal_pool is None:
+                    self._seal_pool = SealPool(
+                        identity=self.identity, trust=self.trust, workers=self._seal_workers
+                    )
+                parts = await self._seal_pool.seal(requests, suite=chosen)
+            else:
+                parts = [seal_batch(requests, sender=self.identity, trust=self.trust, suite=chosen)]
+            # Self-check each batch signature (as publish() checks its envelope): a revoked
+            # or mis-certified own key fails here, not downstream.
+            for part in parts:
+                self._verifier.verify(part[0])
+            sealed = [data for part in parts for data in part]
             headers = telemetry.inject_context([])
             topic = self.layout.outbox(self.agency)
             with translate_kafka_errors("publish"):

@@ -4,7 +4,8 @@
   seal (fresh content key, AES-256-GCM once, one HPKE wrap per recipient, key
   commitment) under one Merkle batch signature per chunk (Ed25519, plus ML-DSA-65
   for pq-hybrid), produce with the node's idempotent ``acks=all`` producer, and
-  record what was sent — in the same pipelined chunks as the plain producer.
+  record what was sent — in the same pipelined chunks as the plain producer. The
+  runner gives the node ``seal_workers`` (both cores seal; one signature per part).
 * :func:`consume` — :meth:`AgencyNode.consume`, unchanged: decode (canonical
   bytes only), version/suite/expiry checks, sender certificate and revocation
   checks, signature(s) (batch roots verified once, cached), recipients, unwrap,
