@@ -44,7 +44,7 @@ from broker.codec import SchemaStore
 from broker.config import Settings
 from broker.deadletter import DeadLetter
 from broker.envelope import OpenedEnvelope, SealRequest, Verifier, seal, seal_batch
-from broker.envelope.pool import SealPool
+from broker.envelope.pool import EnvelopePool
 from broker.errors import Error, ReplayError, TransportError, ValidationError
 from broker.local import connection_for
 from broker.models import Dossier
@@ -125,7 +125,7 @@ class AgencyNode:
         layout: TopicLayout,
         store: AgencyStore,
         suite: str = "classic",
-        seal_workers: int = 0,
+        crypto_workers: int = 0,
     ) -> None:
         self.identity = identity
         self.agency = identity.agency
@@ -137,9 +137,9 @@ class AgencyNode:
         self._verifier = Verifier(trust=trust)
         self._producer: Any = None
         self._metrics = telemetry.Metrics()
-        # publish_many seals in this many forked processes (0: in this process).
-        self._seal_workers = seal_workers
-        self._seal_pool: SealPool | None = None
+        # publish_many seals and consume opens in this many forked processes (0: here).
+        self._crypto_workers = crypto_workers
+        self._pool: EnvelopePool | None = None
 
     @classmethod
     def load(
@@ -149,6 +149,7 @@ class AgencyNode:
         agency: str,
         passphrase: str | None = None,
         conn: KafkaConnection | None = None,
+        crypto_workers: int = 0,
     ) -> AgencyNode:
         """Load keys, trust and state for ``agency`` from the home directory."""
         trust = load_trust(settings)
@@ -159,6 +160,7 @@ class AgencyNode:
             conn=conn or connection_for(settings, agency),
             layout=TopicLayout(prefix=settings.topic_prefix),
             store=AgencyStore.open(settings.state_dir / agency / "state.db"),
+            crypto_workers=crypto_workers,
         )
 
     async def start(self) -> None:
@@ -173,9 +175,9 @@ class AgencyNode:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
-        if self._seal_pool is not None:
-            self._seal_pool.close()
-            self._seal_pool = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         self.store.close()
 
     async def __aenter__(self) -> AgencyNode:
@@ -257,8 +259,8 @@ class AgencyNode:
         its inclusion path (:func:`broker.envelope.seal_batch`). Sequence numbers are
         reserved durably in one transaction before sealing, and the records are sent
         together so aiokafka can put them in one produce request. With
-        ``seal_workers`` the batch is split across forked worker processes
-        (:class:`broker.envelope.pool.SealPool`), one batch signature per part.
+        ``crypto_workers`` the batch is split across forked worker processes
+        (:class:`broker.envelope.pool.EnvelopePool`), one batch signature per part.
         """
         if not payloads:
             return []
@@ -288,12 +290,9 @@ class AgencyNode:
                 )
                 for payload, sequence in zip(payloads, sequences, strict=True)
             ]
-            if self._seal_workers and len(requests) > 1:
-                if self._seal_pool is None:
-                    self._seal_pool = SealPool(
-                        identity=self.identity, trust=self.trust, workers=self._seal_workers
-                    )
-                parts = await self._seal_pool.seal(requests, suite=chosen)
+            pool = self._crypto_pool()
+            if pool is not None and len(requests) > 1:
+                parts = await pool.seal(requests, suite=chosen)
             else:
                 parts = [seal_batch(requests, sender=self.identity, trust=self.trust, suite=chosen)]
             # Self-check each batch signature (as publish() checks its envelope): a revoked
@@ -334,6 +333,13 @@ class AgencyNode:
             )
             for req, meta in zip(requests, metas, strict=True)
         ]
+
+    def _crypto_pool(self) -> EnvelopePool | None:
+        if self._crypto_workers and self._pool is None:
+            self._pool = EnvelopePool(
+                identity=self.identity, trust=self.trust, workers=self._crypto_workers
+            )
+        return self._pool
 
     async def publish_dossier(
         self, dossier: Dossier, *, to: list[str], suite: str | None = None
@@ -392,9 +398,17 @@ class AgencyNode:
                         break
                     continue
                 last = time.monotonic()
+                pool = self._crypto_pool()
                 for tp, records in batch.items():
-                    for record in records:
-                        await self._handle(record, handler, stats, send_receipts)
+                    # With workers, every check of Verifier.open runs there, in parallel;
+                    # what follows (replay store, decode, handler, commit) stays in order here.
+                    opened = (
+                        await pool.open([r.value or b"" for r in records])
+                        if pool is not None and len(records) > 1
+                        else [None] * len(records)
+                    )
+                    for record, pre in zip(records, opened, strict=True):
+                        await self._handle(record, handler, stats, send_receipts, pre)
                     # Commit only after every record of the batch was handled or dead-lettered.
                     await self._commit(consumer, tp, records[-1].offset + 1)
         finally:
@@ -416,7 +430,12 @@ class AgencyNode:
                 return
 
     async def _handle(
-        self, record: Any, handler: Handler | None, stats: ConsumeStats, send_receipts: bool
+        self,
+        record: Any,
+        handler: Handler | None,
+        stats: ConsumeStats,
+        send_receipts: bool,
+        pre: OpenedEnvelope | Error | None = None,
     ) -> None:
         value: bytes = record.value or b""
         sha256 = hashlib.sha256(value).hexdigest()
@@ -428,9 +447,14 @@ class AgencyNode:
             attributes={"fed.recipient": self.agency},
         ) as current:
             try:
-                started = time.perf_counter()
-                opened = self._verifier.open(value, identity=self.identity)
-                self._metrics.open_latency.record((time.perf_counter() - started) * 1000)
+                if isinstance(pre, Error):
+                    raise pre  # the worker's verdict, dead-lettered like our own
+                if pre is None:
+                    started = time.perf_counter()
+                    opened = self._verifier.open(value, identity=self.identity)
+                    self._metrics.open_latency.record((time.perf_counter() - started) * 1000)
+                else:
+                    opened = pre
                 header = opened.header
                 current.set_attribute("fed.envelope_id", header.envelope_id)
                 self.store.check_fresh(envelope_id=header.envelope_id)

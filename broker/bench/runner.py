@@ -47,8 +47,8 @@ __all__ = ["Options", "run"]
 SIZES = (1024, 4096, 65536)
 RECIPIENT_COUNTS = (1, 3, 10)
 SUITES = ("classic", "pq-hybrid")
-#: The throughput publisher seals on every core (forked workers); 0 on a 1-core machine.
-SEAL_WORKERS = min(2, os.cpu_count() or 1) if (os.cpu_count() or 1) > 1 else 0
+#: The throughput publisher seals, and the consumer opens, on every core (forked workers).
+CRYPTO_WORKERS = min(2, os.cpu_count() or 1) if (os.cpu_count() or 1) > 1 else 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,7 +202,7 @@ async def _measure_cell(
         layout = TopicLayout(prefix=f"{tag}{suite}")
         topics = [layout.outbox(SENDER), layout.inbox(to[0])]
         await create_topics(conn, topics)
-        sender = fed.node(SENDER, prefix=layout.prefix, state=state, seal_workers=SEAL_WORKERS)
+        sender = fed.node(SENDER, prefix=layout.prefix, state=state, crypto_workers=CRYPTO_WORKERS)
         try:
             cell.publish.append(
                 await secure.publish(
@@ -214,7 +214,7 @@ async def _measure_cell(
         cell.envelope_bytes = await secure.copy_records(
             conn, source=topics[0], target=topics[1], count=count
         )
-        receiver = fed.node(to[0], prefix=layout.prefix, state=state)
+        receiver = fed.node(to[0], prefix=layout.prefix, state=state, crypto_workers=CRYPTO_WORKERS)
         try:
             cell.consume.append(await secure.consume(receiver, count=count))
         finally:
@@ -248,5 +248,5 @@ def _environment(options: Options) -> dict[str, Any]:
         "e2e_offered_per_s": options.e2e_rate,
         "e2e_seconds": options.seconds,
         "audit_events": options.audit_events,
-        "seal_workers": SEAL_WORKERS,
+        "crypto_workers": CRYPTO_WORKERS,
     }

@@ -5,14 +5,16 @@
   commitment) under one Merkle batch signature per chunk (Ed25519, plus ML-DSA-65
   for pq-hybrid), produce with the node's idempotent ``acks=all`` producer, and
   record what was sent — in the same pipelined chunks as the plain producer. The
-  runner gives the node ``seal_workers`` (both cores seal; one signature per part).
+  runner gives the node ``crypto_workers`` (both cores seal; one signature per part).
 * :func:`consume` — :meth:`AgencyNode.consume`, unchanged: decode (canonical
   bytes only), version/suite/expiry checks, sender certificate and revocation
   checks, signature(s) (batch roots verified once, cached), recipients, unwrap,
   commitment, decrypt, inner binding, Avro decode and pydantic validation of the
   dossier, the persistent replay check and the atomic seen-mark + store in
-  SQLite, offset commit. Receipts are not sent (``send_receipts=False``): they are
-  a publish of their own, measured by :func:`publish`.
+  SQLite, offset commit; with ``crypto_workers`` the ``Verifier.open`` part runs
+  in forked worker processes, the rest in order in the node. Receipts are not
+  sent (``send_receipts=False``): they are a publish of their own, measured by
+  :func:`publish`.
 
 Example (not run here: it needs Kafka)::
 

@@ -125,7 +125,7 @@ class BenchFederation:
         """A plaintext connection to the benchmark's Kafka."""
         return KafkaConnection(bootstrap=self.settings.kafka_bootstrap or "", client_id="bench")
 
-    def node(self, agency: str, *, prefix: str, state: Path, seal_workers: int = 0) -> AgencyNode:
+    def node(self, agency: str, *, prefix: str, state: Path, crypto_workers: int = 0) -> AgencyNode:
         """Return an agency node on topics ``<prefix>.*`` with a fresh store under ``state``."""
         return AgencyNode(
             identity=self.identities[agency],
@@ -133,7 +133,7 @@ class BenchFederation:
             conn=self.conn,
             layout=TopicLayout(prefix=prefix),
             store=AgencyStore.open(state / prefix / agency / "state.db"),
-            seal_workers=seal_workers,
+            crypto_workers=crypto_workers,
         )
 
 

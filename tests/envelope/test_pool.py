@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from broker.envelope import SealRequest, Verifier
-from broker.envelope.pool import SealPool
+from broker.envelope.pool import EnvelopePool
 from broker.errors import ConfigError, NotARecipientError
 from broker.trust.testing import UnsafeTestFederation
 
@@ -21,7 +21,7 @@ async def test_pool_sealed_envelopes_open_only_for_their_recipients(
         )
         for i in range(1, 6)
     ]
-    with SealPool(identity=fed.identity("ES-PN"), trust=fed.trust, workers=2) as pool:
+    with EnvelopePool(identity=fed.identity("ES-PN"), trust=fed.trust, workers=2) as pool:
         parts = await pool.seal(requests, suite="pq-hybrid")
     assert [len(p) for p in parts] == [3, 2]
     verifier = Verifier(trust=fed.trust)
@@ -38,4 +38,4 @@ async def test_pool_sealed_envelopes_open_only_for_their_recipients(
 
 def test_pool_needs_a_worker(fed: UnsafeTestFederation) -> None:
     with pytest.raises(ConfigError):
-        SealPool(identity=fed.identity("ES-PN"), trust=fed.trust, workers=0)
+        EnvelopePool(identity=fed.identity("ES-PN"), trust=fed.trust, workers=0)
