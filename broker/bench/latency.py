@@ -1,15 +1,15 @@
 """End-to-end latency: publish to decrypted-in-handler, through the real router.
 
 Three processes, as in a deployment: this one publishes as the sending agency
-with :meth:`AgencyNode.publish_many` at a fixed offered rate (every 2 ms the
+with :meth:`AgencyNode.publish_many` at a fixed offered rate (every 5 ms the
 dossiers that have fallen due go out as one batch-signed chunk); the router is
 ``python -m broker router run`` loading the federation from the benchmark's home;
 the receiving agency is :mod:`broker.bench.receiver` (:meth:`AgencyNode.consume`).
 Each dossier's ``message_id`` carries its index; latency runs from the dossier's
 *scheduled* send time (a publisher that falls behind is charged for it: no
 coordinated omission) to the moment the receiver's handler holds the decrypted,
-validated dossier, both read from ``CLOCK_MONOTONIC``. Peak RSS of the router
-and the receiver comes from their rusage when they are reaped.
+validated dossier, both read from ``CLOCK_MONOTONIC``. Peak RSS: the router's
+``VmHWM`` read just before it is stopped, the receiver's own ``VmHWM`` at its end.
 
 Example (not run here: it needs Kafka)::
 
@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from broker.bench.memory import proc_peak_rss_mib
 from broker.bench.receiver import WARMUP_ID, clock
 from broker.bench.workload import (
     RECIPIENTS,
@@ -44,7 +45,7 @@ from broker.topics import TopicLayout
 
 __all__ = ["LatencyResult", "measure", "percentile"]
 
-_TICK = 0.002
+_TICK = 0.005
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,29 +83,20 @@ def _spawn(args: list[str], *, env: dict[str, str], log: Path) -> subprocess.Pop
         )
 
 
-def _reap(proc: subprocess.Popen[bytes], *, terminate: bool, timeout: float = 60.0) -> float:
-    """(SIGTERM and) reap ``proc``; return its peak RSS in MiB from its own rusage."""
+def _stop(proc: subprocess.Popen[bytes], *, terminate: bool, timeout: float = 60.0) -> None:
+    """(SIGTERM and) wait for ``proc``; kill it if it does not exit in time."""
     if terminate and proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.returncode is not None:
-            raise BenchError("a bench subprocess was reaped before its rusage was read")
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            return usage.ru_maxrss / 1024  # KiB on Linux
-        if time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            raise BenchError("a bench subprocess did not exit", detail=str(proc.args))
-        time.sleep(0.05)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise BenchError("a bench subprocess did not exit", detail=str(proc.args)) from None
 
 
 def _alive(proc: subprocess.Popen[bytes], what: str, log: Path) -> None:
-    # os.waitid with WNOWAIT looks without reaping, so the rusage stays readable.
-    info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    if info is not None:
+    if proc.poll() is not None:
         tail = log.read_text(errors="replace")[-2000:]
         raise BenchError(f"the {what} exited early", detail=tail)
 
@@ -217,14 +209,18 @@ async def measure(
         offered = total / (clock() - start)
         await asyncio.gather(*tasks)
         await _until(out.exists, procs, within=seconds + 120.0, what="not every dossier arrived")
-        rss["receiver"] = await asyncio.to_thread(_reap, receiver, terminate=False)
+        await asyncio.to_thread(_stop, receiver, terminate=False)
     finally:
         await sender.close()
-        if receiver.returncode is None:
-            await asyncio.to_thread(_reap, receiver, terminate=True)
-        rss["router"] = await asyncio.to_thread(_reap, router, terminate=True)
+        await asyncio.to_thread(_stop, receiver, terminate=True)
+        # VmHWM, read while it runs: a child's rusage would report at least the RSS of
+        # this (larger) process at fork time, which Linux carries over across exec.
+        rss["router"] = proc_peak_rss_mib(router.pid) or 0.0
+        await asyncio.to_thread(_stop, router, terminate=True)
         await delete_topics(fed.conn, topics)
-    arrivals = {int(k): v for k, v in json.loads(out.read_text())["received"].items()}
+    received = json.loads(out.read_text())
+    rss["receiver"] = float(received["peak_rss_mib"])
+    arrivals = {int(k): v for k, v in received["received"].items()}
     latencies = [(arrivals[i] - (start + i / rate)) * 1000 for i in range(total)]
     elapsed = max(arrivals.values()) - start
     return LatencyResult(
