@@ -32,7 +32,7 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +45,8 @@ from broker.audit.log import AuditLog, load_audit_log
 from broker.codec import SchemaStore
 from broker.config import Settings
 from broker.deadletter import DeadLetter
-from broker.envelope import OpenedEnvelope, Verifier, seal
+from broker.envelope import OpenedEnvelope, SealRequest, Verifier, seal, seal_batch
+from broker.envelope.pool import EnvelopePool
 from broker.errors import Error, ReplayError, TransportError, ValidationError
 from broker.local import connection_for
 from broker.models import Dossier
@@ -127,6 +128,7 @@ class AgencyNode:
         store: AgencyStore,
         suite: str = "classic",
         audit: AuditLog | None = None,
+        crypto_workers: int = 0,
     ) -> None:
         self.identity = identity
         self.agency = identity.agency
@@ -139,6 +141,9 @@ class AgencyNode:
         self._verifier = Verifier(trust=trust)
         self._producer: Any = None
         self._metrics = telemetry.Metrics()
+        # publish_many seals and consume opens in this many forked processes (0: here).
+        self._crypto_workers = crypto_workers
+        self._pool: EnvelopePool | None = None
 
     @classmethod
     def load(
@@ -148,6 +153,7 @@ class AgencyNode:
         agency: str,
         passphrase: str | None = None,
         conn: KafkaConnection | None = None,
+        crypto_workers: int = 0,
     ) -> AgencyNode:
         """Load keys, trust and state for ``agency`` from the home directory."""
         trust = load_trust(settings)
@@ -160,6 +166,7 @@ class AgencyNode:
             layout=TopicLayout(prefix=settings.topic_prefix),
             store=AgencyStore.open(settings.state_dir / agency / "state.db"),
             audit=load_audit_log(settings, stream=agency, conn=conn, passphrase=passphrase),
+            crypto_workers=crypto_workers,
         )
 
     async def start(self) -> None:
@@ -179,6 +186,9 @@ class AgencyNode:
         if self.audit is not None:
             await self.audit.close()
             self.audit = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         self.store.close()
 
     def _audit(self, kind: AuditKind, **fields: Any) -> None:
@@ -256,6 +266,117 @@ class AgencyNode:
             offset=meta.offset,
         )
 
+    async def publish_many(
+        self,
+        payloads: Sequence[bytes],
+        *,
+        kind: str,
+        codes: dict[str, Any],
+        to: list[str],
+        suite: str | None = None,
+    ) -> list[PublishResult]:
+        """Seal ``payloads`` under one batch signature and produce them; return once all acked.
+
+        Every envelope still has its own fresh content key, key wraps, sequence number
+        and envelope id; only the signature is shared: one Ed25519 (+ ML-DSA-65)
+        signature over the RFC 9162 Merkle root of the batch, each envelope carrying
+        its inclusion path (:func:`broker.envelope.seal_batch`). Sequence numbers are
+        reserved durably in one transaction before sealing, and the records are sent
+        together so aiokafka can put them in one produce request. With
+        ``crypto_workers`` the batch is split across forked worker processes
+        (:class:`broker.envelope.pool.EnvelopePool`), one batch signature per part.
+        """
+        if not payloads:
+            return []
+        for agency in to:
+            self.trust.require_agency(agency)  # before spending sequence numbers
+        await self.start()
+        sequences = self.store.next_sequences(len(payloads))
+        chosen = suite or self.suite
+        with telemetry.span(
+            "agency.publish_batch",
+            kind=trace.SpanKind.PRODUCER,
+            attributes={
+                "fed.sender": self.agency,
+                "fed.kind": kind,
+                "fed.recipients": len(to),
+                "fed.batch_size": len(payloads),
+            },
+        ):
+            requests = [
+                SealRequest(
+                    payload=payload,
+                    kind=kind,
+                    codes=codes,
+                    recipients=to,
+                    sequence=sequence,
+                    envelope_id=secrets.token_hex(16),
+                )
+                for payload, sequence in zip(payloads, sequences, strict=True)
+            ]
+            pool = self._crypto_pool()
+            if pool is not None and len(requests) > 1:
+                parts = await pool.seal(requests, suite=chosen)
+            else:
+                parts = [seal_batch(requests, sender=self.identity, trust=self.trust, suite=chosen)]
+            # Self-check each batch signature (as publish() checks its envelope): a revoked
+            # or mis-certified own key fails here, not downstream.
+            for part in parts:
+                self._verifier.verify(part[0])
+            sealed = [data for part in parts for data in part]
+            headers = telemetry.inject_context([])
+            topic = self.layout.outbox(self.agency)
+            with translate_kafka_errors("publish"):
+                futures = [
+                    await self._producer.send(
+                        topic, value=data, key=secrets.token_bytes(16), headers=headers
+                    )
+                    for data in sealed
+                ]
+                metas = await asyncio.gather(*futures)
+        digests = [hashlib.sha256(data).digest() for data in sealed]
+        self.store.record_sent_many(
+            [
+                (req.envelope_id or "", kind, sorted(to), req.sequence, digest.hex())
+                for req, digest in zip(requests, digests, strict=True)
+            ]
+        )
+        if self.audit is not None:
+            parties = [self.agency, *sorted(to)]
+            self.audit.emit_many(
+                [
+                    (
+                        AuditKind.PUBLISH,
+                        {
+                            "envelope_id": req.envelope_id,
+                            "envelope_sha256": digest,
+                            "parties": parties,
+                            "codes": codes,
+                            "message_kind": kind,
+                        },
+                    )
+                    for req, digest in zip(requests, digests, strict=True)
+                ]
+            )
+        self._metrics.published.add(len(sealed), {"fed.kind": kind})
+        return [
+            PublishResult(
+                envelope_id=req.envelope_id or "",
+                sequence=req.sequence,
+                topic=topic,
+                partition=meta.partition,
+                offset=meta.offset,
+            )
+            for req, meta in zip(requests, metas, strict=True)
+        ]
+
+    def _crypto_pool(self) -> EnvelopePool | None:
+        if self._crypto_workers and self._pool is None:
+            self._pool = EnvelopePool(
+                identity=self.identity, trust=self.trust, workers=self._crypto_workers
+            )
+        return self._pool
+
     async def publish_dossier(
         self, dossier: Dossier, *, to: list[str], suite: str | None = None
     ) -> PublishResult:
@@ -313,9 +434,17 @@ class AgencyNode:
                         break
                     continue
                 last = time.monotonic()
+                pool = self._crypto_pool()
                 for tp, records in batch.items():
-                    for record in records:
-                        await self._handle(record, handler, stats, send_receipts)
+                    # With workers, every check of Verifier.open runs there, in parallel;
+                    # what follows (replay store, decode, handler, commit) stays in order here.
+                    opened = (
+                        await pool.open([r.value or b"" for r in records])
+                        if pool is not None and len(records) > 1
+                        else [None] * len(records)
+                    )
+                    for record, pre in zip(records, opened, strict=True):
+                        await self._handle(record, handler, stats, send_receipts, pre)
                     # Commit only after every record of the batch was handled or dead-lettered.
                     await self._commit(consumer, tp, records[-1].offset + 1)
         finally:
@@ -337,7 +466,12 @@ class AgencyNode:
                 return
 
     async def _handle(
-        self, record: Any, handler: Handler | None, stats: ConsumeStats, send_receipts: bool
+        self,
+        record: Any,
+        handler: Handler | None,
+        stats: ConsumeStats,
+        send_receipts: bool,
+        pre: OpenedEnvelope | Error | None = None,
     ) -> None:
         value: bytes = record.value or b""
         sha256 = hashlib.sha256(value).hexdigest()
@@ -349,9 +483,14 @@ class AgencyNode:
             attributes={"fed.recipient": self.agency},
         ) as current:
             try:
-                started = time.perf_counter()
-                opened = self._verifier.open(value, identity=self.identity)
-                self._metrics.open_latency.record((time.perf_counter() - started) * 1000)
+                if isinstance(pre, Error):
+                    raise pre  # the worker's verdict, dead-lettered like our own
+                if pre is None:
+                    started = time.perf_counter()
+                    opened = self._verifier.open(value, identity=self.identity)
+                    self._metrics.open_latency.record((time.perf_counter() - started) * 1000)
+                else:
+                    opened = pre
                 header = opened.header
                 current.set_attribute("fed.envelope_id", header.envelope_id)
                 self.store.check_fresh(envelope_id=header.envelope_id)

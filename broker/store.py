@@ -153,6 +153,20 @@ class AgencyStore:
             row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
         return int(row[0])
 
+    def next_sequences(self, count: int, name: str = "publish") -> list[int]:
+        """Reserve ``count`` consecutive sequence numbers in one transaction; return them."""
+        if count < 1:
+            raise ConfigError("reserve at least one sequence number")
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO counters(name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = value + ?",
+                (name, count, count),
+            )
+            row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        last = int(row[0])
+        return list(range(last - count + 1, last + 1))
+
     # -- replay protection and delivery ---------------------------------------------------
 
     def check_fresh(self, *, envelope_id: str) -> None:
@@ -257,6 +271,18 @@ class AgencyStore:
             db.execute(
                 "INSERT OR IGNORE INTO sent VALUES (?, ?, ?, ?, ?, ?)",
                 (envelope_id, kind, json.dumps(recipients), sequence, time.time(), envelope_sha256),
+            )
+
+    def record_sent_many(self, items: list[tuple[str, str, list[str], int, str]]) -> None:
+        """Remember many published envelopes in one transaction.
+
+        Each item is ``(envelope_id, kind, recipients, sequence, envelope_sha256)``.
+        """
+        now = time.time()
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO sent VALUES (?, ?, ?, ?, ?, ?)",
+                [(e, k, json.dumps(r), q, now, h) for e, k, r, q, h in items],
             )
 
     def record_receipt(

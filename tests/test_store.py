@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.errors import ReplayError
+from broker.errors import ConfigError, ReplayError
 from broker.store import AgencyStore
 
 
@@ -89,3 +89,23 @@ def test_receipts_update_sent_status(store: AgencyStore) -> None:
     store.record_receipt(envelope_id="e", recipient="DE-BKA", status="DELIVERED", reason=None)
     (item,) = store.sent()
     assert item.status == {"DE-BKA": "DELIVERED", "PT-PJ": "UNACKNOWLEDGED"}
+
+
+def test_reserved_sequence_ranges_never_overlap(tmp_path: Path) -> None:
+    s = AgencyStore.open(tmp_path / "state.db")
+    assert s.next_sequences(3) == [1, 2, 3]
+    assert s.next_sequence() == 4
+    assert s.next_sequences(2) == [5, 6]
+    s.close()
+    s = AgencyStore.open(tmp_path / "state.db")
+    assert s.next_sequences(1) == [7]
+    with pytest.raises(ConfigError):
+        s.next_sequences(0)
+    s.close()
+
+
+def test_batch_of_sent_envelopes_is_recorded_unacknowledged(store: AgencyStore) -> None:
+    store.record_sent_many([(f"e{i}", "DOSSIER", ["DE-BKA"], i, "00" * 32) for i in range(1, 4)])
+    items = store.sent()
+    assert sorted(i.envelope_id for i in items) == ["e1", "e2", "e3"]
+    assert all(i.status == {"DE-BKA": "UNACKNOWLEDGED"} for i in items)

@@ -201,7 +201,7 @@ class AuditVerifier:
         self._store = SchemaStore.default()
         self._event_fps = self._fingerprints(EVENT_SCHEMA)
         self._checkpoint_fps = self._fingerprints(CHECKPOINT_SCHEMA)
-        self._event_reader = self._store.schema(EVENT_SCHEMA)
+        self._event_reader = self._store.fast_schema(EVENT_SCHEMA)
         self._current_event_fp = self._store.fingerprint(EVENT_SCHEMA)
         self.streams: dict[str, StreamState] = {}
         self.report = AuditReport()

@@ -50,6 +50,7 @@ def _register() -> None:
     # ``register(app)`` for top-level commands.
     from broker.cli import agency as agency_cli
     from broker.cli import audit as audit_cli
+    from broker.cli import bench as bench_cli
     from broker.cli import demo as demo_cli
     from broker.cli import dossier as dossier_cli
     from broker.cli import federation as federation_cli
@@ -71,6 +72,7 @@ def _register() -> None:
     app.command(name="inbox")(network_cli.inbox)
     app.command(name="receipts")(network_cli.receipts)
     app.command(name="demo")(demo_cli.demo)
+    app.command(name="bench")(bench_cli.bench)
 
 
 _register()

@@ -238,7 +238,10 @@ def seal_batch(
     at = _aware(now)
     unsigned = [_encrypt(r, sender=sender, trust=trust, suite=suite, now=at) for r in requests]
     leaves = [merkle.leaf_hash(u.tbs()) for u in unsigned]
-    batch_root = merkle.root(leaves)
+    # One tree for the whole batch: every audit path is read from it (building a tree
+    # per path would make a batch of n cost O(n^2) hashes).
+    tree = merkle.MerkleTree.from_leaf_hashes(leaves)
+    batch_root = tree.root()
     ed, ml = _sign(sender, batch_message(batch_root, len(leaves)), suite)
     return [
         u.encode(
@@ -246,7 +249,7 @@ def seal_batch(
                 "batch_root": batch_root,
                 "leaf_index": i,
                 "batch_size": len(leaves),
-                "path": merkle.inclusion_proof(leaves, i),
+                "path": tree.inclusion_proof(i),
                 "ed25519": ed,
                 "ml_dsa_65": ml,
             }

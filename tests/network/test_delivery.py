@@ -8,7 +8,7 @@ from typing import Any
 from broker.codec import SchemaStore
 from broker.deadletter import DeadLetter
 from broker.envelope.format import ENVELOPE_SCHEMA
-from broker.node import Delivery
+from broker.node import AgencyNode, Delivery
 from broker.synthetic import example_dossier
 from tests.kafka_helpers import read_all
 from tests.network.conftest import Network
@@ -135,3 +135,50 @@ async def test_replayed_and_misaddressed_records_are_refused_by_the_consumer(
     ]
     assert {letter.reason for letter in letters} == {"replayed", "not-a-recipient"}
     assert all(letter.detail for letter in letters)  # our own topic: precise cause kept
+
+
+async def test_batch_signed_publish_reaches_each_recipient_once_with_its_own_sequence(
+    network: Network,
+) -> None:
+    dossiers = [example_dossier(20 + i) for i in range(5)]
+    async with network.node("ES-PN") as sender:
+        results = await sender.publish_many(
+            [d.to_bytes() for d in dossiers],
+            kind="DOSSIER",
+            codes=dossiers[0].codes.to_avro(),
+            to=["DE-BKA", "PT-PJ"],
+            suite="pq-hybrid",
+        )
+        sent = {s.envelope_id: s.status for s in sender.store.sent()}
+    assert [r.sequence for r in results] == [1, 2, 3, 4, 5]
+    assert len({r.envelope_id for r in results}) == 5
+    assert set(sent) == {r.envelope_id for r in results}
+    stats = await network.router().run(until_idle=2.0)
+    assert (stats.routed, stats.rejected) == (10, 0)
+
+    # A hostile record slipped into DE-BKA's inbox among them is dead-lettered from the
+    # worker processes' verdict, exactly as without workers.
+    producer = network.conn.producer()
+    await producer.start()
+    try:
+        await producer.send_and_wait(network.layout.inbox("DE-BKA"), b"\x00 not an envelope")
+    finally:
+        await producer.stop()
+    for agency, workers in (("DE-BKA", 2), ("PT-PJ", 0)):
+        got: list[Delivery] = []
+
+        async def handler(delivery: Delivery, got: list[Delivery] = got) -> None:
+            got.append(delivery)
+
+        node = AgencyNode.load(
+            network.settings, agency=agency, conn=network.conn, crypto_workers=workers
+        )
+        async with node:
+            consumed = await node.consume(handler=handler, until_idle=2.0, send_receipts=False)
+        assert consumed.reasons == ({"malformed": 1} if agency == "DE-BKA" else {})
+        assert sorted(d.envelope_id for d in got) == sorted(r.envelope_id for r in results)
+        assert sorted(d.opened.header.sequence for d in got) == [1, 2, 3, 4, 5]
+        by_id = {d.envelope_id: d for d in got}
+        for result, dossier in zip(results, dossiers, strict=True):
+            delivered = by_id[result.envelope_id].dossier
+            assert delivered is not None and delivered.model_dump() == dossier.model_dump()
