@@ -49,6 +49,7 @@ def _register() -> None:
     # Sub-command groups; each module exposes ``app`` (a typer.Typer) or
     # ``register(app)`` for top-level commands.
     from broker.cli import agency as agency_cli
+    from broker.cli import chaos as chaos_cli
     from broker.cli import demo as demo_cli
     from broker.cli import dossier as dossier_cli
     from broker.cli import federation as federation_cli
@@ -69,6 +70,7 @@ def _register() -> None:
     app.command(name="inbox")(network_cli.inbox)
     app.command(name="receipts")(network_cli.receipts)
     app.command(name="demo")(demo_cli.demo)
+    app.command(name="chaos")(chaos_cli.chaos)
 
 
 _register()
