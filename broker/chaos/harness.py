@@ -253,6 +253,7 @@ class ChaosNetwork:
         self.sender: AgencyIdentity = load_identity(settings, agency=SENDER, trust=self.trust)
         self.revoked_identity: AgencyIdentity | None = None
         self.revoked_key_id = revoked
+        self.created_at = dt.datetime.now(dt.UTC)
         self.log_dir = settings.home / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.processes: dict[str, Supervised] = {}
@@ -551,5 +552,9 @@ class ChaosNetwork:
         return DeadLetterReader(conn=self.conn, topics=topics)
 
     def expired_now(self) -> dt.datetime:
-        """Return a creation time two hours ago (an envelope sealed then has expired)."""
-        return dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+        """Return a creation time at which every key was already valid, seconds ago.
+
+        The federation's keys are only valid from its creation, so an envelope that
+        has expired is one created just after that with a one-second lifetime.
+        """
+        return self.created_at + dt.timedelta(seconds=1)

@@ -14,7 +14,7 @@ mutated           a valid envelope with one bit flipped in     ``bad-signature``
 replay            a copy of an envelope already delivered      ``replayed``
 other-agency      ES-PN -> PT-PJ envelope in DE-BKA's inbox;   ``not-a-recipient``;
                   in DE-BKA's outbox (impersonation)           ``bad-signature``
-expired           sealed with a creation time 2 h ago, 1 h TTL ``expired``
+expired           sealed with a one-second lifetime, seconds ago ``expired``
 revoked-key       signed with PT-PJ's revoked signing key      ``key-revoked``
 downgraded-suite  pq-hybrid with the ML-DSA-65 signature       ``bad-signature``;
                   stripped; or the signed suite renamed        ``unsupported-suite``
@@ -39,6 +39,7 @@ import hashlib
 import os
 import random
 import secrets
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -168,6 +169,12 @@ class HostileForge:
 
     def _expired(self) -> bytes:
         net = self._net
+        # Created a second after the federation, valid for one second: expired by now.
+        wait = (
+            net.expired_now() + dt.timedelta(seconds=3) - dt.datetime.now(dt.UTC)
+        ).total_seconds()
+        if wait > 0:
+            time.sleep(wait)
         payload, codes = self._payload
         return seal(
             payload,
@@ -177,7 +184,7 @@ class HostileForge:
             recipients=[RECIPIENT],
             trust=net.trust,
             sequence=1,
-            ttl=dt.timedelta(hours=1),
+            ttl=dt.timedelta(seconds=1),
             now=net.expired_now(),
             envelope_id=secrets.token_hex(16),
         )
