@@ -136,7 +136,8 @@ class HostileForge:
                 kind=kind, topic=target, value=self._revoked(), expected="key-revoked"
             )
         if kind == "downgraded-suite":
-            if index % 2 == 0:
+            # Both variants into both targets: alternate every other round of the kinds.
+            if (index // (2 * len(KINDS))) % 2 == 0:
                 return HostileRecord(
                     kind=kind, topic=topic, value=self._stripped_pq(), expected="bad-signature"
                 )

@@ -44,7 +44,7 @@ async def can_write(conn: KafkaConnection, topic: str) -> bool:
     try:
         with translate_kafka_errors("probe write"):
             await producer.start()
-            await asyncio.wait_for(producer.send_and_wait(topic, b"probe"), 15)
+            await asyncio.wait_for(producer.send_and_wait(topic, b"probe", key=b"probe"), 15)
     except AccessDeniedError:
         return False
     finally:
@@ -89,7 +89,7 @@ async def can_use_transactional_id(conn: KafkaConnection, txn_id: str, topic: st
         with translate_kafka_errors("probe transactional id"):
             await asyncio.wait_for(producer.start(), 20)
             async with producer.transaction():
-                await producer.send(topic, b"probe")
+                await producer.send(topic, b"probe", key=b"probe")
     except AccessDeniedError:
         return False
     finally:
@@ -97,8 +97,9 @@ async def can_use_transactional_id(conn: KafkaConnection, txn_id: str, topic: st
     return True
 
 
-async def acl_probe(ctx: Context) -> ScenarioResult:
+async def acl_probe(ctx: Context, *, agencies: list[str] | None = None) -> ScenarioResult:
     """Attempt, with ES-PN's certificate, everything the access matrix forbids it."""
+    agencies = agencies or AGENCIES
     result = ScenarioResult(scenario="acl-probe")
     started = time.monotonic()
     if not ctx.cluster.tls:
@@ -106,20 +107,21 @@ async def acl_probe(ctx: Context) -> ScenarioResult:
         return result
     layout = TopicLayout(prefix=f"chaos-acl-{secrets.token_hex(3)}")
     admin = ctx.cluster.connection("admin")
-    await ensure_topics(admin, layout=layout, agencies=AGENCIES, partitions=1)
-    await apply_acls(admin, acl_bindings(layout, AGENCIES))
-    topics = sorted({t for a in AGENCIES for t in layout.agency_topics(a)})
+    await ensure_topics(admin, layout=layout, agencies=agencies, partitions=1)
+    await apply_acls(admin, acl_bindings(layout, agencies))
+    topics = sorted({t for a in agencies for t in layout.agency_topics(a)})
     topics += [layout.audit, layout.federation]
     seed = admin.producer()
     await seed.start()
     try:
         for topic in topics:
-            await seed.send_and_wait(topic, b"seed", partition=0)
+            # Keyed: the compacted federation topic refuses records without a key.
+            await seed.send_and_wait(topic, b"seed", key=b"seed", partition=0)
     finally:
         await seed.stop()
     await asyncio.sleep(1.5)  # ACLs propagate through the metadata log
     allowed = {
-        (p.topic, p.operation) for p in access_matrix(layout, AGENCIES) if p.principal == SENDER
+        (p.topic, p.operation) for p in access_matrix(layout, agencies) if p.principal == SENDER
     }
     conn = ctx.cluster.connection(SENDER)
     succeeded: list[str] = []
@@ -139,7 +141,7 @@ async def acl_probe(ctx: Context) -> ScenarioResult:
             attempts += 1
             if ok:
                 succeeded.append(f"{op.value} {topic}")
-    for other in AGENCIES:
+    for other in agencies:
         if other == SENDER:
             continue
         attempts += 1

@@ -26,7 +26,7 @@ class Sizes:
     broker_kill_dossiers: int = 10_000
     broker_down_s: float = 15.0
     pause_s: float = 20.0
-    stream_rate: float = 300.0
+    stream_rate: float = 50.0
     kill_rounds: int = 5
     kill_stream_s: float = 8.0
     load_rate: float = 1000.0

@@ -38,7 +38,7 @@ async def process_kills(ctx: Context, *, seed: int | None = None) -> ScenarioRes
     ]
     try:
         stop = asyncio.Event()
-        rate = max(10.0, sizes.stream_rate / 3)
+        rate = max(5.0, sizes.stream_rate / 2)
         rounds = sizes.kill_rounds * len(targets)
         budget = int(rate * (5 + rounds * sizes.kill_stream_s + 10))
         stream = asyncio.create_task(
