@@ -273,16 +273,23 @@ class ChaosNetwork:
         home = workdir / prefix
         home.mkdir(parents=True)
         settings = Settings(home=home, kafka_bootstrap=cluster.bootstrap, topic_prefix=prefix)
+        net = cls.on_disk(cluster=cluster, settings=settings)
+        await ensure_topics(net.conn, layout=net.layout, agencies=AGENCIES, partitions=3)
+        return net
+
+    @classmethod
+    def on_disk(cls, *, cluster: LocalCluster, settings: Settings) -> ChaosNetwork:
+        """Create the federation under ``settings.home`` and revoke PT-PJ's signing key.
+
+        Touches no Kafka (:meth:`create` also creates the topics), so the hostile
+        records can be checked against the verifier offline.
+        """
         init_federation(settings, agencies=AGENCIES)
         # Keep PT-PJ's identity from before the revocation: an attacker holding a stolen key.
         revoked_identity = load_identity(settings, agency=REVOKED)
         key_id = revoked_identity.signing.key_id
         revoke_key(settings, agency=REVOKED, key_id=key_id, reason="chaos: key compromised")
-        conn = cluster.connection()
-        await ensure_topics(
-            conn, layout=TopicLayout(prefix=prefix), agencies=AGENCIES, partitions=3
-        )
-        net = cls(cluster=cluster, settings=settings, conn=conn, revoked=key_id)
+        net = cls(cluster=cluster, settings=settings, conn=cluster.connection(), revoked=key_id)
         net.revoked_identity = revoked_identity
         return net
 
