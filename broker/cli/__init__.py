@@ -51,6 +51,7 @@ def _register() -> None:
     from broker.cli import agency as agency_cli
     from broker.cli import audit as audit_cli
     from broker.cli import bench as bench_cli
+    from broker.cli import chaos as chaos_cli
     from broker.cli import demo as demo_cli
     from broker.cli import dossier as dossier_cli
     from broker.cli import federation as federation_cli
@@ -73,6 +74,7 @@ def _register() -> None:
     app.command(name="receipts")(network_cli.receipts)
     app.command(name="demo")(demo_cli.demo)
     app.command(name="bench")(bench_cli.bench)
+    app.command(name="chaos")(chaos_cli.chaos)
 
 
 _register()
