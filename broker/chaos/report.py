@@ -47,6 +47,9 @@ class ScenarioResult:
     reasons: dict[str, dict[str, int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    #: Hostile scenario: dead letters written, and rejected records the audit log names.
+    dead_letters: int | None = None
+    audited_rejections: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -59,6 +62,7 @@ class ScenarioResult:
             and self.rejected_ok == self.hostile
             and self.rejected_wrong_reason == 0
             and self.crashes == 0
+            and self.audited_rejections == self.dead_letters
         )
 
     def to_json_dict(self) -> dict[str, Any]:

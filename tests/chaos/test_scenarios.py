@@ -79,6 +79,9 @@ async def test_every_hostile_record_is_refused_with_its_reason(chaos: Context) -
     downgraded = result.reasons["downgraded-suite"]
     assert set(downgraded) == {"bad-signature", "unsupported-suite"}
     assert sum(downgraded.values()) == 50
+    # The audit log records each rejection (replayed and verified from fed.audit).
+    assert result.dead_letters is not None and result.dead_letters >= TINY.hostile
+    assert result.audited_rejections == result.dead_letters
 
 
 async def test_agency_certificate_cannot_do_anything_forbidden(

@@ -18,6 +18,8 @@ import asyncio
 import time
 from collections.abc import Iterator
 
+from broker.audit.auditor import replay_and_verify
+from broker.audit.events import AuditKind
 from broker.chaos.harness import RECIPIENT, ChaosNetwork
 from broker.chaos.hostile import HostileForge, HostileRecord, RejectionTally, tally_rejections
 from broker.chaos.report import ScenarioResult
@@ -47,6 +49,17 @@ async def count_rejections(
             await asyncio.sleep(1.0)
     finally:
         await reader.close()
+
+
+async def count_audited_rejections(net: ChaosNetwork) -> int:
+    """Replay the network's audit log; count the records it says were rejected.
+
+    Every dead letter has a ``REJECT`` event naming the refused record
+    (``topic/partition/offset``); a consumer restarted mid-record may audit one
+    twice, so records are counted, not events.
+    """
+    verifier = await replay_and_verify(net.settings, conn=net.conn, keep_events=True)
+    return len({ev.ref for ev, _ in verifier.events if ev.kind is AuditKind.REJECT and ev.ref})
 
 
 async def hostile_input(ctx: Context) -> ScenarioResult:
@@ -103,6 +116,13 @@ async def hostile_input(ctx: Context) -> ScenarioResult:
             f"{valid_sent} valid dossiers interleaved (1 per {sizes.valid_every} hostile) "
             f"after {_WARMUP} warm-up; inbox consumer kills: {inbox.kills}"
         )
+        await net.close()  # the router and consumer publish the rest of their audit streams
+        letters = tally.rejected_ok + tally.wrong_reason + tally.unexpected_letters
+        result.audited_rejections = await count_audited_rejections(net)
+        result.notes.append(
+            f"audit log: {result.audited_rejections} rejected records for {letters} dead letters"
+        )
+        result.dead_letters = letters
     finally:
         await net.close()
     result.seconds = time.monotonic() - started
