@@ -138,6 +138,7 @@ class AgencyNode:
         self.store = store
         self.suite = suite
         self.audit = audit
+        self._audit_buffer: list[tuple[AuditKind, dict[str, Any]]] | None = None
         self._verifier = Verifier(trust=trust)
         self._producer: Any = None
         self._metrics = telemetry.Metrics()
@@ -192,8 +193,18 @@ class AgencyNode:
         self.store.close()
 
     def _audit(self, kind: AuditKind, **fields: Any) -> None:
-        if self.audit is not None:
+        if self.audit is None:
+            return
+        if self._audit_buffer is not None:  # consuming: one journal transaction per batch
+            self._audit_buffer.append((kind, fields))
+        else:
             self.audit.emit(kind, actor=self.agency, **fields)
+
+    def _flush_audit(self) -> None:
+        if self.audit is not None and self._audit_buffer:
+            self.audit.emit_many(self._audit_buffer)
+        if self._audit_buffer is not None:
+            self._audit_buffer.clear()
 
     async def __aenter__(self) -> AgencyNode:
         await self.start()
@@ -424,6 +435,7 @@ class AgencyNode:
         )
         with translate_kafka_errors("start inbox consumer"):
             await consumer.start()
+        self._audit_buffer = []
         last = time.monotonic()
         try:
             while not stop.is_set():
@@ -445,9 +457,13 @@ class AgencyNode:
                     )
                     for record, pre in zip(records, opened, strict=True):
                         await self._handle(record, handler, stats, send_receipts, pre)
-                    # Commit only after every record of the batch was handled or dead-lettered.
+                    # Audit, then commit, only after every record of the batch was handled
+                    # or dead-lettered (a crash before the commit re-delivers: re-audited).
+                    self._flush_audit()
                     await self._commit(consumer, tp, records[-1].offset + 1)
         finally:
+            self._flush_audit()
+            self._audit_buffer = None
             await consumer.stop()
         return stats
 
