@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from broker.audit.journal import AuditJournal
+from broker.audit.log import AuditLog
 from broker.bench.memory import peak_rss_mib
 from broker.config import Settings
 from broker.node import AgencyNode, Delivery
@@ -32,6 +34,7 @@ from broker.store import AgencyStore
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection
 from broker.trust import load_identity, load_trust
+from broker.trust.storage import load_audit_signer
 
 __all__ = ["WARMUP_ID", "main", "receive"]
 
@@ -52,6 +55,14 @@ async def receive(*, settings: Settings, prefix: str, agency: str, count: int) -
         conn=KafkaConnection(bootstrap=settings.kafka_bootstrap or "", client_id="bench-rx"),
         layout=TopicLayout(prefix=prefix),
         store=AgencyStore.open(settings.state_dir / f"{prefix}-{agency}" / "state.db"),
+        audit=AuditLog(
+            journal=AuditJournal.open(
+                settings.state_dir / f"{prefix}-{agency}" / "audit.db", stream=agency
+            ),
+            signer=load_audit_signer(settings, stream=agency),
+            conn=KafkaConnection(bootstrap=settings.kafka_bootstrap or "", client_id="bench-rx"),
+            topic=TopicLayout(prefix=prefix).audit,
+        ),
     )
     received: dict[int, float] = {}
     stop = asyncio.Event()

@@ -200,7 +200,7 @@ async def _measure_cell(
         cell.plain_produce.append(produced)
         cell.plain_consume.append(consumed)
         layout = TopicLayout(prefix=f"{tag}{suite}")
-        topics = [layout.outbox(SENDER), layout.inbox(to[0])]
+        topics = [layout.outbox(SENDER), layout.inbox(to[0]), layout.audit]
         await create_topics(conn, topics)
         sender = fed.node(SENDER, prefix=layout.prefix, state=state, crypto_workers=CRYPTO_WORKERS)
         try:

@@ -22,6 +22,8 @@ from pathlib import Path
 import aiokafka.errors as kafka_errors
 from aiokafka.admin import NewTopic
 
+from broker.audit.journal import AuditJournal
+from broker.audit.log import AuditLog
 from broker.config import Settings
 from broker.errors import ConfigError, Error, TransportError
 from broker.models import Dossier
@@ -32,7 +34,7 @@ from broker.synthetic import example_dossier
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
 from broker.trust import AgencyIdentity, TrustStore, load_identity, load_trust
-from broker.trust.storage import init_federation
+from broker.trust.storage import init_federation, load_audit_signer
 
 __all__ = [
     "RECIPIENTS",
@@ -134,6 +136,16 @@ class BenchFederation:
             layout=TopicLayout(prefix=prefix),
             store=AgencyStore.open(state / prefix / agency / "state.db"),
             crypto_workers=crypto_workers,
+            audit=self.audit_log(agency, prefix=prefix, state=state),
+        )
+
+    def audit_log(self, agency: str, *, prefix: str, state: Path) -> AuditLog:
+        """The agency's audit writer on ``<prefix>.audit`` (every secure figure pays for it)."""
+        return AuditLog(
+            journal=AuditJournal.open(state / prefix / agency / "audit.db", stream=agency),
+            signer=load_audit_signer(self.settings, stream=agency),
+            conn=self.conn,
+            topic=TopicLayout(prefix=prefix).audit,
         )
 
 
