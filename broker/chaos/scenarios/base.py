@@ -108,4 +108,3 @@ def finish_counts(
             continue
         worst = took if worst is None else max(worst, took)
     result.recover_s = worst
-
