@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+import pytest
+from typer.testing import CliRunner
+
+from broker.chaos import SCENARIOS, Sizes, run_chaos
 from broker.chaos.hostile import HostileRecord, tally_rejections
 from broker.chaos.report import ScenarioResult, render_json, render_table
+from broker.cli import app
 from broker.deadletter import DeadLetter
+from broker.errors import ConfigError
 
 
 def _letter(value: bytes, reason: str) -> DeadLetter:
@@ -67,3 +74,12 @@ def test_identical_hostile_records_need_one_dead_letter_each() -> None:
     replay = _hostile(b"same", "replayed", kind="replay")
     tally = tally_rejections([_letter(b"same", "replayed")], [replay, replay])
     assert (tally.rejected_ok, tally.not_rejected) == (1, 1)
+
+
+def test_cli_lists_every_scenario_and_refuses_an_unknown_one() -> None:
+    result = CliRunner().invoke(app, ["chaos", "--help"])
+    assert result.exit_code == 0
+    for name in SCENARIOS:
+        assert name in result.output.replace("\n", "").replace(" ", "").replace("│", "")
+    with pytest.raises(ConfigError):
+        asyncio.run(run_chaos(sizes=Sizes.quick(), names=["no-such-scenario"]))

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker.chaos.harness import ChaosNetwork, Supervised, recovery_seconds
+from broker.chaos.harness import ChaosNetwork, recovery_seconds
 from broker.chaos.report import ScenarioResult
 from broker.local import LocalCluster
 
@@ -108,8 +108,3 @@ def finish_counts(
             continue
         worst = took if worst is None else max(worst, took)
     result.recover_s = worst
-
-
-def process_summary(procs: list[Supervised]) -> str:
-    """Return 'name: kills' for the processes killed."""
-    return ", ".join(f"{p.name} killed {p.kills}x" for p in procs if p.kills)
