@@ -73,6 +73,20 @@ class PublishResult:
 
 
 @dataclass(frozen=True, kw_only=True)
+class _InFlight:
+    """A sealed record handed to the producer, awaiting Kafka's acknowledgement."""
+
+    future: Any
+    envelope_id: str
+    sequence: int
+    topic: str
+    kind: str
+    codes: dict[str, Any]
+    to: list[str]
+    digest: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
 class Delivery:
     """A verified, decrypted, validated delivery handed to the handler."""
 
@@ -139,6 +153,9 @@ class AgencyNode:
         self.suite = suite
         self.audit = audit
         self._audit_buffer: list[tuple[AuditKind, dict[str, Any]]] | None = None
+        # Receipts and dead letters of the batch being consumed, not yet acknowledged.
+        self._in_flight: list[_InFlight] | None = None
+        self._letters: list[Any] = []
         self._verifier = Verifier(trust=trust)
         self._producer: Any = None
         self._metrics = telemetry.Metrics()
@@ -225,6 +242,20 @@ class AgencyNode:
         suite: str | None = None,
     ) -> PublishResult:
         """Seal ``payload`` to ``to`` and produce it to our outbox; return once acknowledged."""
+        return await self._settle(
+            await self._send(payload, kind=kind, codes=codes, to=to, suite=suite)
+        )
+
+    async def _send(
+        self,
+        payload: bytes,
+        *,
+        kind: str,
+        codes: dict[str, Any],
+        to: list[str],
+        suite: str | None = None,
+    ) -> _InFlight:
+        """Seal and hand the record to the producer; :meth:`_settle` awaits Kafka's ack."""
         for agency in to:
             self.trust.require_agency(agency)  # before spending a sequence number
         await self.start()
@@ -249,30 +280,44 @@ class AgencyNode:
             headers = telemetry.inject_context([])
             topic = self.layout.outbox(self.agency)
             with translate_kafka_errors("publish"):
-                meta = await self._producer.send_and_wait(
+                future = await self._producer.send(
                     topic, value=data, key=secrets.token_bytes(16), headers=headers
                 )
-        digest = hashlib.sha256(data).digest()
-        self.store.record_sent(
-            envelope_id=envelope_id,
-            kind=kind,
-            recipients=sorted(to),
-            sequence=sequence,
-            envelope_sha256=digest.hex(),
-        )
-        self._audit(
-            AuditKind.PUBLISH,
-            envelope_id=envelope_id,
-            envelope_sha256=digest,
-            parties=[self.agency, *sorted(to)],
-            codes=codes,
-            message_kind=kind,
-        )
-        self._metrics.published.add(1, {"fed.kind": kind})
-        return PublishResult(
+        return _InFlight(
+            future=future,
             envelope_id=envelope_id,
             sequence=sequence,
             topic=topic,
+            kind=kind,
+            codes=codes,
+            to=sorted(to),
+            digest=hashlib.sha256(data).digest(),
+        )
+
+    async def _settle(self, sent: _InFlight) -> PublishResult:
+        """Wait for Kafka's ack of a sent record, then record and audit it."""
+        with translate_kafka_errors("publish"):
+            meta = await sent.future
+        self.store.record_sent(
+            envelope_id=sent.envelope_id,
+            kind=sent.kind,
+            recipients=sent.to,
+            sequence=sent.sequence,
+            envelope_sha256=sent.digest.hex(),
+        )
+        self._audit(
+            AuditKind.PUBLISH,
+            envelope_id=sent.envelope_id,
+            envelope_sha256=sent.digest,
+            parties=[self.agency, *sent.to],
+            codes=sent.codes,
+            message_kind=sent.kind,
+        )
+        self._metrics.published.add(1, {"fed.kind": sent.kind})
+        return PublishResult(
+            envelope_id=sent.envelope_id,
+            sequence=sent.sequence,
+            topic=sent.topic,
             partition=meta.partition,
             offset=meta.offset,
         )
@@ -410,9 +455,14 @@ class AgencyNode:
                 "at": dt.datetime.now(dt.UTC),
             },
         )
-        await self.publish(
+        sent = await self._send(
             receipt, kind="RECEIPT", codes=opened.header.codes, to=[opened.header.sender]
         )
+        # Within a consumed batch receipts are acknowledged together, before the commit.
+        if self._in_flight is not None:
+            self._in_flight.append(sent)
+        else:
+            await self._settle(sent)
 
     # -- consuming ----------------------------------------------------------------------------
 
@@ -436,6 +486,7 @@ class AgencyNode:
         with translate_kafka_errors("start inbox consumer"):
             await consumer.start()
         self._audit_buffer = []
+        self._in_flight = []
         last = time.monotonic()
         try:
             while not stop.is_set():
@@ -459,13 +510,28 @@ class AgencyNode:
                         await self._handle(record, handler, stats, send_receipts, pre)
                     # Audit, then commit, only after every record of the batch was handled
                     # or dead-lettered (a crash before the commit re-delivers: re-audited).
+                    await self._settle_batch()
                     self._flush_audit()
                     await self._commit(consumer, tp, records[-1].offset + 1)
         finally:
-            self._flush_audit()
-            self._audit_buffer = None
-            await consumer.stop()
+            try:
+                await self._settle_batch()
+            finally:
+                self._in_flight = None
+                self._flush_audit()
+                self._audit_buffer = None
+                await consumer.stop()
         return stats
+
+    async def _settle_batch(self) -> None:
+        """Wait for the batch's dead letters and receipts to be acknowledged (in order)."""
+        letters, self._letters = self._letters, []
+        with translate_kafka_errors("dead-letter"):
+            for future in letters:
+                await future
+        pending, self._in_flight = self._in_flight or [], []
+        for sent in pending:
+            await self._settle(sent)
 
     async def _commit(self, consumer: Any, tp: Any, offset: int, attempts: int = 20) -> None:
         """Commit an offset, retrying while the broker is away (it is idempotent)."""
@@ -608,9 +674,10 @@ class AgencyNode:
         )
         log.warning("%s rejected %s@%d: %s", self.agency, record.topic, record.offset, exc.reason)
         with translate_kafka_errors("dead-letter"):
-            await self._producer.send_and_wait(
+            future = await self._producer.send(
                 self.layout.rejected(self.agency), value=letter.to_bytes(), key=record.key
             )
+        self._letters.append(future)  # acknowledged before the batch's offsets are committed
         stats.rejected += 1
         stats.reasons[exc.reason] = stats.reasons.get(exc.reason, 0) + 1
         self._audit(
