@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiokafka import TopicPartition
 
 from broker.acls import acl_bindings, apply_acls
+from broker.chaos.scenarios.acl import can_join, can_read, can_write
 from broker.errors import TransportError
 from broker.local import LocalCluster
 from broker.topics import Operation, TopicLayout, access_matrix
 from broker.transport import (
-    AccessDeniedError,
     KafkaConnection,
     ensure_topics,
     translate_kafka_errors,
@@ -20,48 +19,6 @@ from broker.transport import (
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 AGENCIES = ["ES-PN", "DE-BKA"]
-
-
-async def _can_write(conn: KafkaConnection, topic: str) -> bool:
-    producer = conn.producer(request_timeout_ms=8000, enable_idempotence=False)
-    try:
-        with translate_kafka_errors("probe write"):
-            await producer.start()
-            await asyncio.wait_for(producer.send_and_wait(topic, b"probe"), 15)
-    except AccessDeniedError:
-        return False
-    finally:
-        await producer.stop()
-    return True
-
-
-async def _can_read(conn: KafkaConnection, topic: str) -> bool:
-    """True iff the seed record written by the admin can actually be fetched."""
-    consumer = conn.consumer(group_id=None, request_timeout_ms=8000)
-    try:
-        with translate_kafka_errors("probe read"):
-            await consumer.start()
-            consumer.assign([TopicPartition(topic, 0)])
-            await consumer.seek_to_beginning()
-            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=3000), 15)
-    except AccessDeniedError:
-        return False
-    finally:
-        await consumer.stop()
-    return any(batch.values())
-
-
-async def _can_join(conn: KafkaConnection, topic: str, group: str) -> bool:
-    consumer = conn.consumer(topic, group_id=group, request_timeout_ms=8000)
-    try:
-        with translate_kafka_errors("probe group"):
-            await consumer.start()
-            await asyncio.wait_for(consumer.getmany(timeout_ms=1500), 20)
-    except AccessDeniedError:
-        return False
-    finally:
-        await consumer.stop()
-    return True
 
 
 async def test_acl_matrix_holds_under_mutual_tls(kafka_tls_cluster: LocalCluster) -> None:
@@ -83,17 +40,17 @@ async def test_acl_matrix_holds_under_mutual_tls(kafka_tls_cluster: LocalCluster
     for agency in AGENCIES:
         conn = kafka_tls_cluster.connection(agency)
         for topic in topics:
-            for op, probe in ((Operation.WRITE, _can_write), (Operation.READ, _can_read)):
+            for op, probe in ((Operation.WRITE, can_write), (Operation.READ, can_read)):
                 expected = (agency, topic, op) in allowed
                 if await probe(conn, topic) != expected:
                     mismatches.append((agency, topic, op.value, expected))
     assert mismatches == []
     # Concretely, the examples of the issue:
     de = kafka_tls_cluster.connection("DE-BKA")
-    assert not await _can_read(de, layout.inbox("ES-PN"))
-    assert not await _can_write(de, layout.outbox("ES-PN"))
-    assert not await _can_join(de, layout.inbox("DE-BKA"), layout.consumer_group("ES-PN"))
-    assert await _can_join(de, layout.inbox("DE-BKA"), layout.consumer_group("DE-BKA"))
+    assert not await can_read(de, layout.inbox("ES-PN"))
+    assert not await can_write(de, layout.outbox("ES-PN"))
+    assert not await can_join(de, layout.inbox("DE-BKA"), layout.consumer_group("ES-PN"))
+    assert await can_join(de, layout.inbox("DE-BKA"), layout.consumer_group("DE-BKA"))
 
 
 async def test_client_without_certificate_cannot_connect(kafka_tls_cluster: LocalCluster) -> None:
