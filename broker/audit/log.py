@@ -95,6 +95,7 @@ class AuditLog:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._started_at = time.time()
+        self._closing = asyncio.Event()
         self._file_lock = journal.path.with_suffix(".lock")
         self.failures = 0
 
@@ -120,9 +121,11 @@ class AuditLog:
     async def close(self) -> None:
         """Publish what is journaled plus a final checkpoint; stop; close the journal."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Ask the publisher to finish its round and stop; no cancellation (Python 3.11's
+            # wait_for can swallow a cancel that races with the event it waits for).
+            self._closing.set()
+            self._wake.set()
+            await self._task
             self._task = None
         try:
             await self.flush(force_checkpoint=True)
@@ -163,16 +166,21 @@ class AuditLog:
 
     async def _run(self) -> None:
         tick = min(self._policy.every_seconds, 1.0)
-        while True:
+        while not self._closing.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=tick)
+                async with asyncio.timeout(tick):
+                    await self._wake.wait()
             self._wake.clear()
+            if self._closing.is_set():
+                return  # close() does the final flush
             try:
                 await self.flush()
             except Error as exc:
                 self.failures += 1
                 log.warning("audit %s: publish failed, will retry: %s", self.stream, exc)
-                await asyncio.sleep(tick)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(tick):
+                        await self._wake.wait()
 
     @contextlib.asynccontextmanager
     async def _stream_lock(self) -> AsyncIterator[None]:

@@ -113,3 +113,20 @@ async def test_federation_administration_is_audited(home: Settings) -> None:
         trust_key,
         "synthetic test",
     )
+
+
+async def test_close_returns_while_the_writer_is_busy(home: Settings) -> None:
+    """Regression: closing a node right after a burst once hung (a cancel lost in a race
+    between the publisher's wait and its wake-up); close must always finish its round."""
+    policy = CheckpointPolicy(every_events=50, every_seconds=0.05, republish_seconds=0.1)
+    for round_ in range(15):
+        log = load_audit_log(home, stream="ES-PN", conn=_conn(home), policy=policy)
+        await log.start()
+        for i in range(200):
+            log.emit(AuditKind.PUBLISH, envelope_id=f"r{round_}-{i}")
+            if i % 50 == 0:
+                await asyncio.sleep(0)  # let the publisher wake up mid-burst
+        await asyncio.wait_for(log.close(), 60)
+    verifier = await replay_and_verify(home, conn=_conn(home))
+    assert verifier.report.ok, [f.line() for f in verifier.report.findings]
+    assert verifier.report.streams["ES-PN"]["size"] == 15 * 200
