@@ -18,7 +18,9 @@ __all__ = ["bench"]
 
 
 def bench(
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object (the table goes to stderr)."
+    ),
     quick: bool = typer.Option(False, "--quick", help="Smoke test: one repetition, small counts."),
     repetitions: int | None = typer.Option(
         None, "--repetitions", min=1, help="Repetitions (default 3; 1 with --quick)."
@@ -43,6 +45,8 @@ def bench(
     )
     report = asyncio.run(run(options=options))
     if as_json:
+        # The table goes to stderr, so one run gives both the JSON and the table.
+        typer.echo(report.table(), err=True)
         typer.echo(json.dumps(report.to_json(), indent=2, sort_keys=False))
     else:
         typer.echo(report.table())
