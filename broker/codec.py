@@ -61,18 +61,13 @@ class SchemaStore:
         self._current: dict[str, Any] = {}
         self._fingerprints: dict[str, bytes] = {}
         self._writers: dict[bytes, Any] = {}
-        # fastavro re-parses a schema on every read and write unless it carries its
-        # "already parsed" hint; the hinted copies below cost nothing to keep and make
-        # encode/decode 2-3x faster. Fingerprints and canonical forms come from the
-        # un-hinted schemas above, so nothing on the wire changes.
-        self._fast: dict[str, Any] = {}
-        self._fast_writers: dict[bytes, Any] = {}
+        self._history: dict[str, set[bytes]] = {}
         try:
             for path in sorted(directory.glob("*.avsc")):
                 name = path.name.removesuffix(".avsc")
                 # A fresh namespace per file so each parsed schema is self-contained
                 # (referenced types expanded), which its fingerprint must cover.
-                parsed = load_schema(str(path), named_schemas={}, _write_hint=False)
+                parsed = load_schema(str(path), named_schemas={})
                 self._add_current(name, parsed)
             published = directory / "published"
             for path in sorted(published.glob("*/*.avsc")) if published.is_dir() else []:
@@ -83,8 +78,7 @@ class SchemaStore:
                         "published schema does not match its fingerprint", detail=str(path)
                     )
                 self._writers.setdefault(fp, parsed)
-                if fp not in self._fast_writers:
-                    self._fast_writers[fp] = parse_schema(parsed, named_schemas={})
+                self._history.setdefault(path.parent.name, set()).add(fp)
         except (OSError, ValueError, fastavro.schema.SchemaParseException) as exc:
             raise SchemaError("cannot load Avro schemas", detail=str(directory)) from exc
 
@@ -103,9 +97,6 @@ class SchemaStore:
         self._current[name] = parsed
         self._fingerprints[name] = fp
         self._writers[fp] = parsed
-        fast = parse_schema(parsed, named_schemas={})
-        self._fast[name] = fast
-        self._fast_writers[fp] = fast
 
     @property
     def names(self) -> list[str]:
@@ -137,10 +128,14 @@ class SchemaStore:
                 "unknown writer schema fingerprint", detail=fingerprint.hex()
             ) from None
 
+    def writers_for(self, name: str) -> list[tuple[bytes, Any]]:
+        """Return ``(fingerprint, schema)`` of the current and every published version."""
+        fps = {self.fingerprint(name)} | self._history.get(name, set())
+        return [(fp, self._writers[fp]) for fp in sorted(fps)]
+
     def encode(self, name: str, record: dict[str, Any]) -> bytes:
         """Encode ``record`` with the current schema ``name`` in single-object form."""
-        self.schema(name)
-        schema = self._fast[name]
+        schema = self.schema(name)
         out = io.BytesIO()
         out.write(MAGIC)
         out.write(self._fingerprints[name])
@@ -165,10 +160,8 @@ class SchemaStore:
         resolved into the current reader schema. Trailing bytes are an error.
         """
         fp, body = self.split(data)
-        self.writer_schema(fp)
-        writer = self._fast_writers[bytes(fp)]
-        self.schema(name)
-        reader = self._fast[name]
+        writer = self.writer_schema(fp)
+        reader = self.schema(name)
         stream = io.BytesIO(body)
         try:
             record = fastavro.schemaless_reader(

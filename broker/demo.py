@@ -27,6 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from broker.acls import AUDITOR
+from broker.audit.auditor import export_archive, flush_stream, replay_and_verify
+from broker.audit.verify import AuditVerifier
 from broker.config import Settings
 from broker.hub import HubIndex
 from broker.local import LocalCluster
@@ -37,6 +40,7 @@ from broker.store import AgencyStore
 from broker.topics import TopicLayout
 from broker.transport import ensure_topics
 from broker.trust import init_federation
+from broker.trust.storage import FEDERATION_STREAM
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -66,6 +70,12 @@ class DemoResult:
     recall: float = 0.0
     known_found: int = 0
     known_true: int = 0
+    audit_events: int = 0
+    audit_checkpoints: int = 0
+    audit_streams: int = 0
+    audit_findings: list[str] = field(default_factory=list)
+    audit_rejections: int = 0
+    audit_export: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -77,6 +87,9 @@ class DemoResult:
             and self.precision == 1.0
             and self.recall == 1.0
             and self.known_found == self.known_true
+            and self.audit_events > 0
+            and not self.audit_findings
+            and self.audit_rejections == self.hostile_injected
         )
 
 
@@ -107,13 +120,14 @@ async def run_demo(
         init_federation(settings, agencies=AGENCIES)
         layout = TopicLayout(prefix=settings.topic_prefix)
         await ensure_topics(cluster.connection(), layout=layout, agencies=AGENCIES)
+        await flush_stream(settings, stream=FEDERATION_STREAM, conn=cluster.connection())
         say("== 3/6 router, hub and 6 national inbox consumers as separate processes")
         logs = settings.state_dir / "demo-logs"
         logs.mkdir(parents=True, exist_ok=True)
         op = generate_operation(seed)
         known = settings.state_dir / "known-material.txt"
         known.write_text("\n".join(op.known_material) + "\n")
-        idle = "10"
+        idle = "20"  # seconds of silence before a process exits (generous: CI machines are noisy)
         procs = [_spawn(settings, "router", "run", "--until-idle", idle, log=logs / "router.log")]
         procs.append(
             _spawn(
@@ -203,10 +217,28 @@ async def run_demo(
         result.recall = tp / len(truth) if truth else 1.0
         result.known_found = len(hits & set(op.known_hits))
         result.known_true = len(op.known_hits)
+        say("   replaying fed.audit from offset 0 and verifying every stream ...")
+        audit = await replay_and_verify(settings, conn=cluster.connection(AUDITOR))
+        report = audit.report
+        result.audit_events = report.events
+        result.audit_checkpoints = report.checkpoints
+        result.audit_streams = len(report.streams)
+        result.audit_findings = [f.line() for f in report.findings]
+        result.audit_rejections = _count_rejections(audit)
+        export_dir = settings.state_dir / "audit-export"
+        shutil.rmtree(export_dir, ignore_errors=True)
+        await export_archive(settings, export_dir, conn=cluster.connection(AUDITOR), agency=HUB)
+        result.audit_export = export_dir
     finally:
         await cluster.stop()
     result.seconds = time.monotonic() - started
     return result
+
+
+def _count_rejections(verifier: AuditVerifier) -> int:
+    """Count REJECT audit events (every dead letter must have one)."""
+    rules = verifier.rules
+    return rules.rejections if rules is not None else 0
 
 
 async def _count_dead_letters(cluster: LocalCluster, layout: TopicLayout) -> int:

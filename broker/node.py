@@ -40,6 +40,8 @@ from aiokafka import TopicPartition
 from opentelemetry import trace
 
 from broker import telemetry
+from broker.audit.events import AuditKind
+from broker.audit.log import AuditLog, load_audit_log
 from broker.codec import SchemaStore
 from broker.config import Settings
 from broker.deadletter import DeadLetter
@@ -125,6 +127,7 @@ class AgencyNode:
         layout: TopicLayout,
         store: AgencyStore,
         suite: str = "classic",
+        audit: AuditLog | None = None,
         crypto_workers: int = 0,
     ) -> None:
         self.identity = identity
@@ -134,6 +137,7 @@ class AgencyNode:
         self.layout = layout
         self.store = store
         self.suite = suite
+        self.audit = audit
         self._verifier = Verifier(trust=trust)
         self._producer: Any = None
         self._metrics = telemetry.Metrics()
@@ -154,31 +158,42 @@ class AgencyNode:
         """Load keys, trust and state for ``agency`` from the home directory."""
         trust = load_trust(settings)
         identity = load_identity(settings, agency=agency, passphrase=passphrase, trust=trust)
+        conn = conn or connection_for(settings, agency)
         return cls(
             identity=identity,
             trust=trust,
-            conn=conn or connection_for(settings, agency),
+            conn=conn,
             layout=TopicLayout(prefix=settings.topic_prefix),
             store=AgencyStore.open(settings.state_dir / agency / "state.db"),
+            audit=load_audit_log(settings, stream=agency, conn=conn, passphrase=passphrase),
             crypto_workers=crypto_workers,
         )
 
     async def start(self) -> None:
-        """Start the producer."""
+        """Start the producer (and the audit writer, if any)."""
         if self._producer is None:
             self._producer = self.conn.producer(client_id=f"{self.agency}-publisher")
             with translate_kafka_errors("start publisher"):
                 await self._producer.start()
+            if self.audit is not None:
+                await self.audit.start()
 
     async def close(self) -> None:
-        """Stop the producer and close the state store."""
+        """Stop the producer, publish the rest of the audit stream, close the state store."""
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+        if self.audit is not None:
+            await self.audit.close()
+            self.audit = None
         self.store.close()
+
+    def _audit(self, kind: AuditKind, **fields: Any) -> None:
+        if self.audit is not None:
+            self.audit.emit(kind, actor=self.agency, **fields)
 
     async def __aenter__(self) -> AgencyNode:
         await self.start()
@@ -226,12 +241,21 @@ class AgencyNode:
                 meta = await self._producer.send_and_wait(
                     topic, value=data, key=secrets.token_bytes(16), headers=headers
                 )
+        digest = hashlib.sha256(data).digest()
         self.store.record_sent(
             envelope_id=envelope_id,
             kind=kind,
             recipients=sorted(to),
             sequence=sequence,
-            envelope_sha256=hashlib.sha256(data).hexdigest(),
+            envelope_sha256=digest.hex(),
+        )
+        self._audit(
+            AuditKind.PUBLISH,
+            envelope_id=envelope_id,
+            envelope_sha256=digest,
+            parties=[self.agency, *sorted(to)],
+            codes=codes,
+            message_kind=kind,
         )
         self._metrics.published.add(1, {"fed.kind": kind})
         return PublishResult(
@@ -310,18 +334,31 @@ class AgencyNode:
                     for data in sealed
                 ]
                 metas = await asyncio.gather(*futures)
+        digests = [hashlib.sha256(data).digest() for data in sealed]
         self.store.record_sent_many(
             [
-                (
-                    req.envelope_id or "",
-                    kind,
-                    sorted(to),
-                    req.sequence,
-                    hashlib.sha256(data).hexdigest(),
-                )
-                for req, data in zip(requests, sealed, strict=True)
+                (req.envelope_id or "", kind, sorted(to), req.sequence, digest.hex())
+                for req, digest in zip(requests, digests, strict=True)
             ]
         )
+        if self.audit is not None:
+            # One PUBLISH event per envelope, as publish() leaves, journaled in one transaction.
+            self.audit.emit_many(
+                [
+                    (
+                        AuditKind.PUBLISH,
+                        {
+                            "actor": self.agency,
+                            "envelope_id": req.envelope_id,
+                            "envelope_sha256": digest,
+                            "parties": [self.agency, *sorted(to)],
+                            "codes": codes,
+                            "message_kind": kind,
+                        },
+                    )
+                    for req, digest in zip(requests, digests, strict=True)
+                ]
+            )
         self._metrics.published.add(len(sealed), {"fed.kind": kind})
         return [
             PublishResult(
@@ -460,6 +497,7 @@ class AgencyNode:
                 self.store.check_fresh(envelope_id=header.envelope_id)
                 if header.kind == "RECEIPT":
                     await self._take_receipt(opened)
+                    self._audit_open(opened, sha256)
                     stats.receipts += 1
                     return
                 dossier = None
@@ -481,6 +519,7 @@ class AgencyNode:
                     provenance=opened.provenance(),
                     payload=opened.payload,
                 )
+                self._audit_open(opened, sha256)
                 stats.delivered += 1
                 self._metrics.delivered.add(1, {"fed.kind": header.kind})
             except Error as exc:
@@ -493,6 +532,17 @@ class AgencyNode:
                 return
         if send_receipts:
             await self._send_receipt(opened, sha256=sha256, status="DELIVERED", reason=None)
+
+    def _audit_open(self, opened: OpenedEnvelope, sha256: str) -> None:
+        header = opened.header
+        self._audit(
+            AuditKind.OPEN,
+            envelope_id=header.envelope_id,
+            envelope_sha256=bytes.fromhex(sha256),
+            parties=[header.sender, self.agency],
+            codes=header.codes,
+            message_kind=header.kind,
+        )
 
     async def _take_receipt(self, opened: OpenedEnvelope) -> None:
         rec = SchemaStore.default().decode(_RECEIPT, opened.payload)
@@ -515,6 +565,15 @@ class AgencyNode:
             kind="RECEIPT",
             provenance=opened.provenance(),
             payload=None,
+        )
+        self._audit(
+            AuditKind.RECEIPT,
+            envelope_id=rec["envelope_id"],
+            envelope_sha256=rec["envelope_sha256"],
+            parties=[self.agency, rec["recipient"]],
+            outcome=rec["status"].lower(),
+            reason=rec["reason"],
+            ref=opened.header.envelope_id,
         )
 
     async def _reject(
@@ -539,4 +598,13 @@ class AgencyNode:
             )
         stats.rejected += 1
         stats.reasons[exc.reason] = stats.reasons.get(exc.reason, 0) + 1
+        self._audit(
+            AuditKind.REJECT,
+            envelope_id=letter.envelope_id,
+            envelope_sha256=hashlib.sha256(record.value or b"").digest(),
+            parties=[opened.header.sender, self.agency] if opened else [self.agency],
+            outcome="rejected",
+            reason=exc.reason,
+            ref=f"{record.topic}/{record.partition}/{record.offset}",
+        )
         self._metrics.rejected.add(1, {"fed.reason": exc.reason, "fed.stage": "consumer"})

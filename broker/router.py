@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import logging
 import secrets
 import time
@@ -34,6 +35,8 @@ from aiokafka import TopicPartition
 from opentelemetry import trace
 
 from broker import telemetry
+from broker.audit.events import AuditKind
+from broker.audit.log import AuditLog
 from broker.deadletter import DeadLetter
 from broker.envelope import Verifier
 from broker.errors import Error, SignatureError, TransportError
@@ -115,6 +118,7 @@ class Router:
         transactional_id: str | None = None,
         on_reject: Callable[[DeadLetter, Error], None] | None = None,
         max_batch: int = 500,
+        audit: AuditLog | None = None,
     ) -> None:
         self._conn = conn
         self._layout = layout
@@ -123,6 +127,8 @@ class Router:
         self._on_reject = on_reject
         self._max_batch = max_batch
         self._metrics = telemetry.Metrics()
+        self._audit = audit
+        self._audit_pending: list[tuple[AuditKind, dict[str, Any]]] = []
         self.stats = RouterStats()
 
     async def run(
@@ -138,6 +144,8 @@ class Router:
             await producer.start()
             await consumer.start()
             consumer.subscribe(pattern=self._layout.outbox_pattern)
+            if self._audit is not None:
+                await self._audit.start()
         last_activity = time.monotonic()
         try:
             while not stop.is_set():
@@ -158,9 +166,12 @@ class Router:
         finally:
             await consumer.stop()
             await producer.stop()
+            if self._audit is not None:
+                await self._audit.close()
         return self.stats
 
     async def _route_batch(self, producer: Any, consumer: Any, batch: dict[Any, list[Any]]) -> None:
+        self._audit_pending.clear()
         try:
             with translate_kafka_errors("route transaction"):
                 async with producer.transaction():
@@ -176,6 +187,10 @@ class Router:
             for tp, records in batch.items():
                 consumer.seek(tp, records[0].offset)
             raise
+        # Audit what the committed transaction did (an aborted one did nothing).
+        if self._audit is not None:
+            self._audit.emit_many(self._audit_pending)
+        self._audit_pending.clear()
         self.stats.transactions += 1
         self.stats.consumed += sum(len(r) for r in batch.values())
 
@@ -213,6 +228,29 @@ class Router:
                 )
                 self._metrics.routed.add(1, {"fed.recipient": recipient})
             self.stats.routed += len(route.recipients)
+            if self._audit is not None:
+                self._note_route(route, hashlib.sha256(value).digest())
+
+    def _note_route(self, route: Route, digest: bytes) -> None:
+        common = {"envelope_id": route.envelope_id, "envelope_sha256": digest}
+        self._audit_pending.append(
+            (
+                AuditKind.ROUTE,
+                {
+                    **common,
+                    "parties": [route.sender, *route.recipients],
+                    "message_kind": route.kind,
+                    "outcome": "routed",
+                },
+            )
+        )
+        for recipient in route.recipients:
+            self._audit_pending.append(
+                (
+                    AuditKind.DELIVER,
+                    {**common, "parties": [route.sender, recipient], "message_kind": route.kind},
+                )
+            )
 
     async def _reject(self, producer: Any, record: Any, owner: str, exc: Error) -> None:
         # The sender's rejected topic is readable by the sender, who may be the attacker:
@@ -231,5 +269,17 @@ class Router:
         await producer.send(self._layout.rejected(owner), value=letter.to_bytes(), key=record.key)
         self._metrics.rejected.add(1, {"fed.reason": exc.reason, "fed.stage": "router"})
         self.stats.rejected += 1
+        self._audit_pending.append(
+            (
+                AuditKind.REJECT,
+                {
+                    "envelope_sha256": hashlib.sha256(record.value or b"").digest(),
+                    "parties": [owner],
+                    "outcome": "rejected",
+                    "reason": exc.reason,
+                    "ref": f"{record.topic}/{record.partition}/{record.offset}",
+                },
+            )
+        )
         if self._on_reject is not None:
             self._on_reject(letter, exc)

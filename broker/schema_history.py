@@ -23,6 +23,7 @@ __all__ = ["TOP_LEVEL", "publish", "published_versions"]
 
 #: Schemas whose encoded values are stored or sent on their own (and so need history).
 TOP_LEVEL = (
+    "eu.fed.AuditCheckpoint",
     "eu.fed.AuditEvent",
     "eu.fed.DeadLetter",
     "eu.fed.Dossier",
@@ -33,6 +34,7 @@ TOP_LEVEL = (
     "eu.fed.envelope.Envelope",
     "eu.fed.envelope.Header",
     "eu.fed.envelope.Inner",
+    "eu.fed.trust.AuditKey",
     "eu.fed.trust.KeyCertificate",
     "eu.fed.trust.Revocation",
     "eu.fed.trust.SignedStatement",

@@ -429,6 +429,14 @@ class NoteSigner(_Signer):
         """Return the Ed25519 signature of the note text."""
         return self._key.sign(text)
 
+    def cosigner(self, name: str) -> CosignatureSigner:
+        """Return a ``cosignature/v1`` witness signer with the same key under ``name``.
+
+        Safe to share: cosignature/v1 messages begin ``cosignature/v1\n`` and so can
+        never equal a note text, which begins with its origin line.
+        """
+        return CosignatureSigner.from_private_key(name=name, private_key=self._key)
+
 
 class _TimestampedSigner(_Signer):
     """A witness key: signs the current POSIX time unless pinned with :meth:`at`."""

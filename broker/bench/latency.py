@@ -137,8 +137,12 @@ async def measure(
     layout = TopicLayout(prefix=prefix)
     to = RECIPIENTS[:recipients]
     reader = to[0]
-    topics = [layout.outbox(SENDER), layout.rejected(SENDER), layout.rejected(reader)] + [
-        layout.inbox(a) for a in to
+    topics = [
+        layout.outbox(SENDER),
+        layout.rejected(SENDER),
+        layout.rejected(reader),
+        layout.audit,
+        *(layout.inbox(a) for a in to),
     ]
     await create_topics(fed.conn, topics)
     total = max(2, int(rate * seconds))

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from broker.bench import latency, plain, secure
-from broker.bench.audit import _audit_verify_rate, audit_verifier_name
+from broker.bench.audit import AUDIT_VERIFIER, _audit_verify_rate
 from broker.bench.memory import peak_rss_mib, proc_peak_rss_mib
 from broker.bench.report import Cell, Report
 from broker.bench.scaling import seal_scaling
@@ -156,7 +156,7 @@ async def _run(options: Options, root: Path, bootstrap: str) -> Report:
         cells=list(cells.values()),
         e2e=e2e_fields,
         audit_verify_events_per_s=audit,
-        audit_verifier=audit_verifier_name(),
+        audit_verifier=AUDIT_VERIFIER,
         seal_scaling=scaling,
         rss_peak_mib={
             "router_subprocess": e2e.router_peak_rss_mib,
@@ -200,7 +200,7 @@ async def _measure_cell(
         cell.plain_produce.append(produced)
         cell.plain_consume.append(consumed)
         layout = TopicLayout(prefix=f"{tag}{suite}")
-        topics = [layout.outbox(SENDER), layout.inbox(to[0])]
+        topics = [layout.outbox(SENDER), layout.inbox(to[0]), layout.audit]
         await create_topics(conn, topics)
         sender = fed.node(SENDER, prefix=layout.prefix, state=state, crypto_workers=CRYPTO_WORKERS)
         try:

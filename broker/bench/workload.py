@@ -22,6 +22,8 @@ from pathlib import Path
 import aiokafka.errors as kafka_errors
 from aiokafka.admin import NewTopic
 
+from broker.audit.journal import AuditJournal
+from broker.audit.log import AuditLog
 from broker.config import Settings
 from broker.errors import ConfigError, Error, TransportError
 from broker.models import Dossier
@@ -32,7 +34,7 @@ from broker.synthetic import example_dossier
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
 from broker.trust import AgencyIdentity, TrustStore, load_identity, load_trust
-from broker.trust.storage import init_federation
+from broker.trust.storage import init_federation, load_audit_signer
 
 __all__ = [
     "RECIPIENTS",
@@ -126,13 +128,26 @@ class BenchFederation:
         return KafkaConnection(bootstrap=self.settings.kafka_bootstrap or "", client_id="bench")
 
     def node(self, agency: str, *, prefix: str, state: Path, crypto_workers: int = 0) -> AgencyNode:
-        """Return an agency node on topics ``<prefix>.*`` with a fresh store under ``state``."""
+        """Return an agency node on topics ``<prefix>.*`` with a fresh store under ``state``.
+
+        Like a deployed node it keeps an audit trail: its own journal under ``state`` and
+        the agency's certified audit key, published to ``<prefix>.audit``.
+        """
+        here = state / prefix / agency
+        layout = TopicLayout(prefix=prefix)
         return AgencyNode(
             identity=self.identities[agency],
             trust=self.trust,
             conn=self.conn,
-            layout=TopicLayout(prefix=prefix),
-            store=AgencyStore.open(state / prefix / agency / "state.db"),
+            layout=layout,
+            store=AgencyStore.open(here / "state.db"),
+            audit=AuditLog(
+                journal=AuditJournal.open(here / "audit.db", stream=agency),
+                signer=load_audit_signer(self.settings, stream=agency),
+                conn=self.conn,
+                topic=layout.audit,
+                checkpoint_copy=here / "audit-checkpoint.note",
+            ),
             crypto_workers=crypto_workers,
         )
 

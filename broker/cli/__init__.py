@@ -49,6 +49,7 @@ def _register() -> None:
     # Sub-command groups; each module exposes ``app`` (a typer.Typer) or
     # ``register(app)`` for top-level commands.
     from broker.cli import agency as agency_cli
+    from broker.cli import audit as audit_cli
     from broker.cli import bench as bench_cli
     from broker.cli import demo as demo_cli
     from broker.cli import dossier as dossier_cli
@@ -66,6 +67,7 @@ def _register() -> None:
     app.add_typer(network_cli.router_app, name="router")
     app.add_typer(network_cli.topics_app, name="topics")
     app.add_typer(hub_cli.app, name="hub")
+    app.add_typer(audit_cli.app, name="audit")
     app.command(name="publish")(network_cli.publish)
     app.command(name="inbox")(network_cli.inbox)
     app.command(name="receipts")(network_cli.receipts)

@@ -42,6 +42,21 @@ def demo(
     typer.echo(
         f"   state kept in {settings.home} (try: broker receipts --as ES-PN --home {settings.home})"
     )
+    if result.audit_export is not None:
+        typer.echo(
+            f"   audit export (verify offline): broker audit verify --archive "
+            f"{result.audit_export} --home {settings.home}"
+        )
+    audit = (
+        "OK" if not result.audit_findings else f"FAILED, {len(result.audit_findings)} finding(s)"
+    )
+    typer.echo(
+        f"   audit log:                {audit}: {result.audit_events} events in "
+        f"{result.audit_streams} streams, {result.audit_checkpoints} signed checkpoints, "
+        f"{result.audit_rejections} rejection(s) recorded"
+    )
+    for line in result.audit_findings[:20]:
+        typer.secho(f"     {line}", fg=typer.colors.RED)
     if not result.ok:
         typer.secho("DEMO FAILED: see the figures above", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)

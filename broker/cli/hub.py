@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from broker import telemetry
+from broker.audit.events import AuditKind
 from broker.cli._common import HomeOption, settings_for
 from broker.cli.network import UntilIdle, _stop_on_sigterm
 from broker.codec import SchemaStore
@@ -161,6 +162,15 @@ def grant(
     async def main() -> None:
         async with AgencyNode.load(settings, agency=agency) as node:
             result = await node.publish(payload, kind="RELEASE_GRANT", codes=codes, to=[hub_agency])
+            if node.audit is not None:
+                node.audit.emit(
+                    AuditKind.RELEASE_GRANT,
+                    envelope_id=result.envelope_id,
+                    parties=[agency, *release_to],
+                    outcome="granted",
+                    ref=request_id,
+                    message_kind="RELEASE_GRANT",
+                )
         typer.echo(f"grant {result.envelope_id} sent: release to {', '.join(release_to)}")
 
     asyncio.run(main())

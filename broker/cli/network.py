@@ -12,6 +12,7 @@ import typer
 
 from broker import telemetry
 from broker.acls import acl_bindings, apply_acls
+from broker.audit.log import load_audit_log
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
 from broker.config import Settings
 from broker.envelope import SUITES
@@ -24,6 +25,7 @@ from broker.store import AgencyStore
 from broker.topics import ROUTER, TopicLayout
 from broker.transport import ensure_topics
 from broker.trust import load_trust
+from broker.trust.storage import ROUTER_STREAM
 
 __all__ = ["inbox", "publish", "receipts", "router_app", "topics_app"]
 
@@ -120,11 +122,13 @@ def router_run(
 
     async def run() -> None:
         trust = load_trust(settings)
+        conn = connection_for(settings, ROUTER)
         router = Router(
-            conn=connection_for(settings, ROUTER),
+            conn=conn,
             layout=TopicLayout(prefix=settings.topic_prefix),
             check=EnvelopeCheck(trust=trust),
             max_batch=max_batch,
+            audit=load_audit_log(settings, stream=ROUTER_STREAM, conn=conn),
         )
         stats = await router.run(stop=_stop_on_sigterm(), until_idle=until_idle)
         typer.echo(

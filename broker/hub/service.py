@@ -28,6 +28,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from broker.audit.events import AuditKind
 from broker.codec import SchemaStore
 from broker.errors import ValidationError
 from broker.hub.index import Holding, HubIndex
@@ -123,7 +124,15 @@ class Hub:
             for hidden in notice.restricted_others:
                 await self._request_release(key, hidden)
 
-    async def _send_hit(self, own: Holding, visible: set[str], notice: Notice | None) -> None:
+    async def _send_hit(
+        self,
+        own: Holding,
+        visible: set[str],
+        notice: Notice | None,
+        *,
+        released_by: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
         prefix = own.key.split(":", 1)[0]
         payload = self._store.encode(
             "eu.fed.HitNotification",
@@ -140,10 +149,30 @@ class Hub:
                 "at": dt.datetime.now(dt.UTC),
             },
         )
-        await self.node.publish(
+        sent = await self.node.publish(
             payload, kind="HIT_NOTIFICATION", codes=_codes_record(own.codes), to=[own.agency]
         )
         self.notifications += 1
+        if self.node.audit is not None:
+            if released_by is not None:
+                # Reveals a restricted holder: the verifier demands that holder's grant.
+                parties, outcome, ref = (
+                    [self.node.agency, own.agency, released_by],
+                    "released",
+                    (request_id),
+                )
+            else:
+                parties = [self.node.agency, own.agency, *sorted(visible)]
+                outcome, ref = "notified", own.envelope_id
+            self.node.audit.emit(
+                AuditKind.HIT_NOTIFICATION,
+                actor=self.node.agency,
+                envelope_id=sent.envelope_id,
+                parties=parties,
+                outcome=outcome,
+                ref=ref,
+                message_kind="HIT_NOTIFICATION",
+            )
 
     async def _request_release(self, key: str, owner: str) -> None:
         if self.index.pending_request(key, owner) is not None:
@@ -169,10 +198,20 @@ class Hub:
                 "at": dt.datetime.now(dt.UTC),
             },
         )
-        await self.node.publish(
+        sent = await self.node.publish(
             payload, kind="RELEASE_REQUEST", codes=_codes_record(own.codes), to=[owner]
         )
         self.release_requests += 1
+        if self.node.audit is not None:
+            self.node.audit.emit(
+                AuditKind.RELEASE_REQUEST,
+                actor=self.node.agency,
+                envelope_id=sent.envelope_id,
+                parties=[self.node.agency, owner, *sorted(requested_for)],
+                outcome="requested",
+                ref=request_id,
+                message_kind="RELEASE_REQUEST",
+            )
 
     async def _on_grant(self, sender: str, payload: bytes) -> None:
         grant = self._store.decode("eu.fed.ReleaseGrant", payload)
@@ -199,7 +238,9 @@ class Hub:
             before = self.index.notified_others(key, agency) or set()
             own = next(h for h in self.index.holdings(key) if h.agency == agency)
             visible = (before - {"?"}) | {sender}
-            await self._send_hit(own, visible, None)
+            await self._send_hit(
+                own, visible, None, released_by=sender, request_id=grant["request_id"]
+            )
             self.index.mark_notified(key, agency, before | {sender})
 
 

@@ -66,10 +66,29 @@ class CompactRange:
         self._nodes: list[bytes] = []
         self._size = 0
 
+    @classmethod
+    def from_frontier(cls, *, size: int, nodes: Sequence[bytes]) -> CompactRange:
+        """Rebuild from a saved :attr:`frontier` (one hash per set bit of ``size``)."""
+        if size < 0 or len(nodes) != size.bit_count():
+            raise MerkleError(
+                "frontier does not match the size", detail=f"{len(nodes)} nodes for {size}"
+            )
+        if any(len(n) != HASH_SIZE for n in nodes):
+            raise MerkleError("frontier node is not a hash")
+        rng = cls()
+        rng._nodes = list(nodes)
+        rng._size = size
+        return rng
+
     @property
     def size(self) -> int:
         """Return the number of leaves appended so far."""
         return self._size
+
+    @property
+    def frontier(self) -> list[bytes]:
+        """Return the perfect-subtree roots, largest first (enough to resume appending)."""
+        return list(self._nodes)
 
     def append(self, leaf_hash: bytes) -> None:
         """Append one leaf hash (``O(1)`` amortised node hashes)."""

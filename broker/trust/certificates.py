@@ -39,16 +39,19 @@ from broker.trust.keys import (
 )
 
 __all__ = [
+    "AuditKeyStatement",
     "Certificate",
     "FederationRoot",
     "RevocationRecord",
     "RootPublicKeys",
+    "verify_audit_key",
     "verify_certificate",
     "verify_revocation",
 ]
 
 CERT_TYPE = "fed-key-cert-v1"
 REVOCATION_TYPE = "fed-revocation-v1"
+AUDIT_KEY_TYPE = "fed-audit-key-v1"
 _CONTEXT = b"fed-trust-v1"
 _SIGNED = "eu.fed.trust.SignedStatement"
 
@@ -229,6 +232,29 @@ class FederationRoot:
         )
         return self._sign(REVOCATION_TYPE, body)
 
+    def certify_audit_key(self, *, stream: str, vkey: str, not_before: dt.datetime) -> bytes:
+        """Return the signed statement that ``vkey`` signs audit stream ``stream``'s checkpoints."""
+        body = SchemaStore.default().encode(
+            "eu.fed.trust.AuditKey",
+            {
+                "stream": stream,
+                "vkey": vkey,
+                "not_before": not_before,
+                "issued_at": dt.datetime.now(dt.UTC),
+            },
+        )
+        return self._sign(AUDIT_KEY_TYPE, body)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditKeyStatement:
+    """A root-certified audit checkpoint key (``eu.fed.trust.AuditKey``)."""
+
+    stream: str
+    vkey: str
+    not_before: dt.datetime
+    issued_at: dt.datetime
+
 
 def _open(data: bytes, *, root: RootPublicKeys, statement_type: str, schema: str) -> dict[str, Any]:
     store = SchemaStore.default()
@@ -266,3 +292,9 @@ def verify_revocation(data: bytes, *, root: RootPublicKeys) -> RevocationRecord:
     """Verify signed revocation bytes against the root and return the revocation."""
     rec = _open(data, root=root, statement_type=REVOCATION_TYPE, schema="eu.fed.trust.Revocation")
     return RevocationRecord(**rec)
+
+
+def verify_audit_key(data: bytes, *, root: RootPublicKeys) -> AuditKeyStatement:
+    """Verify a signed audit-key statement against the root and return it."""
+    rec = _open(data, root=root, statement_type=AUDIT_KEY_TYPE, schema="eu.fed.trust.AuditKey")
+    return AuditKeyStatement(**rec)

@@ -17,7 +17,12 @@ old envelopes for the retention period (deleting them is crypto-shredding).
 Example::
 
     >>> import tempfile
-    >>> from broker.config import Settings
+    >>> from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from broker.audit.checkpoint import NoteSigner, NoteVerifier, verifier_from_key_string
+from broker.audit.events import AuditEvent, AuditKind, origin_for
+from broker.audit.journal import AuditJournal
+from broker.config import Settings
     >>> s = Settings(home=tempfile.mkdtemp())
     >>> init_federation(s, agencies=["ES-PN", "DE-BKA"])
     ['DE-BKA', 'ES-PN']
@@ -37,19 +42,28 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from broker.audit.checkpoint import NoteSigner, NoteVerifier, verifier_from_key_string
+from broker.audit.events import AuditEvent, AuditKind, origin_for
+from broker.audit.journal import AuditJournal
 from broker.config import Settings
 from broker.errors import CertificateError, ConfigError, UnknownAgencyError, UnknownKeyError
 from broker.topics import check_agency_id
-from broker.trust.certificates import FederationRoot, RootPublicKeys
-from broker.trust.keys import AgencyIdentity, DecryptionKeyPair, SigningKeyPair
+from broker.trust.certificates import FederationRoot, RootPublicKeys, verify_audit_key
+from broker.trust.keys import ED25519, AgencyIdentity, DecryptionKeyPair, SigningKeyPair
 from broker.trust.registry import TrustStore
 
 __all__ = [
+    "FEDERATION_STREAM",
+    "ROUTER_STREAM",
     "add_agency",
     "init_federation",
+    "issue_audit_key",
+    "load_audit_keys",
+    "load_audit_signer",
     "load_identity",
     "load_trust",
     "remove_agency",
@@ -60,6 +74,9 @@ __all__ = [
 _FORMAT = "fed-key-v1"
 _ROOT_DIR = "federation-root"
 DEFAULT_VALIDITY_DAYS = 730
+#: Audit streams that are not agencies: the router's and the federation administrator's.
+ROUTER_STREAM = "router"
+FEDERATION_STREAM = "federation"
 
 
 def _b64(data: bytes) -> str:
@@ -213,6 +230,9 @@ def init_federation(
     settings.agencies_dir.mkdir(parents=True, exist_ok=True)
     raw = {k: _b64(v) for k, v in root.public().raw().items()}
     _root_public_path(settings).write_text(json.dumps(raw, indent=2) + "\n")
+    for stream in (FEDERATION_STREAM, ROUTER_STREAM):
+        _remove_audit_key(settings, stream)
+        issue_audit_key(settings, stream=stream, passphrase=passphrase, root=root)
     for agency in ids:
         add_agency(settings, agency=agency, validity_days=validity_days, passphrase=passphrase)
     return ids
@@ -234,8 +254,11 @@ def add_agency(
     profile.parent.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
     profile.write_text(json.dumps({"agency": agency, "added_at": now.isoformat()}) + "\n")
+    _remove_audit_key(settings, agency)
+    issue_audit_key(settings, stream=agency, passphrase=passphrase, root=root)
+    _record(settings, AuditKind.AGENCY_ADD, parties=[agency])
     for usage in ("SIGN", "ENCRYPT"):
-        _issue(
+        key_id = _issue(
             settings,
             root,
             agency,
@@ -244,6 +267,7 @@ def add_agency(
             passphrase=passphrase,
             not_before=now,
         )
+        _record(settings, AuditKind.KEY_CREATE, parties=[agency], ref=key_id, outcome=usage)
 
 
 def rotate_keys(
@@ -279,17 +303,17 @@ def rotate_keys(
                     agency,
                     cert.key_id,
                 )
-        new_ids.append(
-            _issue(
-                settings,
-                root,
-                agency,
-                usage=usage,
-                days=validity_days,
-                passphrase=passphrase,
-                not_before=now,
-            )
+        key_id = _issue(
+            settings,
+            root,
+            agency,
+            usage=usage,
+            days=validity_days,
+            passphrase=passphrase,
+            not_before=now,
         )
+        _record(settings, AuditKind.KEY_ROTATE, parties=[agency], ref=key_id, outcome=usage)
+        new_ids.append(key_id)
     return new_ids
 
 
@@ -322,6 +346,9 @@ def revoke_key(
         agency=agency, key_id=key_id, kind=kind, revoked_at=dt.datetime.now(dt.UTC), reason=reason
     )
     _write_revocation(settings, data, agency, key_id)
+    _record(
+        settings, AuditKind.KEY_REVOKE, parties=[agency], ref=key_id, outcome=kind, reason=reason
+    )
 
 
 def remove_agency(settings: Settings, *, agency: str, passphrase: str | None = None) -> list[str]:
@@ -337,6 +364,7 @@ def remove_agency(settings: Settings, *, agency: str, passphrase: str | None = N
             kind="WITHDRAWN",
             passphrase=passphrase,
         )
+    _record(settings, AuditKind.AGENCY_REMOVE, parties=[agency])
     return ids
 
 
@@ -397,3 +425,85 @@ def load_identity(
     if current not in signing:
         raise UnknownKeyError("current signing key not held here", detail=f"{agency}/{current}")
     return AgencyIdentity(agency=agency, signing=signing[current], decryption=decryption)
+
+
+# -- audit keys and the federation's own audit stream -------------------------------------
+
+
+def _record(settings: Settings, kind: AuditKind, **fields: object) -> None:
+    """Journal a federation administration event (published by the next audit flush)."""
+    from broker.audit.log import journal_path
+
+    journal = AuditJournal.open(journal_path(settings, FEDERATION_STREAM), stream=FEDERATION_STREAM)
+    try:
+        journal.append(AuditEvent.new(kind, actor=FEDERATION_STREAM, **fields))
+    finally:
+        journal.close()
+
+
+def _audit_key_paths(settings: Settings, stream: str) -> tuple[Path, Path]:
+    return (
+        settings.keys_dir / "audit" / f"{stream}.key",
+        settings.agencies_dir / "audit-keys" / f"{stream}.cert",
+    )
+
+
+def _remove_audit_key(settings: Settings, stream: str) -> None:
+    for path in _audit_key_paths(settings, stream):
+        path.unlink(missing_ok=True)
+
+
+def issue_audit_key(
+    settings: Settings,
+    *,
+    stream: str,
+    passphrase: str | None = None,
+    root: FederationRoot | None = None,
+) -> str:
+    """Create ``stream``'s checkpoint-signing key and its root certificate; return its vkey."""
+    root = root or _load_root(settings, passphrase)
+    private = Ed25519PrivateKey.generate()
+    signer = NoteSigner.from_private_key(name=origin_for(stream), private_key=private)
+    key_path, cert_path = _audit_key_paths(settings, stream)
+    if key_path.exists():
+        raise ConfigError("audit key already exists", detail=str(key_path))
+    _save_key(
+        key_path,
+        agency=stream,
+        key_id=signer.key_id.hex(),
+        usage="AUDIT",
+        seeds={ED25519: private.private_bytes_raw()},
+        passphrase=passphrase,
+    )
+    vkey = signer.verifier_key_string()
+    cert = root.certify_audit_key(stream=stream, vkey=vkey, not_before=dt.datetime.now(dt.UTC))
+    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    cert_path.write_bytes(cert)
+    return vkey
+
+
+def load_audit_signer(
+    settings: Settings, *, stream: str, passphrase: str | None = None
+) -> NoteSigner | None:
+    """Return ``stream``'s checkpoint signer, or None if this home does not hold it."""
+    key_path, _ = _audit_key_paths(settings, stream)
+    if not key_path.exists():
+        return None
+    doc, seeds = _load_key(key_path, passphrase)
+    if doc.get("usage") != "AUDIT" or doc.get("agency") != stream:
+        raise ConfigError("not an audit key for this stream", detail=str(key_path))
+    private = Ed25519PrivateKey.from_private_bytes(seeds[ED25519])
+    return NoteSigner.from_private_key(name=origin_for(stream), private_key=private)
+
+
+def load_audit_keys(settings: Settings) -> dict[str, NoteVerifier]:
+    """Return every root-certified audit stream key, by stream (fail closed on a bad one)."""
+    trust = load_trust(settings)
+    out: dict[str, NoteVerifier] = {}
+    for path in sorted((settings.agencies_dir / "audit-keys").glob("*.cert")):
+        statement = verify_audit_key(path.read_bytes(), root=trust.root)
+        verifier = verifier_from_key_string(statement.vkey)
+        if not isinstance(verifier, NoteVerifier) or verifier.name != origin_for(statement.stream):
+            raise CertificateError("audit key statement names a wrong key", detail=str(path))
+        out[statement.stream] = verifier
+    return out

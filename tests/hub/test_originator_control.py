@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 
+from broker.audit.auditor import replay_and_verify
+from broker.audit.events import AuditKind
+from broker.audit.log import load_audit_log
 from broker.codec import SchemaStore
 from broker.config import Settings
 from broker.deadletter import DeadLetter
@@ -25,6 +28,7 @@ from broker.synthetic import example_dossier
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, ensure_topics
 from broker.trust import init_federation, load_trust
+from broker.trust.storage import ROUTER_STREAM
 from tests.kafka_helpers import read_all
 
 AGENCIES = ["ES-PN", "DE-BKA", "IT-PS", "EUROPOL"]
@@ -48,6 +52,7 @@ class Fed:
             layout=self.layout,
             check=EnvelopeCheck(trust=load_trust(self.settings)),
             transactional_id=f"{self.layout.router_group}.hubtest",
+            audit=load_audit_log(self.settings, stream=ROUTER_STREAM, conn=self.conn),
         )
         await router.run(until_idle=1.5)
 
@@ -185,3 +190,19 @@ async def test_restricted_holding_is_withheld_then_released_exactly_as_granted(f
     details = " ".join(letter.detail or "" for letter in letters)
     assert "widens the audience" in details and "not signed by the owner" in details
     assert fed.index.release_request(request["request_id"])["status"] == "GRANTED"  # type: ignore[index]
+
+    # The audit trail holds the whole story, and its rules hold: the release was granted.
+    audit = await replay_and_verify(fed.settings, conn=fed.conn, keep_events=True)
+    assert audit.report.ok, [f.line() for f in audit.report.findings]
+    released = [
+        ev
+        for ev, _ in audit.events
+        if ev.kind is AuditKind.HIT_NOTIFICATION and ev.outcome == "released"
+    ]
+    assert [(ev.parties, ev.ref) for ev in released] == [
+        (["EUROPOL", "DE-BKA", "ES-PN"], request["request_id"])
+    ]
+    grants = [ev for ev, _ in audit.events if ev.kind is AuditKind.RELEASE_GRANT]
+    assert [(ev.stream, ev.parties) for ev in grants] == [("ES-PN", ["ES-PN", "DE-BKA"])]
+    rejected = [ev.reason for ev, _ in audit.events if ev.kind is AuditKind.REJECT]
+    assert rejected == ["invalid-payload", "invalid-payload"]

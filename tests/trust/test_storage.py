@@ -11,10 +11,11 @@ from typer.testing import CliRunner
 
 from broker.cli import app
 from broker.config import Settings
-from broker.errors import ConfigError, KeyRevokedError
+from broker.errors import CertificateError, ConfigError, KeyRevokedError
 from broker.trust.storage import (
     add_agency,
     init_federation,
+    load_audit_keys,
     load_identity,
     load_trust,
     revoke_key,
@@ -27,7 +28,11 @@ def test_init_writes_public_material_and_private_keys_0600(tmp_path: Path) -> No
     init_federation(s, agencies=["ES-PN", "DE-BKA"])
     assert (tmp_path / "agencies" / "federation-root.json").is_file()
     keys = list((tmp_path / "keys").rglob("*.key"))
-    assert len(keys) == 1 + 2 * 2
+    # root; a signing and an encryption key per agency; an audit key per audit stream
+    assert len(keys) == 1 + 2 * 2 + 4
+    audit = sorted(p.stem for p in (tmp_path / "keys" / "audit").glob("*.key"))
+    assert audit == ["DE-BKA", "ES-PN", "federation", "router"]
+    assert sorted(load_audit_keys(s)) == audit  # each certified by the root
     for key in keys:
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
         assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
@@ -110,3 +115,19 @@ def test_cli_rejects_malformed_agency_id(tmp_path: Path) -> None:
         app, ["federation", "init", "--agencies", "es pn", "--home", str(tmp_path)]
     )
     assert r.exit_code != 0
+
+
+def test_attack_swapped_audit_key_certificate_is_refused(tmp_path: Path) -> None:
+    """An attacker who can write agencies/ replaces ES-PN's audit key with DE-BKA's statement
+    under ES-PN's file name, or flips a byte: the auditor's key loading fails closed."""
+    s = Settings(home=tmp_path)
+    init_federation(s, agencies=["ES-PN", "DE-BKA"])
+    certs = tmp_path / "agencies" / "audit-keys"
+    data = bytearray((certs / "ES-PN.cert").read_bytes())
+    data[-5] ^= 0x01
+    (certs / "ES-PN.cert").write_bytes(bytes(data))
+    with pytest.raises(CertificateError):
+        load_audit_keys(s)
+    # A genuine statement under another name still says which stream it is for.
+    (certs / "ES-PN.cert").write_bytes((certs / "DE-BKA.cert").read_bytes())
+    assert "ES-PN" not in load_audit_keys(s)

@@ -1,0 +1,173 @@
+"""The auditor's jobs, online (replaying ``fed.audit``) and offline (from an archive).
+
+These are what ``broker audit ...`` runs; the CLI only parses options and prints.
+
+Checkpoints "known outside the broker" default to the notes each writer keeps
+under ``<home>/state/<stream>/audit-checkpoint.note``; an auditor who keeps
+witnesses' copies passes them with ``--checkpoint``.
+
+Example::
+
+    verifier = await replay_and_verify(settings, conn=conn)
+    print(verifier.report.ok)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from broker.audit.export import read_archive, write_archive
+from broker.audit.log import CheckpointPolicy, load_audit_log
+from broker.audit.replay import read_topic
+from broker.audit.verify import AuditReport, AuditVerifier, Finding, FindingKind, RawRecord
+from broker.audit.witness import witness_verifiers
+from broker.config import Settings
+from broker.errors import AuditError
+from broker.topics import TopicLayout
+from broker.transport import KafkaConnection
+from broker.trust import load_identity, load_trust
+from broker.trust.storage import load_audit_keys
+
+__all__ = [
+    "export_archive",
+    "flush_stream",
+    "local_checkpoints",
+    "replay_and_verify",
+    "verify_archive",
+    "verify_records",
+]
+
+Progress = Callable[[int, int], None]
+
+
+def local_checkpoints(settings: Settings) -> list[bytes]:
+    """Return the newest checkpoint note each writer under this home kept outside Kafka."""
+    return [p.read_bytes() for p in sorted(settings.state_dir.glob("*/audit-checkpoint.note"))]
+
+
+def verify_records(
+    settings: Settings,
+    records: Iterable[RawRecord],
+    *,
+    external: Iterable[bytes] = (),
+    vouched: Iterable[bytes] = (),
+    keep_events: bool = False,
+    witnesses: Sequence[str] = (),
+    quorum: int = 0,
+) -> AuditVerifier:
+    """Verify raw records with this federation's audit keys; return the finished verifier.
+
+    Checkpoints in ``external`` must carry ``quorum`` cosignatures of ``witnesses``;
+    ``vouched`` ones (an export's signed manifest) need only the log's signature.
+    """
+    keys = load_audit_keys(settings)
+    verifier = AuditVerifier(keys=keys, witnesses=witness_verifiers(keys, witnesses), quorum=quorum)
+    verifier.keep_events = keep_events
+    started = time.perf_counter()
+    verifier.feed_all(records)
+    verifier.finish(external=external, vouched=vouched)
+    verifier.report.seconds = time.perf_counter() - started
+    return verifier
+
+
+async def replay_and_verify(
+    settings: Settings,
+    *,
+    conn: KafkaConnection,
+    topic: str | None = None,
+    external: Iterable[bytes] | None = None,
+    progress: Progress | None = None,
+    keep_events: bool = False,
+    witnesses: Sequence[str] = (),
+    quorum: int = 0,
+) -> AuditVerifier:
+    """Replay the audit topic from offset 0 and verify it."""
+    topic = topic or TopicLayout(prefix=settings.topic_prefix).audit
+    notes = local_checkpoints(settings) if external is None else list(external)
+    keys = load_audit_keys(settings)
+    verifier = AuditVerifier(keys=keys, witnesses=witness_verifiers(keys, witnesses), quorum=quorum)
+    verifier.keep_events = keep_events
+    started = time.perf_counter()
+    await read_topic(conn, topic, progress=progress, sink=verifier.feed)  # streamed
+    verifier.finish(external=notes)
+    verifier.report.seconds = time.perf_counter() - started
+    return verifier
+
+
+def verify_archive(
+    settings: Settings,
+    directory: Path,
+    *,
+    external: Iterable[bytes] = (),
+    keep_events: bool = False,
+    witnesses: Sequence[str] = (),
+    quorum: int = 0,
+) -> AuditVerifier:
+    """Verify an export with no Kafka; archive problems become findings too.
+
+    The manifest's checkpoints are signed by the exporter, not witnesses: only
+    ``external`` notes are held to the witness quorum.
+    """
+    contents = read_archive(directory, trust=load_trust(settings))
+    verifier = verify_records(
+        settings,
+        contents.records,
+        external=external,
+        vouched=contents.external,  # the signed manifest's checkpoints
+        keep_events=keep_events,
+        witnesses=witnesses,
+        quorum=quorum,
+    )
+    for problem in contents.problems:
+        verifier.report.findings.insert(
+            0,
+            Finding(
+                kind=FindingKind.MODIFIED, stream=None, where="archive", seq=None, detail=problem
+            ),
+        )
+    return verifier
+
+
+async def export_archive(
+    settings: Settings,
+    directory: Path,
+    *,
+    conn: KafkaConnection,
+    agency: str,
+    passphrase: str | None = None,
+    progress: Progress | None = None,
+) -> AuditReport:
+    """Replay, verify, and write the archive signed by ``agency``; return the verification."""
+    identity = load_identity(settings, agency=agency, passphrase=passphrase)
+    topic = TopicLayout(prefix=settings.topic_prefix).audit
+    records = await read_topic(conn, topic, progress=progress)
+    verifier = verify_records(settings, records, external=local_checkpoints(settings))
+    latest = {
+        name: state.checkpoints[max(state.checkpoints)].note
+        for name, state in verifier.streams.items()
+        if state.checkpoints
+    }
+    write_archive(
+        directory,
+        records,
+        exporter=identity,
+        topic=topic,
+        streams=verifier.report.streams,
+        latest_notes=latest,
+    )
+    return verifier.report
+
+
+async def flush_stream(settings: Settings, *, stream: str, conn: KafkaConnection) -> int:
+    """Publish what ``stream``'s journal holds plus a checkpoint; return how many were pending."""
+    log = load_audit_log(settings, stream=stream, conn=conn, policy=CheckpointPolicy())
+    pending = len(log.journal.unpublished())
+    try:
+        await log.flush(force_checkpoint=True)
+    finally:
+        await log.close()
+    if log.failures:
+        raise AuditError("audit events could not be published", detail=stream)
+    return pending

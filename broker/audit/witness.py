@@ -1,0 +1,94 @@
+"""Witnesses: another agency cosigns a stream's checkpoint after checking what it saw before.
+
+A witness keeps, per stream, the newest checkpoint it cosigned
+(``<home>/state/<WITNESS>/witnessed/<stream>.note``) and refuses to cosign a
+smaller tree (a rollback) or another root for the same size (a fork). Without
+the log in hand it cannot check a consistency proof between two sizes; an
+auditor who replays the log does that by recomputing every signed root. The
+cosignature is c2sp.org/tlog-cosignature ``cosignature/v1`` under the name
+``witness/<AGENCY>``, made with the witness agency's root-certified audit key.
+
+Example::
+
+    cosigned = cosign(note, witness="DE-BKA", signer=load_audit_signer(settings, stream="DE-BKA"),
+                      keys=load_audit_keys(settings), seen_dir=settings.state_dir / "DE-BKA")
+    verify: AuditVerifier(keys=keys, witnesses=witness_verifiers(keys, ["DE-BKA"]), quorum=1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from broker.audit.checkpoint import (
+    CosignatureVerifier,
+    NoteSigner,
+    NoteVerifier,
+    add_signatures,
+    open_checkpoint,
+)
+from broker.errors import AuditError
+
+__all__ = ["WitnessError", "cosign", "witness_name", "witness_verifiers"]
+
+_PREFIX = "fed.audit/"
+
+
+class WitnessError(AuditError):
+    """The witness refuses to cosign (rollback, fork, or a note it cannot verify)."""
+
+    reason = "witness_refused"
+
+
+def witness_name(agency: str) -> str:
+    """The key name under which ``agency`` cosigns."""
+    return f"witness/{agency}"
+
+
+def witness_verifiers(
+    keys: Mapping[str, NoteVerifier], agencies: Iterable[str]
+) -> list[CosignatureVerifier]:
+    """Return the cosignature verifiers of these witness agencies (from their audit keys)."""
+    out = []
+    for agency in agencies:
+        key = keys.get(agency)
+        if key is None:
+            raise WitnessError("no certified audit key for this witness", detail=agency)
+        out.append(CosignatureVerifier(name=witness_name(agency), public_key=key.public_key))
+    return out
+
+
+def cosign(
+    note: bytes,
+    *,
+    witness: str,
+    signer: NoteSigner,
+    keys: Mapping[str, NoteVerifier],
+    seen_dir: Path,
+) -> bytes:
+    """Check ``note`` against what this witness saw before; return it with our cosignature."""
+    origin = note.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    stream = origin.removeprefix(_PREFIX)
+    key = keys.get(stream)
+    if not origin.startswith(_PREFIX) or key is None:
+        raise WitnessError("not a checkpoint of a known audit stream", detail=origin)
+    try:
+        new = open_checkpoint(note, log=key, origin=origin).checkpoint
+    except AuditError as exc:
+        raise WitnessError("checkpoint does not verify", detail=exc.message) from exc
+    seen = seen_dir / "witnessed" / f"{stream}.note"
+    if seen.exists():
+        old = open_checkpoint(seen.read_bytes(), log=key, origin=origin).checkpoint
+        if new.size < old.size:
+            raise WitnessError(
+                "rollback: smaller than a checkpoint already witnessed",
+                detail=f"{stream}: {new.size} < {old.size}",
+            )
+        if new.size == old.size and new.root != old.root:
+            raise WitnessError("fork: another root for a size already witnessed", detail=stream)
+    cosigned = add_signatures(note, [signer.cosigner(witness_name(witness))])
+    seen.parent.mkdir(parents=True, exist_ok=True)
+    tmp = seen.with_suffix(".tmp")
+    tmp.write_bytes(note)
+    tmp.replace(seen)
+    return cosigned
