@@ -12,7 +12,7 @@ import json
 
 import typer
 
-from broker.bench.runner import Options, run
+from broker.bench.runner import CRYPTO_WORKERS, Options, run
 
 __all__ = ["bench"]
 
@@ -31,6 +31,9 @@ def bench(
         envvar="KAFKA_BOOTSTRAP",
         help="Use this Kafka instead of starting a 1-node local one.",
     ),
+    crypto_workers: int = typer.Option(
+        CRYPTO_WORKERS, "--crypto-workers", min=0, help="Forked seal/open workers per node."
+    ),
     e2e_seconds: float | None = typer.Option(
         None, "--e2e-seconds", min=1, help="Seconds of offered load for the latency run."
     ),
@@ -41,6 +44,7 @@ def bench(
         repetitions=repetitions,
         bootstrap=bootstrap,
         e2e_seconds=e2e_seconds,
+        crypto_workers=crypto_workers,
         progress=lambda line: typer.echo(line, err=True),
     )
     report = asyncio.run(run(options=options))
