@@ -164,8 +164,12 @@ class AuditLog:
     async def _run(self) -> None:
         tick = min(self._policy.every_seconds, 1.0)
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that races with the event being set (gh-86296), and close()
+            # then waits forever for this task after a burst of emit()s.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=tick)
+                async with asyncio.timeout(tick):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.flush()
