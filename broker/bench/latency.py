@@ -142,7 +142,8 @@ async def measure(
         layout.rejected(SENDER),
         layout.rejected(reader),
         layout.audit,
-    ] + [layout.inbox(a) for a in to]
+        *(layout.inbox(a) for a in to),
+    ]
     await create_topics(fed.conn, topics)
     total = max(2, int(rate * seconds))
     noise = os.urandom(size)

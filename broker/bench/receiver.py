@@ -25,8 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from broker.audit.journal import AuditJournal
-from broker.audit.log import AuditLog
+from broker.audit.log import load_audit_log
 from broker.bench.memory import peak_rss_mib
 from broker.config import Settings
 from broker.node import AgencyNode, Delivery
@@ -34,7 +33,6 @@ from broker.store import AgencyStore
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection
 from broker.trust import load_identity, load_trust
-from broker.trust.storage import load_audit_signer
 
 __all__ = ["WARMUP_ID", "main", "receive"]
 
@@ -49,20 +47,15 @@ def clock() -> float:
 async def receive(*, settings: Settings, prefix: str, agency: str, count: int) -> dict[int, float]:
     """Consume until ``count`` indexed dossiers arrived; return index -> arrival time."""
     trust = load_trust(settings)
+    conn = KafkaConnection(bootstrap=settings.kafka_bootstrap or "", client_id="bench-rx")
     node = AgencyNode(
         identity=load_identity(settings, agency=agency, trust=trust),
         trust=trust,
-        conn=KafkaConnection(bootstrap=settings.kafka_bootstrap or "", client_id="bench-rx"),
+        conn=conn,
         layout=TopicLayout(prefix=prefix),
         store=AgencyStore.open(settings.state_dir / f"{prefix}-{agency}" / "state.db"),
-        audit=AuditLog(
-            journal=AuditJournal.open(
-                settings.state_dir / f"{prefix}-{agency}" / "audit.db", stream=agency
-            ),
-            signer=load_audit_signer(settings, stream=agency),
-            conn=KafkaConnection(bootstrap=settings.kafka_bootstrap or "", client_id="bench-rx"),
-            topic=TopicLayout(prefix=prefix).audit,
-        ),
+        # As deployed: every delivery leaves an OPEN event in the agency's audit stream.
+        audit=load_audit_log(settings, stream=agency, conn=conn),
     )
     received: dict[int, float] = {}
     stop = asyncio.Event()
@@ -98,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    settings = Settings(home=args.home, kafka_bootstrap=args.bootstrap)
+    settings = Settings(home=args.home, kafka_bootstrap=args.bootstrap, topic_prefix=args.prefix)
     received = asyncio.run(
         receive(settings=settings, prefix=args.prefix, agency=args.agency, count=args.count)
     )

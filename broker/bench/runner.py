@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from broker.bench import latency, plain, secure
-from broker.bench.audit import _audit_verify_rate, audit_verifier_name
+from broker.bench.audit import AUDIT_VERIFIER, _audit_verify_rate
 from broker.bench.memory import peak_rss_mib, proc_peak_rss_mib
 from broker.bench.report import Cell, Report
 from broker.bench.scaling import seal_scaling
@@ -58,6 +58,8 @@ class Options:
     quick: bool = False
     repetitions: int | None = None
     bootstrap: str | None = None
+    #: Forked crypto workers for the throughput nodes (seal and open); 0 keeps them in-process.
+    crypto_workers: int = CRYPTO_WORKERS
     e2e_rate: float = 1000.0
     e2e_seconds: float | None = None
     #: Called with one line per finished step (the CLI prints them on stderr).
@@ -156,7 +158,7 @@ async def _run(options: Options, root: Path, bootstrap: str) -> Report:
         cells=list(cells.values()),
         e2e=e2e_fields,
         audit_verify_events_per_s=audit,
-        audit_verifier=audit_verifier_name(),
+        audit_verifier=AUDIT_VERIFIER,
         seal_scaling=scaling,
         rss_peak_mib={
             "router_subprocess": e2e.router_peak_rss_mib,
@@ -202,7 +204,9 @@ async def _measure_cell(
         layout = TopicLayout(prefix=f"{tag}{suite}")
         topics = [layout.outbox(SENDER), layout.inbox(to[0]), layout.audit]
         await create_topics(conn, topics)
-        sender = fed.node(SENDER, prefix=layout.prefix, state=state, crypto_workers=CRYPTO_WORKERS)
+        sender = fed.node(
+            SENDER, prefix=layout.prefix, state=state, crypto_workers=options.crypto_workers
+        )
         try:
             cell.publish.append(
                 await secure.publish(
@@ -214,7 +218,9 @@ async def _measure_cell(
         cell.envelope_bytes = await secure.copy_records(
             conn, source=topics[0], target=topics[1], count=count
         )
-        receiver = fed.node(to[0], prefix=layout.prefix, state=state, crypto_workers=CRYPTO_WORKERS)
+        receiver = fed.node(
+            to[0], prefix=layout.prefix, state=state, crypto_workers=options.crypto_workers
+        )
         try:
             cell.consume.append(await secure.consume(receiver, count=count))
         finally:
@@ -248,5 +254,5 @@ def _environment(options: Options) -> dict[str, Any]:
         "e2e_offered_per_s": options.e2e_rate,
         "e2e_seconds": options.seconds,
         "audit_events": options.audit_events,
-        "crypto_workers": CRYPTO_WORKERS,
+        "crypto_workers": options.crypto_workers,
     }

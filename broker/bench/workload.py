@@ -128,24 +128,27 @@ class BenchFederation:
         return KafkaConnection(bootstrap=self.settings.kafka_bootstrap or "", client_id="bench")
 
     def node(self, agency: str, *, prefix: str, state: Path, crypto_workers: int = 0) -> AgencyNode:
-        """Return an agency node on topics ``<prefix>.*`` with a fresh store under ``state``."""
+        """Return an agency node on topics ``<prefix>.*`` with a fresh store under ``state``.
+
+        Like a deployed node it keeps an audit trail: its own journal under ``state`` and
+        the agency's certified audit key, published to ``<prefix>.audit``.
+        """
+        here = state / prefix / agency
+        layout = TopicLayout(prefix=prefix)
         return AgencyNode(
             identity=self.identities[agency],
             trust=self.trust,
             conn=self.conn,
-            layout=TopicLayout(prefix=prefix),
-            store=AgencyStore.open(state / prefix / agency / "state.db"),
+            layout=layout,
+            store=AgencyStore.open(here / "state.db"),
+            audit=AuditLog(
+                journal=AuditJournal.open(here / "audit.db", stream=agency),
+                signer=load_audit_signer(self.settings, stream=agency),
+                conn=self.conn,
+                topic=layout.audit,
+                checkpoint_copy=here / "audit-checkpoint.note",
+            ),
             crypto_workers=crypto_workers,
-            audit=self.audit_log(agency, prefix=prefix, state=state),
-        )
-
-    def audit_log(self, agency: str, *, prefix: str, state: Path) -> AuditLog:
-        """The agency's audit writer on ``<prefix>.audit`` (every secure figure pays for it)."""
-        return AuditLog(
-            journal=AuditJournal.open(state / prefix / agency / "audit.db", stream=agency),
-            signer=load_audit_signer(self.settings, stream=agency),
-            conn=self.conn,
-            topic=TopicLayout(prefix=prefix).audit,
         )
 
 

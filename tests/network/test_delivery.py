@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from broker.audit.events import AuditEvent, AuditKind
 from broker.codec import SchemaStore
 from broker.deadletter import DeadLetter
 from broker.envelope.format import ENVELOPE_SCHEMA
@@ -150,6 +151,11 @@ async def test_batch_signed_publish_reaches_each_recipient_once_with_its_own_seq
             suite="pq-hybrid",
         )
         sent = {s.envelope_id: s.status for s in sender.store.sent()}
+        assert sender.audit is not None
+        journaled = [AuditEvent.from_bytes(v) for v in sender.audit.journal.events()]
+    # Every batch-signed envelope leaves its own PUBLISH event, as publish() does.
+    published = [e for e in journaled if e.kind == AuditKind.PUBLISH]
+    assert sorted(e.envelope_id or "" for e in published) == sorted(r.envelope_id for r in results)
     assert [r.sequence for r in results] == [1, 2, 3, 4, 5]
     assert len({r.envelope_id for r in results}) == 5
     assert set(sent) == {r.envelope_id for r in results}
