@@ -269,17 +269,18 @@ class Router:
         await producer.send(self._layout.rejected(owner), value=letter.to_bytes(), key=record.key)
         self._metrics.rejected.add(1, {"fed.reason": exc.reason, "fed.stage": "router"})
         self.stats.rejected += 1
-        self._audit_pending.append(
-            (
-                AuditKind.REJECT,
-                {
-                    "envelope_sha256": hashlib.sha256(record.value or b"").digest(),
-                    "parties": [owner],
-                    "outcome": "rejected",
-                    "reason": exc.reason,
-                    "ref": f"{record.topic}/{record.partition}/{record.offset}",
-                },
+        if self._audit is not None:
+            self._audit_pending.append(
+                (
+                    AuditKind.REJECT,
+                    {
+                        "envelope_sha256": hashlib.sha256(record.value or b"").digest(),
+                        "parties": [owner],
+                        "outcome": "rejected",
+                        "reason": exc.reason,
+                        "ref": f"{record.topic}/{record.partition}/{record.offset}",
+                    },
+                )
             )
-        )
         if self._on_reject is not None:
             self._on_reject(letter, exc)

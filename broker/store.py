@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from broker._internal.sqlite import open_wal
 from broker.errors import ConfigError, ReplayError
 
 __all__ = ["AgencyStore", "InboxItem", "SentItem"]
@@ -116,12 +117,7 @@ class AgencyStore:
     def open(cls, path: Path) -> AgencyStore:
         """Open (creating if needed) the store at ``path``."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=10000")
-            db.executescript(_SCHEMA)
+            db = open_wal(path, schema=_SCHEMA, busy_timeout_ms=10_000)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError("cannot open the agency state store", detail=str(path)) from exc
         return cls(connection=db, path=path)

@@ -47,6 +47,15 @@ def local_checkpoints(settings: Settings) -> list[bytes]:
     return [p.read_bytes() for p in sorted(settings.state_dir.glob("*/audit-checkpoint.note"))]
 
 
+def _verifier(
+    settings: Settings, *, keep_events: bool, witnesses: Sequence[str], quorum: int
+) -> AuditVerifier:
+    keys = load_audit_keys(settings)
+    verifier = AuditVerifier(keys=keys, witnesses=witness_verifiers(keys, witnesses), quorum=quorum)
+    verifier.keep_events = keep_events
+    return verifier
+
+
 def verify_records(
     settings: Settings,
     records: Iterable[RawRecord],
@@ -62,9 +71,7 @@ def verify_records(
     Checkpoints in ``external`` must carry ``quorum`` cosignatures of ``witnesses``;
     ``vouched`` ones (an export's signed manifest) need only the log's signature.
     """
-    keys = load_audit_keys(settings)
-    verifier = AuditVerifier(keys=keys, witnesses=witness_verifiers(keys, witnesses), quorum=quorum)
-    verifier.keep_events = keep_events
+    verifier = _verifier(settings, keep_events=keep_events, witnesses=witnesses, quorum=quorum)
     started = time.perf_counter()
     verifier.feed_all(records)
     verifier.finish(external=external, vouched=vouched)
@@ -86,9 +93,7 @@ async def replay_and_verify(
     """Replay the audit topic from offset 0 and verify it."""
     topic = topic or TopicLayout(prefix=settings.topic_prefix).audit
     notes = local_checkpoints(settings) if external is None else list(external)
-    keys = load_audit_keys(settings)
-    verifier = AuditVerifier(keys=keys, witnesses=witness_verifiers(keys, witnesses), quorum=quorum)
-    verifier.keep_events = keep_events
+    verifier = _verifier(settings, keep_events=keep_events, witnesses=witnesses, quorum=quorum)
     started = time.perf_counter()
     await read_topic(conn, topic, progress=progress, sink=verifier.feed)  # streamed
     verifier.finish(external=notes)

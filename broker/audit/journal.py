@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broker import merkle
+from broker._internal.sqlite import open_wal
 from broker.audit.events import AuditEvent
 from broker.errors import AuditError
 
@@ -76,12 +77,7 @@ class AuditJournal:
     def open(cls, path: Path, *, stream: str) -> AuditJournal:
         """Open (creating if needed) the journal of ``stream`` at ``path``."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=30000")
-            db.executescript(_SCHEMA)
+            db = open_wal(path, schema=_SCHEMA, busy_timeout_ms=30_000)
             db.execute("INSERT OR IGNORE INTO meta VALUES ('stream', ?)", (stream.encode(),))
             (owner,) = db.execute("SELECT value FROM meta WHERE key='stream'").fetchone()
         except sqlite3.Error as exc:

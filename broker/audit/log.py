@@ -148,10 +148,7 @@ class AuditLog:
 
     def emit(self, kind: AuditKind, **fields: Any) -> AuditEvent:
         """Journal one event now (durably); it is published in the background."""
-        fields.setdefault("actor", self.stream)
-        event = self.journal.append(AuditEvent.new(kind, **fields))
-        self._wake.set()
-        return event
+        return self.emit_many([(kind, fields)])[0]
 
     def emit_many(self, items: list[tuple[AuditKind, dict[str, Any]]]) -> list[AuditEvent]:
         """Journal several events in one transaction (a router batch, a publish batch)."""

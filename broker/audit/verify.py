@@ -296,11 +296,7 @@ class AuditVerifier:
                 where=record.where,
                 seq=seq,
             )
-        state = (
-            self._state(stream, record.where)
-            if stream not in self.streams
-            else (self.streams[stream])
-        )
+        state = self._state(stream, record.where)
         leaf = merkle.leaf_hash(record.value)
         expected = state.size
         if seq == expected:
