@@ -134,11 +134,13 @@ class Supervised:
     def kill(self) -> float:
         """SIGKILL the process, reap it, and return the wall-clock time of the kill."""
         at = time.time()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=30)
+        # Forget the process before signalling it: kill() runs in a worker thread, and the
+        # supervisor must not see the SIGKILLed process and count it as a crash.
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
             self.kills += 1
-        self.proc = None
         return at
 
     def check(self) -> bool:
