@@ -136,15 +136,9 @@ class Router:
     ) -> RouterStats:
         """Route until ``stop`` is set, or until ``until_idle`` seconds pass with nothing new."""
         stop = stop or asyncio.Event()
-        producer = self._conn.producer(transactional_id=self._txn_id, linger_ms=2)
-        consumer = self._conn.consumer(
-            group_id=self._layout.router_group, metadata_max_age_ms=5_000
-        )
-        with translate_kafka_errors("start router"):
-            await producer.start()
-            await consumer.start()
-            consumer.subscribe(pattern=self._layout.outbox_pattern)
-            if self._audit is not None:
+        producer, consumer = await self._start_clients()
+        if self._audit is not None:
+            with translate_kafka_errors("start router"):
                 await self._audit.start()
         last_activity = time.monotonic()
         try:
@@ -169,6 +163,34 @@ class Router:
             if self._audit is not None:
                 await self._audit.close()
         return self.stats
+
+    async def _start_clients(self, attempts: int = 8) -> tuple[Any, Any]:
+        """Start the transactional producer and the consumer, retrying while a broker is away.
+
+        Starting is idempotent (a new producer re-fences the transactional id), so a
+        failure — e.g. the transaction coordinator's broker just died — is retried with
+        backoff instead of ending the router.
+        """
+        for attempt in range(attempts):
+            producer = self._conn.producer(transactional_id=self._txn_id, linger_ms=2)
+            consumer = self._conn.consumer(
+                group_id=self._layout.router_group, metadata_max_age_ms=5_000
+            )
+            try:
+                with translate_kafka_errors("start router"):
+                    await producer.start()
+                    await consumer.start()
+                    consumer.subscribe(pattern=self._layout.outbox_pattern)
+            except TransportError as exc:
+                await consumer.stop()
+                await producer.stop()
+                if attempt == attempts - 1:
+                    raise
+                log.warning("router start failed, retrying: %s", exc.diagnostics())
+                await asyncio.sleep(min(0.5 * 2**attempt, 10.0))
+            else:
+                return producer, consumer
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     async def _route_batch(self, producer: Any, consumer: Any, batch: dict[Any, list[Any]]) -> None:
         self._audit_pending.clear()
