@@ -7,11 +7,11 @@ import dataclasses
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from broker.audit.bench import synthetic_records
 from broker.audit.checkpoint import Checkpoint, NoteSigner, sign_note
 from broker.audit.events import CHECKPOINT_SCHEMA, AuditEvent, AuditKind, origin_for
 from broker.audit.verify import AuditReport, AuditVerifier, FindingKind, RawRecord
 from broker.codec import SchemaStore
+from broker.devtools.bench.audit_rate import synthetic_records
 from tests.audit import tamper
 
 EVENTS = 600  # 300 ES-PN events, 300 router events; checkpoints every 100

@@ -6,10 +6,10 @@ import doctest
 
 import pytest
 
-from broker.bench import audit, latency, memory, report, scaling, workload
-from broker.bench.latency import percentile
-from broker.bench.report import HEADLINE, Cell, Report, median
-from broker.bench.workload import dossier_payload
+from broker.devtools.bench import audit, latency, memory, report, scaling, workload
+from broker.devtools.bench.latency import percentile
+from broker.devtools.bench.report import HEADLINE, Cell, Report, median
+from broker.devtools.bench.workload import dossier_payload
 
 
 @pytest.mark.parametrize("module", [audit, latency, memory, report, scaling, workload])

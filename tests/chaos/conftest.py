@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.chaos.scenarios import Context, Sizes
+from broker.devtools.chaos.scenarios import Context, Sizes
 from broker.local import LocalCluster
 from tests.conftest import _start
 

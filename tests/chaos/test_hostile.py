@@ -14,9 +14,9 @@ from typing import cast
 
 import pytest
 
-from broker.chaos.harness import RECIPIENT, ChaosNetwork
-from broker.chaos.hostile import KINDS, HostileForge
 from broker.config import Settings
+from broker.devtools.chaos.harness import RECIPIENT, ChaosNetwork
+from broker.devtools.chaos.hostile import KINDS, HostileForge
 from broker.envelope import Verifier
 from broker.errors import Error
 from broker.local import LocalCluster

@@ -8,11 +8,11 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from broker.chaos import SCENARIOS, Sizes, run_chaos
-from broker.chaos.hostile import HostileRecord, tally_rejections
-from broker.chaos.report import ScenarioResult, render_json, render_table
 from broker.cli import app
 from broker.deadletter import DeadLetter
+from broker.devtools.chaos import SCENARIOS, Sizes, run_chaos
+from broker.devtools.chaos.hostile import HostileRecord, tally_rejections
+from broker.devtools.chaos.report import ScenarioResult, render_json, render_table
 from broker.errors import ConfigError
 
 

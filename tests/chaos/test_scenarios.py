@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from broker.chaos.hostile import KINDS
-from broker.chaos.report import ScenarioResult
-from broker.chaos.scenarios import Context
-from broker.chaos.scenarios.acl import acl_probe
-from broker.chaos.scenarios.brokers import broker_kill, broker_pause
-from broker.chaos.scenarios.hostile import hostile_input
-from broker.chaos.scenarios.load import sustained_load
-from broker.chaos.scenarios.processes import process_kills
+from broker.devtools.chaos.hostile import KINDS
+from broker.devtools.chaos.report import ScenarioResult
+from broker.devtools.chaos.scenarios import Context
+from broker.devtools.chaos.scenarios.acl import acl_probe
+from broker.devtools.chaos.scenarios.brokers import broker_kill, broker_pause
+from broker.devtools.chaos.scenarios.hostile import hostile_input
+from broker.devtools.chaos.scenarios.load import sustained_load
+from broker.devtools.chaos.scenarios.processes import process_kills
 from broker.local import LocalCluster
 from tests.chaos.conftest import TINY
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from broker.chaos.harness import RECIPIENT, ChaosNetwork
-from broker.chaos.report import ScenarioResult
-from broker.chaos.scenarios.base import Context, finish_counts
+from broker.devtools.chaos.harness import RECIPIENT, ChaosNetwork
+from broker.devtools.chaos.report import ScenarioResult
+from broker.devtools.chaos.scenarios.base import Context, finish_counts
 
 __all__ = ["broker_kill", "broker_pause"]
 

@@ -1,7 +1,7 @@
 """Hostile input: random bytes, mutations, replays, misaddressed, expired, revoked, downgraded.
 
 First a warm-up of valid dossiers is delivered (the replay pool). Then hostile
-records (:mod:`broker.chaos.hostile`) go alternately into DE-BKA's inbox and an
+records (:mod:`broker.devtools.chaos.hostile`) go alternately into DE-BKA's inbox and an
 outbox, with one valid dossier after every ``valid_every`` hostile ones. Every
 valid one must be delivered once, every hostile one must be in a rejected topic
 with the reason its kind calls for, no process may crash, and no hostile record
@@ -20,10 +20,15 @@ from collections.abc import Iterator
 
 from broker.audit.auditor import replay_and_verify
 from broker.audit.events import AuditKind
-from broker.chaos.harness import RECIPIENT, ChaosNetwork
-from broker.chaos.hostile import HostileForge, HostileRecord, RejectionTally, tally_rejections
-from broker.chaos.report import ScenarioResult
-from broker.chaos.scenarios.base import Context, finish_counts
+from broker.devtools.chaos.harness import RECIPIENT, ChaosNetwork
+from broker.devtools.chaos.hostile import (
+    HostileForge,
+    HostileRecord,
+    RejectionTally,
+    tally_rejections,
+)
+from broker.devtools.chaos.report import ScenarioResult
+from broker.devtools.chaos.scenarios.base import Context, finish_counts
 
 __all__ = ["count_rejections", "hostile_input"]
 

@@ -1,6 +1,6 @@
 """The receiving agency for the latency run, in its own process (as it would be in life).
 
-``python -m broker.bench.receiver --home H --prefix P --agency DE-BKA --count N --out F``
+``python -m broker.devtools.bench.receiver --home H --prefix P --agency DE-BKA --count N --out F``
 consumes ``<P>.inbox.DE-BKA`` with :meth:`AgencyNode.consume` (every check, Avro
 decode, replay store) and, in the handler — after decryption and validation —
 notes ``CLOCK_MONOTONIC`` (system-wide on Linux, so comparable with the
@@ -10,7 +10,7 @@ publisher's clock) against the index in the dossier's ``message_id``. It prints
 
 Example (not run here: it needs Kafka)::
 
-    $ python -m broker.bench.receiver --home /tmp/h --prefix benche2e --agency DE-BKA \\
+    $ python -m broker.devtools.bench.receiver --home /tmp/h --prefix benche2e --agency DE-BKA \\
           --count 10000 --out /tmp/received.json
 """
 
@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 from broker.audit.log import load_audit_log
-from broker.bench.memory import peak_rss_mib
 from broker.config import Settings
+from broker.devtools.bench.memory import peak_rss_mib
 from broker.node import AgencyNode, Delivery
 from broker.store import AgencyStore
 from broker.topics import TopicLayout

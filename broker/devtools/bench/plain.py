@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka import TopicPartition
 
-from broker.bench.workload import BenchError
+from broker.devtools.bench.workload import BenchError
 from broker.transport import KafkaConnection, translate_kafka_errors
 
 __all__ = ["CHUNK", "WINDOW", "consume", "pipelined", "produce"]

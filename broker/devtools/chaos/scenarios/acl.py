@@ -23,9 +23,9 @@ import time
 from aiokafka import TopicPartition
 
 from broker.acls import acl_bindings, apply_acls
-from broker.chaos.harness import AGENCIES, SENDER
-from broker.chaos.report import ScenarioResult
-from broker.chaos.scenarios.base import Context
+from broker.devtools.chaos.harness import AGENCIES, SENDER
+from broker.devtools.chaos.report import ScenarioResult
+from broker.devtools.chaos.scenarios.base import Context
 from broker.errors import Error
 from broker.topics import Operation, TopicLayout, access_matrix
 from broker.transport import (

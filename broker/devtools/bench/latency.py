@@ -4,7 +4,7 @@ Three processes, as in a deployment: this one publishes as the sending agency
 with :meth:`AgencyNode.publish_many` at a fixed offered rate (every 5 ms the
 dossiers that have fallen due go out as one batch-signed chunk); the router is
 ``python -m broker router run`` loading the federation from the benchmark's home;
-the receiving agency is :mod:`broker.bench.receiver` (:meth:`AgencyNode.consume`).
+the receiving agency is :mod:`broker.devtools.bench.receiver` (:meth:`AgencyNode.consume`).
 Each dossier's ``message_id`` carries its index; latency runs from the dossier's
 *scheduled* send time (a publisher that falls behind is charged for it: no
 coordinated omission) to the moment the receiver's handler holds the decrypted,
@@ -30,9 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker.bench.memory import proc_peak_rss_mib
-from broker.bench.receiver import WARMUP_ID, clock
-from broker.bench.workload import (
+from broker.devtools.bench.memory import proc_peak_rss_mib
+from broker.devtools.bench.receiver import WARMUP_ID, clock
+from broker.devtools.bench.workload import (
     RECIPIENTS,
     SENDER,
     BenchError,
@@ -166,7 +166,7 @@ async def measure(
     router = _spawn(["broker", "router", "run", "--home", home], env=env, log=router_log)
     receiver = _spawn(
         [
-            "broker.bench.receiver",
+            "broker.devtools.bench.receiver",
             "--home",
             home,
             "--bootstrap",

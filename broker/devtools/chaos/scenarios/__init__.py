@@ -1,7 +1,8 @@
 """The chaos scenarios, one module per kind of fault; :data:`SCENARIOS` lists them in order.
 
-Each scenario is an ``async`` function taking a :class:`~broker.chaos.scenarios.base.Context`
-and returning a :class:`~broker.chaos.report.ScenarioResult`.
+Each scenario is an ``async`` function taking a
+:class:`~broker.devtools.chaos.scenarios.base.Context` and returning a
+:class:`~broker.devtools.chaos.report.ScenarioResult`.
 
 Example::
 
@@ -11,12 +12,12 @@ Example::
 
 from __future__ import annotations
 
-from broker.chaos.scenarios.acl import acl_probe
-from broker.chaos.scenarios.base import Context, Scenario, Sizes
-from broker.chaos.scenarios.brokers import broker_kill, broker_pause
-from broker.chaos.scenarios.hostile import hostile_input
-from broker.chaos.scenarios.load import sustained_load
-from broker.chaos.scenarios.processes import process_kills
+from broker.devtools.chaos.scenarios.acl import acl_probe
+from broker.devtools.chaos.scenarios.base import Context, Scenario, Sizes
+from broker.devtools.chaos.scenarios.brokers import broker_kill, broker_pause
+from broker.devtools.chaos.scenarios.hostile import hostile_input
+from broker.devtools.chaos.scenarios.load import sustained_load
+from broker.devtools.chaos.scenarios.processes import process_kills
 
 __all__ = ["SCENARIOS", "TLS_SCENARIOS", "Context", "Scenario", "Sizes"]
 

@@ -3,7 +3,7 @@
 A federation of ES-PN, DE-BKA, PT-PJ, IT-PS, AR-PFA, CL-PDI and EUROPOL; the
 router, the hub and every national inbox consumer run as separate processes
 (``broker router run``, ``broker hub run``, ``broker inbox``); the national units
-publish a synthetic operation's dossiers (:mod:`broker.operation`) to EUROPOL
+publish a synthetic operation's dossiers (:mod:`broker.devtools.operation`) to EUROPOL
 and some bilaterally, in both suites; a hostile record is injected; receipts,
 hit notifications and release requests flow back. It ends with a summary read
 from the agencies' own state, including the hub's precision and recall against
@@ -31,11 +31,11 @@ from broker.acls import AUDITOR
 from broker.audit.auditor import export_archive, flush_stream, replay_and_verify
 from broker.audit.verify import AuditVerifier
 from broker.config import Settings
+from broker.devtools.operation import generate_operation
 from broker.hub import HubIndex
 from broker.local import LocalCluster
 from broker.local.cluster import read_record
 from broker.node import AgencyNode
-from broker.operation import generate_operation
 from broker.store import AgencyStore
 from broker.topics import TopicLayout
 from broker.transport import ensure_topics

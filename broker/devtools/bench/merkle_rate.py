@@ -1,4 +1,6 @@
-"""Measure replay throughput: ``python -m broker.merkle [events] [checkpoint_every]``.
+"""Measure replay throughput of the audit verifier's per-event work.
+
+Run: ``python -m broker.devtools.bench.merkle_rate [events] [checkpoint_every]``.
 
 Prints events per second for what the audit verifier does per event — hash the
 stored bytes into a leaf, append it to a :class:`CompactRange` — with the root

@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker.chaos.harness import ChaosNetwork, recovery_seconds
-from broker.chaos.report import ScenarioResult
+from broker.devtools.chaos.harness import ChaosNetwork, recovery_seconds
+from broker.devtools.chaos.report import ScenarioResult
 from broker.local import LocalCluster
 
 __all__ = ["Context", "Scenario", "Sizes", "finish_counts"]

@@ -45,9 +45,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from broker.chaos.harness import RECIPIENT, REVOKED, SENDER, ChaosNetwork
 from broker.codec import SchemaStore
 from broker.deadletter import DeadLetter
+from broker.devtools.chaos.harness import RECIPIENT, REVOKED, SENDER, ChaosNetwork
 from broker.envelope import seal
 from broker.envelope.format import ENVELOPE_SCHEMA, HEADER_SCHEMA
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from broker.bench.workload import RECIPIENTS, SENDER, dossier
+from broker.devtools.bench.workload import RECIPIENTS, SENDER, dossier
 from broker.envelope import SealRequest, seal_batch
 from broker.trust.testing import UnsafeTestFederation
 

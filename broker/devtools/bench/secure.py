@@ -27,8 +27,8 @@ import asyncio
 import time
 from typing import Any
 
-from broker.bench.plain import pipelined
-from broker.bench.workload import BenchError
+from broker.devtools.bench.plain import pipelined
+from broker.devtools.bench.workload import BenchError
 from broker.node import AgencyNode, Delivery
 from broker.transport import KafkaConnection, translate_kafka_errors
 
@@ -89,7 +89,7 @@ async def copy_records(
 
     Untimed set-up. This stands in for the router (which copies the exact bytes after
     verifying) so the consumer figure is the consumer's own; the router is measured end
-    to end by :mod:`broker.bench.latency`.
+    to end by :mod:`broker.devtools.bench.latency`.
     """
     consumer = conn.consumer(source, group_id=f"{source}.copy", client_id="bench-copy")
     producer = conn.producer(client_id="bench-copy")

@@ -19,9 +19,9 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from broker.chaos.report import ScenarioResult
-from broker.chaos.scenarios import SCENARIOS, TLS_SCENARIOS, Context, Sizes
 from broker.config import Settings
+from broker.devtools.chaos.report import ScenarioResult
+from broker.devtools.chaos.scenarios import SCENARIOS, TLS_SCENARIOS, Context, Sizes
 from broker.errors import ConfigError
 from broker.local import LocalCluster
 

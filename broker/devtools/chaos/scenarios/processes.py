@@ -17,9 +17,9 @@ import asyncio
 import random
 import time
 
-from broker.chaos.harness import HUB, RECIPIENT, recovery_seconds
-from broker.chaos.report import ScenarioResult
-from broker.chaos.scenarios.base import Context, finish_counts
+from broker.devtools.chaos.harness import HUB, RECIPIENT, recovery_seconds
+from broker.devtools.chaos.report import ScenarioResult
+from broker.devtools.chaos.scenarios.base import Context, finish_counts
 
 __all__ = ["process_kills"]
 

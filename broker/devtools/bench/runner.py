@@ -5,7 +5,7 @@ then secure classic publish + consume, then secure pq-hybrid publish + consume â
 interleaved so machine drift affects both sides alike. Each measurement uses
 fresh topics and consumer groups (deleted afterwards). Then end-to-end latency
 through the router, the audit replay-verify rate, how sealing cost scales with
-recipients and size (:mod:`broker.bench.scaling`), and peak RSS.
+recipients and size (:mod:`broker.devtools.bench.scaling`), and peak RSS.
 
 Example (not run here: it starts a Kafka JVM)::
 
@@ -25,12 +25,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from broker.bench import latency, plain, secure
-from broker.bench.audit import AUDIT_VERIFIER, _audit_verify_rate
-from broker.bench.memory import peak_rss_mib, proc_peak_rss_mib
-from broker.bench.report import Cell, Report
-from broker.bench.scaling import seal_scaling
-from broker.bench.workload import (
+from broker.config import Settings
+from broker.devtools.bench import latency, plain, secure
+from broker.devtools.bench.audit import AUDIT_VERIFIER, _audit_verify_rate
+from broker.devtools.bench.memory import peak_rss_mib, proc_peak_rss_mib
+from broker.devtools.bench.report import Cell, Report
+from broker.devtools.bench.scaling import seal_scaling
+from broker.devtools.bench.workload import (
     RECIPIENTS,
     SENDER,
     BenchFederation,
@@ -38,7 +39,6 @@ from broker.bench.workload import (
     delete_topics,
     dossier,
 )
-from broker.config import Settings
 from broker.local import LocalCluster, kafka_version
 from broker.topics import TopicLayout
 
