@@ -15,7 +15,7 @@ from broker.devtools.chaos.scenarios.hostile import hostile_input
 from broker.devtools.chaos.scenarios.load import sustained_load
 from broker.devtools.chaos.scenarios.processes import process_kills
 from broker.local import LocalCluster
-from tests.chaos.conftest import TINY
+from tests.devtools.chaos.conftest import TINY
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
