@@ -6,6 +6,8 @@ The tree::
     ├── ConfigError               bad settings, missing home directory, bad CLI input
     ├── LocalKafkaError           the local Kafka stack (java/maven missing, port clash, start-up)
     ├── TransportError            Kafka I/O, translated from aiokafka at one boundary
+    │   └── AccessDeniedError     the broker refused the operation (Kafka ACLs)
+    ├── MerkleError               a Merkle proof does not verify (RFC 9162)
     ├── ValidationError           a dossier or other payload failed validation (lists every problem)
     ├── SchemaError               Avro encode/decode, unknown fingerprint, incompatible schema
     ├── TrustError                federation trust: who may sign or receive what
@@ -26,6 +28,13 @@ The tree::
     │   ├── ExpiredEnvelopeError
     │   └── ReplayError
     └── AuditError                the audit log (tampering findings are data, not exceptions)
+        ├── NoteError             a signed note or checkpoint is malformed
+        │   └── NoteSignatureError  a known key's signature fails, or too few keys signed
+        ├── ProofError            an inclusion proof does not prove what it claims
+        └── WitnessError          a witness refuses to cosign (rollback, fork, bad note)
+
+The developer tools add ``ChaosError`` and ``BenchError`` (both under ``Error``)
+in :mod:`broker.devtools`; the runtime never raises them.
 
 Behaviour is carried by class attributes (``reason``, ``retriable``), never by
 parsing messages. ``str(exc)`` is safe to show a peer: it never contains
@@ -44,6 +53,7 @@ Example::
 from __future__ import annotations
 
 __all__ = [
+    "AccessDeniedError",
     "AuditError",
     "CertificateError",
     "ConfigError",
@@ -56,7 +66,11 @@ __all__ = [
     "KeyRevokedError",
     "LocalKafkaError",
     "MalformedEnvelopeError",
+    "MerkleError",
     "NotARecipientError",
+    "NoteError",
+    "NoteSignatureError",
+    "ProofError",
     "ReplayError",
     "SchemaError",
     "SignatureError",
@@ -67,6 +81,7 @@ __all__ = [
     "UnsupportedSuiteError",
     "UnsupportedVersionError",
     "ValidationError",
+    "WitnessError",
     "WrongKeyUsageError",
 ]
 
@@ -112,6 +127,19 @@ class TransportError(Error):
 
     reason = "transport"
     retriable = True
+
+
+class AccessDeniedError(TransportError):
+    """The broker refused the operation (Kafka ACLs): never retried."""
+
+    reason = "access-denied"
+    retriable = False
+
+
+class MerkleError(Error):
+    """A Merkle proof does not verify, or a proof was asked for an impossible range."""
+
+    reason = "bad-proof"
 
 
 class ValidationError(Error):
@@ -248,3 +276,29 @@ class AuditError(Error):
     """The audit log could not be read, written or exported."""
 
     reason = "audit"
+
+
+class NoteError(AuditError):
+    """A signed note or checkpoint is malformed."""
+
+    reason = "bad-note"
+
+
+class NoteSignatureError(NoteError):
+    """A known key's signature fails, or too few trusted keys signed."""
+
+    reason = "bad-note-signature"
+
+
+class ProofError(AuditError):
+    """An inclusion proof does not prove what it claims."""
+
+    # Stored in reports since the first audit release; kebab-case would change stored data.
+    reason = "audit_proof"
+
+
+class WitnessError(AuditError):
+    """The witness refuses to cosign (rollback, fork, or a note it cannot verify)."""
+
+    # Stored in reports since the first audit release; kebab-case would change stored data.
+    reason = "witness_refused"

@@ -39,16 +39,16 @@ from typing import Any
 from aiokafka import TopicPartition
 from opentelemetry import trace
 
-from broker import telemetry
+from broker import home, telemetry
 from broker.audit.events import AuditKind
-from broker.audit.log import AuditLog, load_audit_log
+from broker.audit.writer import AuditLog, load_audit_log
 from broker.codec import SchemaStore
 from broker.config import Settings
+from broker.connect import connection_for
 from broker.deadletter import DeadLetter
 from broker.envelope import OpenedEnvelope, SealRequest, Verifier, seal, seal_batch
 from broker.envelope.pool import EnvelopePool
 from broker.errors import Error, ReplayError, TransportError, ValidationError
-from broker.local import connection_for
 from broker.models import Dossier
 from broker.store import AgencyStore
 from broker.topics import TopicLayout
@@ -182,7 +182,7 @@ class AgencyNode:
             trust=trust,
             conn=conn,
             layout=TopicLayout(prefix=settings.topic_prefix),
-            store=AgencyStore.open(settings.state_dir / agency / "state.db"),
+            store=AgencyStore.open(home.agency_db(settings, agency)),
             audit=load_audit_log(settings, stream=agency, conn=conn, passphrase=passphrase),
             crypto_workers=crypto_workers,
         )

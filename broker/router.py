@@ -36,7 +36,7 @@ from opentelemetry import trace
 
 from broker import telemetry
 from broker.audit.events import AuditKind
-from broker.audit.log import AuditLog
+from broker.audit.writer import AuditLog
 from broker.deadletter import DeadLetter
 from broker.envelope import Verifier
 from broker.errors import Error, SignatureError, TransportError

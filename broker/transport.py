@@ -26,23 +26,15 @@ import aiokafka.errors as kafka_errors
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from broker.errors import TransportError
+from broker.errors import AccessDeniedError, TransportError
 from broker.topics import TopicLayout
 
 __all__ = [
-    "AccessDeniedError",
     "KafkaConnection",
     "TlsIdentity",
     "ensure_topics",
     "translate_kafka_errors",
 ]
-
-
-class AccessDeniedError(TransportError):
-    """The broker refused the operation (Kafka ACLs): never retried."""
-
-    reason = "access-denied"
-    retriable = False
 
 
 _DENIED = (

@@ -18,17 +18,19 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from broker import home
 from broker.audit.export import read_archive, write_archive
-from broker.audit.log import CheckpointPolicy, load_audit_log
+from broker.audit.findings import AuditReport, Finding, FindingKind, RawRecord
+from broker.audit.keys import load_audit_keys
 from broker.audit.replay import read_topic
-from broker.audit.verify import AuditReport, AuditVerifier, Finding, FindingKind, RawRecord
+from broker.audit.verify import AuditVerifier
 from broker.audit.witness import witness_verifiers
+from broker.audit.writer import CheckpointPolicy, load_audit_log
 from broker.config import Settings
 from broker.errors import AuditError
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection
 from broker.trust import load_identity, load_trust
-from broker.trust.storage import load_audit_keys
 
 __all__ = [
     "export_archive",
@@ -44,7 +46,7 @@ Progress = Callable[[int, int], None]
 
 def local_checkpoints(settings: Settings) -> list[bytes]:
     """Return the newest checkpoint note each writer under this home kept outside Kafka."""
-    return [p.read_bytes() for p in sorted(settings.state_dir.glob("*/audit-checkpoint.note"))]
+    return [p.read_bytes() for p in home.checkpoint_copies(settings)]
 
 
 def _verifier(

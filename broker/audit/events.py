@@ -1,7 +1,7 @@
 """Audit events: what happened, to which envelope, between whom — never content.
 
 An :class:`AuditEvent` is written by exactly one node into its own stream. The
-writer (:class:`broker.audit.log.AuditLog`) fills in ``stream``, ``seq`` and
+writer (:class:`broker.audit.writer.AuditLog`) fills in ``stream``, ``seq`` and
 ``prev_leaf_hash`` when it appends; everything else is set by the node that
 acted. The encoded bytes (Avro single-object, ``eu.fed.AuditEvent``) are the
 Merkle leaf: verification hashes the exact stored bytes, never a re-encoding.
@@ -30,7 +30,17 @@ from typing import Any
 from broker.codec import SchemaStore
 from broker.errors import AuditError, SchemaError
 
-__all__ = ["CHECKPOINT_SCHEMA", "EVENT_SCHEMA", "AuditEvent", "AuditKind", "origin_for"]
+__all__ = [
+    "CHECKPOINT_SCHEMA",
+    "EVENT_SCHEMA",
+    "FEDERATION_STREAM",
+    "ORIGIN_PREFIX",
+    "ROUTER_STREAM",
+    "AuditEvent",
+    "AuditKind",
+    "origin_for",
+    "stream_of_origin",
+]
 
 EVENT_SCHEMA = "eu.fed.AuditEvent"
 CHECKPOINT_SCHEMA = "eu.fed.AuditCheckpoint"
@@ -39,9 +49,19 @@ CHECKPOINT_SCHEMA = "eu.fed.AuditCheckpoint"
 ORIGIN_PREFIX = "fed.audit/"
 
 
+#: Audit streams that are not agencies: the router's and the federation administrator's.
+ROUTER_STREAM = "router"
+FEDERATION_STREAM = "federation"
+
+
 def origin_for(stream: str) -> str:
     """Return the checkpoint origin (and note key name) of ``stream``."""
     return ORIGIN_PREFIX + stream
+
+
+def stream_of_origin(origin: str) -> str | None:
+    """Return the stream a checkpoint origin names, or None if it is not an audit origin."""
+    return origin.removeprefix(ORIGIN_PREFIX) if origin.startswith(ORIGIN_PREFIX) else None
 
 
 class AuditKind(StrEnum):

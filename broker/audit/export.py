@@ -34,7 +34,7 @@ from cryptography.exceptions import InvalidSignature
 
 from broker._internal.framing import frame
 from broker.audit.events import CHECKPOINT_SCHEMA
-from broker.audit.verify import RawRecord
+from broker.audit.findings import RawRecord
 from broker.codec import SchemaStore, schemas_dir
 from broker.errors import AuditError, Error
 from broker.trust import AgencyIdentity, TrustStore

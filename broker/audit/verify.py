@@ -36,82 +36,23 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import fastavro
 
 from broker import merkle
-from broker.audit.checkpoint import NoteVerifier, Verifier, open_checkpoint
+from broker.audit.checkpoint import open_checkpoint
 from broker.audit.events import CHECKPOINT_SCHEMA, EVENT_SCHEMA, AuditEvent, origin_for
+from broker.audit.findings import AuditReport, Finding, FindingKind, RawRecord
+from broker.audit.note import NoteKeyVerifier
 from broker.audit.rules import RuleBook
+from broker.audit.signers import NoteVerifier
 from broker.codec import SchemaStore
 from broker.errors import AuditError, SchemaError
 
-__all__ = ["AuditReport", "AuditVerifier", "Finding", "FindingKind", "RawRecord", "StreamState"]
+__all__ = ["AuditVerifier", "StreamState"]
 
 _HASH = merkle.HASH_SIZE
-
-
-class FindingKind(StrEnum):
-    """The kind of tampering (or breakage) a finding reports."""
-
-    UNDECODABLE = "undecodable"
-    UNKNOWN_STREAM = "unknown-stream"
-    DELETED = "deleted"
-    REORDERED = "reordered"
-    INJECTED = "injected"
-    MODIFIED = "modified"
-    ROOT_MISMATCH = "root-mismatch"
-    FORGED_CHECKPOINT = "forged-checkpoint"
-    FORK = "fork"
-    TRUNCATED = "truncated"
-    RULE = "rule-violation"
-
-
-@dataclass(frozen=True, kw_only=True)
-class RawRecord:
-    """One record of the audit topic as stored (exact bytes and its position)."""
-
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-
-    @property
-    def where(self) -> str:
-        """``partition:offset``."""
-        return f"{self.partition}:{self.offset}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Finding:
-    """One problem found, and where."""
-
-    kind: FindingKind
-    stream: str | None
-    where: str | None
-    seq: int | None
-    detail: str
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "kind": self.kind.value,
-            "stream": self.stream,
-            "where": self.where,
-            "seq": self.seq,
-            "detail": self.detail,
-        }
-
-    def line(self) -> str:
-        """One human line."""
-        at = f"stream {self.stream}" if self.stream else "log"
-        if self.seq is not None:
-            at += f" seq {self.seq}"
-        if self.where:
-            at += f" (partition:offset {self.where})"
-        return f"{self.kind.value.upper()}: {at}: {self.detail}"
 
 
 @dataclass
@@ -153,36 +94,6 @@ class StreamState:
         return record.where if record else None
 
 
-@dataclass
-class AuditReport:
-    """The outcome of one replay."""
-
-    records: int = 0
-    events: int = 0
-    checkpoints: int = 0
-    findings: list[Finding] = field(default_factory=list)
-    streams: dict[str, dict[str, Any]] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """No finding at all."""
-        return not self.findings
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "ok": self.ok,
-            "records": self.records,
-            "events": self.events,
-            "checkpoints": self.checkpoints,
-            "seconds": round(self.seconds, 3),
-            "events_per_s": round(self.events / self.seconds) if self.seconds else None,
-            "streams": self.streams,
-            "findings": [f.to_json_dict() for f in self.findings],
-        }
-
-
 class AuditVerifier:
     """Streaming verifier over raw audit records (see the module docstring)."""
 
@@ -191,7 +102,7 @@ class AuditVerifier:
         *,
         keys: Mapping[str, NoteVerifier],
         rules: bool = True,
-        witnesses: Sequence[Verifier] = (),
+        witnesses: Sequence[NoteKeyVerifier] = (),
         quorum: int = 0,
     ) -> None:
         self._keys = dict(keys)

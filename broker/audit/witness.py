@@ -11,7 +11,7 @@ cosignature is c2sp.org/tlog-cosignature ``cosignature/v1`` under the name
 Example::
 
     cosigned = cosign(note, witness="DE-BKA", signer=load_audit_signer(settings, stream="DE-BKA"),
-                      keys=load_audit_keys(settings), seen_dir=settings.state_dir / "DE-BKA")
+                      keys=load_audit_keys(settings), seen_dir=home.stream_state_dir(settings, "DE-BKA"))
     verify: AuditVerifier(keys=keys, witnesses=witness_verifiers(keys, ["DE-BKA"]), quorum=1)
 """
 
@@ -20,24 +20,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from broker.audit.checkpoint import (
-    CosignatureVerifier,
-    NoteSigner,
-    NoteVerifier,
-    add_signatures,
-    open_checkpoint,
-)
-from broker.errors import AuditError
+from broker.audit.checkpoint import open_checkpoint
+from broker.audit.note import add_signatures
+from broker.audit.signers import CosignatureVerifier, NoteSigner, NoteVerifier
+from broker.errors import AuditError, WitnessError
 
-__all__ = ["WitnessError", "cosign", "witness_name", "witness_verifiers"]
+__all__ = ["cosign", "witness_name", "witness_verifiers"]
 
 _PREFIX = "fed.audit/"
-
-
-class WitnessError(AuditError):
-    """The witness refuses to cosign (rollback, fork, or a note it cannot verify)."""
-
-    reason = "witness_refused"
 
 
 def witness_name(agency: str) -> str:

@@ -8,7 +8,7 @@ import typer
 
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
 from broker.cli.network import create_topics_if_known
-from broker.trust.storage import add_agency, remove_agency, revoke_key, rotate_keys
+from broker.federation import add_agency, remove_agency, revoke_key, rotate_keys
 
 app = typer.Typer(help="Manage member agencies and their keys.", no_args_is_help=True)
 

@@ -18,14 +18,16 @@ from broker.audit.auditor import (
     replay_and_verify,
     verify_archive,
 )
+from broker.audit.events import FEDERATION_STREAM
+from broker.audit.findings import AuditReport
+from broker.audit.keys import load_audit_keys, load_audit_signer
 from broker.audit.proof import build_proof, check_proof
-from broker.audit.verify import AuditReport, AuditVerifier
+from broker.audit.verify import AuditVerifier
 from broker.audit.witness import cosign as cosign_note
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
 from broker.config import Settings
+from broker.connect import connection_for
 from broker.errors import ConfigError
-from broker.local import connection_for
-from broker.trust.storage import FEDERATION_STREAM, load_audit_keys, load_audit_signer
 
 __all__ = ["app"]
 
@@ -285,7 +287,7 @@ def cosign(
         witness=agency,
         signer=signer,
         keys=load_audit_keys(settings),
-        seen_dir=settings.state_dir / agency,
+        seen_dir=home.stream_state_dir(settings, agency),
     )
     if out is None:
         typer.echo(cosigned.decode(), nl=False)

@@ -67,7 +67,7 @@ def seal_cmd(
     recipients = [r.strip() for r in to.split(",") if r.strip()]
     for agency in recipients:  # refuse unknown recipients before using a sequence number
         trust.require_agency(agency)
-    store = AgencyStore.open(settings.state_dir / sender / "state.db")
+    store = AgencyStore.open(home.agency_db(settings, sender))
     try:
         sequence = store.next_sequence()
     finally:

@@ -10,7 +10,8 @@ import typer
 
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
 from broker.cli.network import create_topics_if_known
-from broker.trust.storage import DEFAULT_VALIDITY_DAYS, init_federation, load_trust
+from broker.federation import DEFAULT_VALIDITY_DAYS, init_federation
+from broker.trust.keystore import load_trust
 
 app = typer.Typer(help="Create and inspect the federation.", no_args_is_help=True)
 

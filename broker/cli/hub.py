@@ -27,7 +27,7 @@ app = typer.Typer(
 
 
 def _index_path(home: Path | None, agency: str) -> Path:
-    return settings_for(home).state_dir / agency / "hub.db"
+    return home.hub_db(settings_for(home), agency)
 
 
 @app.command()
@@ -110,7 +110,7 @@ def requests_cmd(
     home: Path | None = HomeOption,
 ) -> None:
     """List release requests the hub sent to this agency (run `broker inbox` first)."""
-    store = AgencyStore.open(settings_for(home).state_dir / agency / "state.db")
+    store = AgencyStore.home.agency_db(open(settings_for(home), agency))
     try:
         items = store.inbox(kind="RELEASE_REQUEST")
     finally:
@@ -135,7 +135,7 @@ def grant(
 ) -> None:
     """Send the hub a signed ReleaseGrant for exactly these agencies (a subset of the request)."""
     settings = settings_for(home)
-    store = AgencyStore.open(settings.state_dir / agency / "state.db")
+    store = AgencyStore.open(home.agency_db(settings, agency))
     try:
         items = store.inbox(kind="RELEASE_REQUEST")
     finally:

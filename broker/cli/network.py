@@ -12,11 +12,12 @@ import typer
 
 from broker import telemetry
 from broker.acls import acl_bindings, apply_acls
-from broker.audit.log import load_audit_log
+from broker.audit.events import ROUTER_STREAM
+from broker.audit.writer import load_audit_log
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
 from broker.config import Settings
+from broker.connect import connection_for
 from broker.envelope import SUITES
-from broker.local import connection_for
 from broker.local.cluster import read_record
 from broker.models import validate_dossier_json
 from broker.node import AgencyNode, Delivery
@@ -25,7 +26,6 @@ from broker.store import AgencyStore
 from broker.topics import ROUTER, TopicLayout
 from broker.transport import ensure_topics
 from broker.trust import load_trust
-from broker.trust.storage import ROUTER_STREAM
 
 __all__ = ["inbox", "publish", "receipts", "router_app", "topics_app"]
 
@@ -183,7 +183,7 @@ def receipts(
 ) -> None:
     """List what the agency published: delivered, rejected, or still unacknowledged."""
     settings = settings_for(home)
-    store = AgencyStore.open(settings.state_dir / agency / "state.db")
+    store = AgencyStore.open(home.agency_db(settings, agency))
     try:
         items = [i for i in store.sent() if i.kind == "DOSSIER"]
     finally:

@@ -27,11 +27,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from broker import home
 from broker.acls import AUDITOR
 from broker.audit.auditor import export_archive, flush_stream, replay_and_verify
+from broker.audit.events import FEDERATION_STREAM
 from broker.audit.verify import AuditVerifier
 from broker.config import Settings
 from broker.devtools.operation import generate_operation
+from broker.federation import init_federation
 from broker.hub import HubIndex
 from broker.local import LocalCluster
 from broker.local.cluster import read_record
@@ -39,8 +42,6 @@ from broker.node import AgencyNode
 from broker.store import AgencyStore
 from broker.topics import TopicLayout
 from broker.transport import ensure_topics
-from broker.trust import init_federation
-from broker.trust.storage import FEDERATION_STREAM
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -180,7 +181,7 @@ async def run_demo(
             say(f"   WARNING: processes failed: {failed} (logs in {logs})")
         say("== 6/6 summary")
         for agency in AGENCIES:
-            store = AgencyStore.open(settings.state_dir / agency / "state.db")
+            store = AgencyStore.open(home.agency_db(settings, agency))
             try:
                 got = len(store.inbox(kind="DOSSIER"))
                 result.per_agency[agency] = got
@@ -197,13 +198,13 @@ async def run_demo(
                 store.close()
         result.rejected = await _count_dead_letters(cluster, layout)
         for agency in NATIONAL:
-            store = AgencyStore.open(settings.state_dir / agency / "state.db")
+            store = AgencyStore.open(home.agency_db(settings, agency))
             try:
                 result.hit_notifications += len(store.inbox(kind="HIT_NOTIFICATION"))
                 result.release_requests += len(store.inbox(kind="RELEASE_REQUEST"))
             finally:
                 store.close()
-        index = HubIndex.open(settings.state_dir / HUB / "hub.db")
+        index = HubIndex.open(home.hub_db(settings, HUB))
         try:
             found = {k for k in index.links() if not k.startswith("pdq:")}
             truth = set(op.cross_border)

@@ -16,21 +16,24 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from broker.audit.auditor import flush_stream, replay_and_verify, verify_archive
-from broker.audit.events import AuditKind
+from broker.audit.events import FEDERATION_STREAM, ROUTER_STREAM, AuditKind
 from broker.audit.export import EVENTS
-from broker.audit.log import load_audit_log
-from broker.audit.proof import ProofError, build_proof, check_proof
+from broker.audit.findings import FindingKind, RawRecord
+from broker.audit.keys import load_audit_keys
+from broker.audit.proof import build_proof, check_proof
 from broker.audit.replay import read_topic
-from broker.audit.verify import AuditVerifier, FindingKind, RawRecord
+from broker.audit.verify import AuditVerifier
+from broker.audit.writer import load_audit_log
 from broker.cli import app
 from broker.config import Settings
+from broker.errors import ProofError
+from broker.federation import init_federation
 from broker.node import AgencyNode
 from broker.router import EnvelopeCheck, Router
 from broker.synthetic import example_dossier
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, ensure_topics
-from broker.trust import init_federation, load_trust
-from broker.trust.storage import FEDERATION_STREAM, ROUTER_STREAM, load_audit_keys
+from broker.trust import load_trust
 from tests.audit import tamper
 from tests.kafka_helpers import create_topic
 

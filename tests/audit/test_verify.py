@@ -7,9 +7,12 @@ import dataclasses
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from broker.audit.checkpoint import Checkpoint, NoteSigner, sign_note
+from broker.audit.checkpoint import Checkpoint
 from broker.audit.events import CHECKPOINT_SCHEMA, AuditEvent, AuditKind, origin_for
-from broker.audit.verify import AuditReport, AuditVerifier, FindingKind, RawRecord
+from broker.audit.findings import AuditReport, FindingKind, RawRecord
+from broker.audit.note import sign_note
+from broker.audit.signers import NoteSigner
+from broker.audit.verify import AuditVerifier
 from broker.codec import SchemaStore
 from broker.devtools.bench.audit_rate import synthetic_records
 from tests.audit import tamper

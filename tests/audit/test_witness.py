@@ -9,14 +9,17 @@ import pytest
 from typer.testing import CliRunner
 
 from broker import merkle
-from broker.audit.checkpoint import Checkpoint, sign_note
+from broker.audit.checkpoint import Checkpoint
 from broker.audit.events import AuditEvent, AuditKind, origin_for
-from broker.audit.verify import AuditVerifier, FindingKind, RawRecord
-from broker.audit.witness import WitnessError, cosign, witness_verifiers
+from broker.audit.findings import FindingKind, RawRecord
+from broker.audit.keys import load_audit_keys, load_audit_signer
+from broker.audit.note import sign_note
+from broker.audit.verify import AuditVerifier
+from broker.audit.witness import cosign, witness_verifiers
 from broker.cli import app
 from broker.config import Settings
-from broker.trust import init_federation
-from broker.trust.storage import load_audit_keys, load_audit_signer
+from broker.errors import WitnessError
+from broker.federation import init_federation
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 
 from broker.audit.auditor import replay_and_verify
-from broker.audit.events import AuditKind
-from broker.audit.log import load_audit_log
+from broker.audit.events import ROUTER_STREAM, AuditKind
+from broker.audit.writer import load_audit_log
 from broker.codec import SchemaStore
 from broker.config import Settings
 from broker.deadletter import DeadLetter
+from broker.federation import init_federation
 from broker.hub import Hub, HubIndex
 from broker.models import Dossier
 from broker.node import AgencyNode
@@ -27,8 +28,7 @@ from broker.router import EnvelopeCheck, Router
 from broker.synthetic import example_dossier
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, ensure_topics
-from broker.trust import init_federation, load_trust
-from broker.trust.storage import ROUTER_STREAM
+from broker.trust import load_trust
 from tests.kafka_helpers import read_all
 
 AGENCIES = ["ES-PN", "DE-BKA", "IT-PS", "EUROPOL"]

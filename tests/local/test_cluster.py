@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from broker.config import Settings
+from broker.connect import resolve_bootstrap
 from broker.errors import ConfigError, LocalKafkaError
-from broker.local import LocalCluster, resolve_bootstrap
+from broker.local import LocalCluster
 from broker.local import cluster as cluster_mod
 
 

@@ -24,16 +24,19 @@ import time
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker import merkle
-from broker.audit.checkpoint import Checkpoint, NoteSigner, NoteVerifier, sign_note
+from broker.audit.checkpoint import Checkpoint
 from broker.audit.events import CHECKPOINT_SCHEMA, AuditEvent, AuditKind, origin_for
-from broker.audit.verify import AuditVerifier, RawRecord
+from broker.audit.findings import RawRecord
+from broker.audit.note import sign_note
+from broker.audit.signers import NoteSigner, NoteVerifier
+from broker.audit.verify import AuditVerifier
 from broker.codec import SchemaStore
 
 __all__ = ["synthetic_records", "verify_rate"]
 
 
 class _Writer:
-    """Writes one synthetic stream exactly as :class:`broker.audit.log.AuditLog` does."""
+    """Writes one synthetic stream exactly as :class:`broker.audit.writer.AuditLog` does."""
 
     def __init__(self, stream: str, partition: int, out: list[RawRecord], every: int) -> None:
         self.stream, self.partition, self.out, self.every = stream, partition, out, every

@@ -25,7 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-from broker.audit.log import load_audit_log
+from broker import home
+from broker.audit.writer import load_audit_log
 from broker.config import Settings
 from broker.devtools.bench.memory import peak_rss_mib
 from broker.node import AgencyNode, Delivery
@@ -53,7 +54,7 @@ async def receive(*, settings: Settings, prefix: str, agency: str, count: int) -
         trust=trust,
         conn=conn,
         layout=TopicLayout(prefix=prefix),
-        store=AgencyStore.open(settings.state_dir / f"{prefix}-{agency}" / "state.db"),
+        store=AgencyStore.open(home.agency_db(settings, f"{prefix}-{agency}")),
         # As deployed: every delivery leaves an OPEN event in the agency's audit stream.
         audit=load_audit_log(settings, stream=agency, conn=conn),
     )

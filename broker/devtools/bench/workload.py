@@ -23,9 +23,11 @@ import aiokafka.errors as kafka_errors
 from aiokafka.admin import NewTopic
 
 from broker.audit.journal import AuditJournal
-from broker.audit.log import AuditLog
+from broker.audit.keys import load_audit_signer
+from broker.audit.writer import AuditLog
 from broker.config import Settings
 from broker.errors import ConfigError, Error, TransportError
+from broker.federation import init_federation
 from broker.models import Dossier
 from broker.models.dossier import Attachment
 from broker.node import AgencyNode
@@ -34,7 +36,6 @@ from broker.synthetic import example_dossier
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
 from broker.trust import AgencyIdentity, TrustStore, load_identity, load_trust
-from broker.trust.storage import init_federation, load_audit_signer
 
 __all__ = [
     "RECIPIENTS",

@@ -53,12 +53,12 @@ from broker.config import Settings
 from broker.deadletter import DeadLetter
 from broker.envelope import Verifier, seal
 from broker.errors import Error, TransportError
+from broker.federation import init_federation, revoke_key
 from broker.local import LocalCluster
 from broker.synthetic import example_dossier
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, ensure_topics, translate_kafka_errors
-from broker.trust import AgencyIdentity, TrustStore, init_federation, load_identity, load_trust
-from broker.trust.storage import revoke_key
+from broker.trust import AgencyIdentity, TrustStore, load_identity, load_trust
 
 __all__ = [
     "AGENCIES",
@@ -503,7 +503,7 @@ class ChaosNetwork:
 
     def handled(self, agency: str, *, kind: str = "DOSSIER") -> dict[str, float]:
         """Return envelope id -> time stored, from ``agency``'s SQLite inbox table."""
-        path = self.settings.state_dir / agency / "state.db"
+        path = self.home.agency_db(settings, agency)
         if not path.exists():
             return {}
         db = sqlite3.connect(path, timeout=30)

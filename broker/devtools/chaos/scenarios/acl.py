@@ -26,10 +26,9 @@ from broker.acls import acl_bindings, apply_acls
 from broker.devtools.chaos.harness import AGENCIES, SENDER
 from broker.devtools.chaos.report import ScenarioResult
 from broker.devtools.chaos.scenarios.base import Context
-from broker.errors import Error
+from broker.errors import AccessDeniedError, Error
 from broker.topics import Operation, TopicLayout, access_matrix
 from broker.transport import (
-    AccessDeniedError,
     KafkaConnection,
     ensure_topics,
     translate_kafka_errors,

@@ -9,18 +9,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from broker.audit.keys import load_audit_keys
 from broker.cli import app
 from broker.config import Settings
 from broker.errors import CertificateError, ConfigError, KeyRevokedError
-from broker.trust.storage import (
-    add_agency,
-    init_federation,
-    load_audit_keys,
-    load_identity,
-    load_trust,
-    revoke_key,
-    rotate_keys,
-)
+from broker.federation import add_agency, init_federation, revoke_key, rotate_keys
+from broker.trust.keystore import load_identity, load_trust
 
 
 def test_init_writes_public_material_and_private_keys_0600(tmp_path: Path) -> None:

@@ -37,16 +37,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from broker.audit.checkpoint import Checkpoint, NoteSigner, sign_note
+from broker import home
+from broker.audit.checkpoint import Checkpoint
 from broker.audit.events import CHECKPOINT_SCHEMA, AuditEvent, AuditKind, origin_for
 from broker.audit.journal import AuditJournal
+from broker.audit.keys import load_audit_signer
+from broker.audit.note import sign_note
+from broker.audit.signers import NoteSigner
 from broker.codec import SchemaStore
 from broker.config import Settings
 from broker.errors import Error
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
 
-__all__ = ["AuditLog", "CheckpointPolicy", "journal_path", "load_audit_log"]
+__all__ = ["AuditLog", "CheckpointPolicy", "load_audit_log"]
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +62,6 @@ class CheckpointPolicy:
     every_events: int = 1000
     every_seconds: float = 5.0
     republish_seconds: float = 60.0
-
-
-def journal_path(settings: Settings, stream: str) -> Path:
-    """Where ``stream``'s journal lives."""
-    return settings.state_dir / stream / "audit.db"
-
-
-def checkpoint_copy_path(settings: Settings, stream: str) -> Path:
-    """Where the writer keeps the newest signed note of ``stream`` outside Kafka."""
-    return settings.state_dir / stream / "audit-checkpoint.note"
 
 
 class AuditLog:
@@ -256,13 +250,11 @@ def load_audit_log(
     passphrase: str | None = None,
 ) -> AuditLog:
     """Open ``stream``'s journal and audit key under the home directory."""
-    from broker.trust.storage import load_audit_signer  # trust depends on audit events
-
     return AuditLog(
-        journal=AuditJournal.open(journal_path(settings, stream), stream=stream),
+        journal=AuditJournal.open(home.audit_journal(settings, stream), stream=stream),
         signer=load_audit_signer(settings, stream=stream, passphrase=passphrase),
         conn=conn,
         topic=TopicLayout(prefix=settings.topic_prefix).audit,
         policy=policy,
-        checkpoint_copy=checkpoint_copy_path(settings, stream),
+        checkpoint_copy=home.checkpoint_copy(settings, stream),
     )

@@ -11,15 +11,15 @@ import pytest
 
 from broker.audit.auditor import flush_stream, replay_and_verify
 from broker.audit.events import CHECKPOINT_SCHEMA, AuditEvent, AuditKind
-from broker.audit.log import CheckpointPolicy, load_audit_log
 from broker.audit.replay import read_topic
+from broker.audit.writer import CheckpointPolicy, load_audit_log
 from broker.codec import SchemaStore
 from broker.config import Settings
 from broker.errors import TransportError
+from broker.federation import init_federation, revoke_key, rotate_keys
 from broker.local.cluster import free_port
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, ensure_topics
-from broker.trust import init_federation, revoke_key, rotate_keys
 
 pytestmark = pytest.mark.kafka
 
