@@ -11,7 +11,8 @@ cosignature is c2sp.org/tlog-cosignature ``cosignature/v1`` under the name
 Example::
 
     cosigned = cosign(note, witness="DE-BKA", signer=load_audit_signer(settings, stream="DE-BKA"),
-                      keys=load_audit_keys(settings), seen_dir=home.stream_state_dir(settings, "DE-BKA"))
+                      keys=load_audit_keys(settings),
+                      seen_dir=home.stream_state_dir(settings, "DE-BKA"))
     verify: AuditVerifier(keys=keys, witnesses=witness_verifiers(keys, ["DE-BKA"]), quorum=1)
 """
 

@@ -28,6 +28,7 @@ from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from,
 from broker.config import Settings
 from broker.connect import connection_for
 from broker.errors import ConfigError
+from broker.home import stream_state_dir
 
 __all__ = ["app"]
 
@@ -287,7 +288,7 @@ def cosign(
         witness=agency,
         signer=signer,
         keys=load_audit_keys(settings),
-        seen_dir=home.stream_state_dir(settings, agency),
+        seen_dir=stream_state_dir(settings, agency),
     )
     if out is None:
         typer.echo(cosigned.decode(), nl=False)

@@ -15,6 +15,7 @@ from broker.cli._common import HomeOption, settings_for
 from broker.cli.network import UntilIdle, _stop_on_sigterm
 from broker.codec import SchemaStore
 from broker.errors import ConfigError
+from broker.home import agency_db, hub_db
 from broker.hub import Hub, HubIndex
 from broker.hub.report import build_report, explain
 from broker.models import normalize_selector
@@ -27,7 +28,7 @@ app = typer.Typer(
 
 
 def _index_path(home: Path | None, agency: str) -> Path:
-    return home.hub_db(settings_for(home), agency)
+    return hub_db(settings_for(home), agency)
 
 
 @app.command()
@@ -110,7 +111,7 @@ def requests_cmd(
     home: Path | None = HomeOption,
 ) -> None:
     """List release requests the hub sent to this agency (run `broker inbox` first)."""
-    store = AgencyStore.home.agency_db(open(settings_for(home), agency))
+    store = AgencyStore.open(agency_db(settings_for(home), agency))
     try:
         items = store.inbox(kind="RELEASE_REQUEST")
     finally:
@@ -135,7 +136,7 @@ def grant(
 ) -> None:
     """Send the hub a signed ReleaseGrant for exactly these agencies (a subset of the request)."""
     settings = settings_for(home)
-    store = AgencyStore.open(home.agency_db(settings, agency))
+    store = AgencyStore.open(agency_db(settings, agency))
     try:
         items = store.inbox(kind="RELEASE_REQUEST")
     finally:

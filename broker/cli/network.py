@@ -18,6 +18,7 @@ from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from,
 from broker.config import Settings
 from broker.connect import connection_for
 from broker.envelope import SUITES
+from broker.home import agency_db
 from broker.local.cluster import read_record
 from broker.models import validate_dossier_json
 from broker.node import AgencyNode, Delivery
@@ -183,7 +184,7 @@ def receipts(
 ) -> None:
     """List what the agency published: delivered, rejected, or still unacknowledged."""
     settings = settings_for(home)
-    store = AgencyStore.open(home.agency_db(settings, agency))
+    store = AgencyStore.open(agency_db(settings, agency))
     try:
         items = [i for i in store.sent() if i.kind == "DOSSIER"]
     finally:

@@ -49,6 +49,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
+from broker import home
 from broker.config import Settings
 from broker.deadletter import DeadLetter
 from broker.envelope import Verifier, seal
@@ -503,7 +504,7 @@ class ChaosNetwork:
 
     def handled(self, agency: str, *, kind: str = "DOSSIER") -> dict[str, float]:
         """Return envelope id -> time stored, from ``agency``'s SQLite inbox table."""
-        path = self.home.agency_db(settings, agency)
+        path = home.agency_db(self.settings, agency)
         if not path.exists():
             return {}
         db = sqlite3.connect(path, timeout=30)
