@@ -143,7 +143,7 @@ def add_agency(
     profile.write_text(json.dumps({"agency": agency, "added_at": now.isoformat()}) + "\n")
     remove_audit_key(settings, agency)
     issue_audit_key(settings, stream=agency, passphrase=passphrase, root=root)
-    _record(settings, AuditKind.AGENCY_ADD, parties=[agency])
+    _record(settings, AuditKind.AGENCY_ADD, agency=agency)
     for usage in ("SIGN", "ENCRYPT"):
         key_id = _issue(
             settings,
@@ -154,7 +154,7 @@ def add_agency(
             passphrase=passphrase,
             not_before=now,
         )
-        _record(settings, AuditKind.KEY_CREATE, parties=[agency], ref=key_id, outcome=usage)
+        _record(settings, AuditKind.KEY_CREATE, agency=agency, key_id=key_id, outcome=usage)
 
 
 def rotate_keys(
@@ -199,7 +199,7 @@ def rotate_keys(
             passphrase=passphrase,
             not_before=now,
         )
-        _record(settings, AuditKind.KEY_ROTATE, parties=[agency], ref=key_id, outcome=usage)
+        _record(settings, AuditKind.KEY_ROTATE, agency=agency, key_id=key_id, outcome=usage)
         new_ids.append(key_id)
     return new_ids
 
@@ -234,7 +234,7 @@ def revoke_key(
     )
     _write_revocation(settings, data, agency, key_id)
     _record(
-        settings, AuditKind.KEY_REVOKE, parties=[agency], ref=key_id, outcome=kind, reason=reason
+        settings, AuditKind.KEY_REVOKE, agency=agency, key_id=key_id, outcome=kind, reason=reason
     )
 
 
@@ -251,16 +251,28 @@ def remove_agency(settings: Settings, *, agency: str, passphrase: str | None = N
             kind="WITHDRAWN",
             passphrase=passphrase,
         )
-    _record(settings, AuditKind.AGENCY_REMOVE, parties=[agency])
+    _record(settings, AuditKind.AGENCY_REMOVE, agency=agency)
     return ids
 
 
-def _record(settings: Settings, kind: AuditKind, **fields: object) -> None:
+def _record(
+    settings: Settings,
+    kind: AuditKind,
+    *,
+    agency: str,
+    key_id: str | None = None,
+    outcome: str = "ok",
+    reason: str | None = None,
+) -> None:
     """Journal a federation administration event (published by the next audit flush)."""
     journal = AuditJournal.open(
         home.audit_journal(settings, FEDERATION_STREAM), stream=FEDERATION_STREAM
     )
     try:
-        journal.append(AuditEvent.new(kind, actor=FEDERATION_STREAM, **fields))
+        journal.append(
+            AuditEvent.federation(
+                kind, agency=agency, key_id=key_id, outcome=outcome, reason=reason
+            )
+        )
     finally:
         journal.close()

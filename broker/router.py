@@ -35,12 +35,13 @@ from aiokafka import TopicPartition
 from opentelemetry import trace
 
 from broker import telemetry
-from broker.audit.events import AuditKind
+from broker._internal.retry import retry_transport
+from broker.audit.events import AuditEvent
 from broker.audit.writer import AuditLog
 from broker.deadletter import DeadLetter
 from broker.envelope import Verifier
 from broker.errors import Error, SignatureError, TransportError
-from broker.topics import TopicLayout
+from broker.topics import ROUTER, TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
 from broker.trust.registry import TrustStore
 
@@ -128,7 +129,7 @@ class Router:
         self._max_batch = max_batch
         self._metrics = telemetry.Metrics()
         self._audit = audit
-        self._audit_pending: list[tuple[AuditKind, dict[str, Any]]] = []
+        self._audit_pending: list[AuditEvent] = []
         self.stats = RouterStats()
 
     async def run(
@@ -171,7 +172,8 @@ class Router:
         failure — e.g. the transaction coordinator's broker just died — is retried with
         backoff instead of ending the router.
         """
-        for attempt in range(attempts):
+
+        async def start() -> tuple[Any, Any]:
             producer = self._conn.producer(transactional_id=self._txn_id, linger_ms=2)
             consumer = self._conn.consumer(
                 group_id=self._layout.router_group, metadata_max_age_ms=5_000
@@ -181,16 +183,15 @@ class Router:
                     await producer.start()
                     await consumer.start()
                     consumer.subscribe(pattern=self._layout.outbox_pattern)
-            except TransportError as exc:
+            except TransportError:
                 await consumer.stop()
                 await producer.stop()
-                if attempt == attempts - 1:
-                    raise
-                log.warning("router start failed, retrying: %s", exc.diagnostics())
-                await asyncio.sleep(min(0.5 * 2**attempt, 10.0))
-            else:
-                return producer, consumer
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+                raise
+            return producer, consumer
+
+        return await retry_transport(
+            start, what="router start", attempts=attempts, base=0.5, cap=10.0
+        )
 
     async def _route_batch(self, producer: Any, consumer: Any, batch: dict[Any, list[Any]]) -> None:
         self._audit_pending.clear()
@@ -211,7 +212,7 @@ class Router:
             raise
         # Audit what the committed transaction did (an aborted one did nothing).
         if self._audit is not None:
-            self._audit.emit_many(self._audit_pending)
+            self._audit.record(self._audit_pending)
         self._audit_pending.clear()
         self.stats.transactions += 1
         self.stats.consumed += sum(len(r) for r in batch.values())
@@ -254,25 +255,28 @@ class Router:
                 self._note_route(route, hashlib.sha256(value).digest())
 
     def _note_route(self, route: Route, digest: bytes) -> None:
-        common = {"envelope_id": route.envelope_id, "envelope_sha256": digest}
+        envelope_id, sender, kind = route.envelope_id, route.sender, route.kind
         self._audit_pending.append(
-            (
-                AuditKind.ROUTE,
-                {
-                    **common,
-                    "parties": [route.sender, *route.recipients],
-                    "message_kind": route.kind,
-                    "outcome": "routed",
-                },
+            AuditEvent.route(
+                actor=ROUTER,
+                envelope_id=envelope_id,
+                envelope_sha256=digest,
+                sender=sender,
+                recipients=route.recipients,
+                message_kind=kind,
             )
         )
-        for recipient in route.recipients:
-            self._audit_pending.append(
-                (
-                    AuditKind.DELIVER,
-                    {**common, "parties": [route.sender, recipient], "message_kind": route.kind},
-                )
+        self._audit_pending.extend(
+            AuditEvent.deliver(
+                actor=ROUTER,
+                envelope_id=envelope_id,
+                envelope_sha256=digest,
+                sender=sender,
+                recipient=recipient,
+                message_kind=kind,
             )
+            for recipient in route.recipients
+        )
 
     async def _reject(self, producer: Any, record: Any, owner: str, exc: Error) -> None:
         # The sender's rejected topic is readable by the sender, who may be the attacker:
@@ -284,7 +288,7 @@ class Router:
             partition=record.partition,
             offset=record.offset,
             stage="ROUTER",
-            rejected_by="router",
+            rejected_by=ROUTER,
             reason=exc.reason,
         )
         log.warning("rejected %s@%d: %s", record.topic, record.offset, exc.diagnostics())
@@ -293,15 +297,13 @@ class Router:
         self.stats.rejected += 1
         if self._audit is not None:
             self._audit_pending.append(
-                (
-                    AuditKind.REJECT,
-                    {
-                        "envelope_sha256": hashlib.sha256(record.value or b"").digest(),
-                        "parties": [owner],
-                        "outcome": "rejected",
-                        "reason": exc.reason,
-                        "ref": f"{record.topic}/{record.partition}/{record.offset}",
-                    },
+                AuditEvent.reject(
+                    actor=ROUTER,
+                    envelope_id=None,
+                    envelope_sha256=hashlib.sha256(record.value or b"").digest(),
+                    parties=[owner],
+                    reason=exc.reason,
+                    where=f"{record.topic}/{record.partition}/{record.offset}",
                 )
             )
         if self._on_reject is not None:

@@ -29,6 +29,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from broker.topics import ROUTER
+
 __all__ = ["CLOCK_SKEW", "RuleBook"]
 
 #: How far apart two nodes' clocks may be before "follows" is judged false.
@@ -73,7 +75,7 @@ class RuleBook:
                     rec["envelope_sha256"],
                 )
         elif kind == "DELIVER" and len(parties) == 2 and rec["envelope_id"]:
-            if rec["stream"] != "router":
+            if rec["stream"] != ROUTER:
                 return  # only the router delivers; anyone else claiming it proves nothing
             self.delivered[(rec["envelope_id"], parties[1])] = (
                 rec["envelope_sha256"],
@@ -99,18 +101,18 @@ class RuleBook:
             pub = self.published.get(envelope_id)
             if pub is None:
                 out.append(
-                    ("router", where.where, f"delivery of {envelope_id} that was never published")
+                    (ROUTER, where.where, f"delivery of {envelope_id} that was never published")
                 )
             elif recipient not in pub[1]:
                 out.append(
                     (
-                        "router",
+                        ROUTER,
                         where.where,
                         f"{envelope_id} delivered to {recipient}, not a recipient",
                     )
                 )
             elif pub[2] != sha:
-                out.append(("router", where.where, f"{envelope_id} delivered with other bytes"))
+                out.append((ROUTER, where.where, f"{envelope_id} delivered with other bytes"))
         for envelope_id, agency, sha, at, where in self.opened:
             got = self.delivered.get((envelope_id, agency))
             if got is None:

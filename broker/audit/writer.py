@@ -32,7 +32,7 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ from broker.errors import Error
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
 
-__all__ = ["AuditLog", "CheckpointPolicy", "load_audit_log"]
+__all__ = ["AuditLog", "AuditSink", "CheckpointPolicy", "load_audit_log"]
 
 log = logging.getLogger(__name__)
 
@@ -141,17 +141,17 @@ class AuditLog:
     # -- writing ------------------------------------------------------------------------
 
     def emit(self, kind: AuditKind, **fields: Any) -> AuditEvent:
-        """Journal one event now (durably); it is published in the background."""
-        return self.emit_many([(kind, fields)])[0]
+        """Journal one untyped event now (tests and tools; emitters use :meth:`record`)."""
+        return self.record([AuditEvent.new(kind, **{"actor": self.stream, **fields})])[0]
 
-    def emit_many(self, items: list[tuple[AuditKind, dict[str, Any]]]) -> list[AuditEvent]:
-        """Journal several events in one transaction (a router batch, a publish batch)."""
-        if not items:
+    def record(self, events: Sequence[AuditEvent]) -> list[AuditEvent]:
+        """Journal events built by the typed constructors, in one transaction, durably.
+
+        They are published in the background; the journal assigns ``seq`` and chains them.
+        """
+        if not events:
             return []
-        events = [
-            AuditEvent.new(kind, **{"actor": self.stream, **fields}) for kind, fields in items
-        ]
-        placed = self.journal.append_many(events)
+        placed = self.journal.append_many(list(events))
         self._wake.set()
         return placed
 
@@ -258,3 +258,25 @@ def load_audit_log(
         policy=policy,
         checkpoint_copy=home.checkpoint_copy(settings, stream),
     )
+
+
+class AuditSink:
+    """The one route by which a node's components write its audit stream.
+
+    The agency node hands the same sink to its publisher, its inbox and the hub;
+    with no audit log configured (tests, benchmarks of the bare pipeline) it
+    records nothing. Events are built by :class:`AuditEvent`'s typed constructors.
+    """
+
+    def __init__(self, log: AuditLog | None) -> None:
+        self._log = log
+
+    @property
+    def enabled(self) -> bool:
+        """Whether events are kept at all."""
+        return self._log is not None
+
+    def record(self, *events: AuditEvent) -> None:
+        """Journal ``events`` in one transaction (durable before this returns)."""
+        if self._log is not None and events:
+            self._log.record(events)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import typer
 
+from broker.agency.store import AgencyStore
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
 from broker.envelope import SUITES, Verifier, seal
 from broker.errors import ConfigError, ValidationError
 from broker.home import agency_db
 from broker.models import Dossier, validate_dossier_json
-from broker.store import AgencyStore
 from broker.synthetic import example_dossier
 from broker.trust import load_identity, load_trust
 

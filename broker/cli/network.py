@@ -12,6 +12,8 @@ import typer
 
 from broker import telemetry
 from broker.acls import acl_bindings, apply_acls
+from broker.agency import AgencyNode, Delivery
+from broker.agency.store import AgencyStore
 from broker.audit.events import ROUTER_STREAM
 from broker.audit.writer import load_audit_log
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
@@ -21,9 +23,7 @@ from broker.envelope import SUITES
 from broker.home import agency_db
 from broker.local.cluster import read_record
 from broker.models import validate_dossier_json
-from broker.node import AgencyNode, Delivery
 from broker.router import EnvelopeCheck, Router
-from broker.store import AgencyStore
 from broker.topics import ROUTER, TopicLayout
 from broker.transport import ensure_topics
 from broker.trust import load_trust
@@ -98,7 +98,12 @@ def publish(
     telemetry.configure(service=f"agency-{sender}")
 
     async def run() -> None:
-        node = AgencyNode.load(settings, agency=sender, passphrase=passphrase_from(passphrase_env))
+        node = AgencyNode.load(
+            settings,
+            agency=sender,
+            conn=connection_for(settings, sender),
+            passphrase=passphrase_from(passphrase_env),
+        )
         async with node:
             result = await node.publish_dossier(
                 dossier, to=[t.strip() for t in to.split(",") if t.strip()], suite=suite
@@ -165,7 +170,12 @@ def inbox(
             )
 
     async def run() -> None:
-        node = AgencyNode.load(settings, agency=agency, passphrase=passphrase_from(passphrase_env))
+        node = AgencyNode.load(
+            settings,
+            agency=agency,
+            conn=connection_for(settings, agency),
+            passphrase=passphrase_from(passphrase_env),
+        )
         async with node:
             stats = await node.consume(handler=show, stop=_stop_on_sigterm(), until_idle=idle)
         if not as_json:

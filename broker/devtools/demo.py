@@ -27,26 +27,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from broker import home
+from broker import home, topics
 from broker.acls import AUDITOR
+from broker.agency import AgencyNode
+from broker.agency.store import AgencyStore
 from broker.audit.auditor import export_archive, flush_stream, replay_and_verify
 from broker.audit.events import FEDERATION_STREAM
 from broker.audit.verify import AuditVerifier
 from broker.config import Settings
+from broker.connect import connection_for
 from broker.devtools.operation import generate_operation
 from broker.federation import init_federation
 from broker.hub import HubIndex
 from broker.local import LocalCluster
 from broker.local.cluster import read_record
-from broker.node import AgencyNode
-from broker.store import AgencyStore
 from broker.topics import TopicLayout
 from broker.transport import ensure_topics
 
 __all__ = ["DemoResult", "run_demo"]
 
 NATIONAL = ["ES-PN", "DE-BKA", "PT-PJ", "IT-PS", "AR-PFA", "CL-PDI"]
-HUB = "EUROPOL"
+HUB = topics.HUB
 AGENCIES = [*NATIONAL, HUB]
 
 
@@ -154,7 +155,10 @@ async def run_demo(
             f"{len(op.cross_border)} true cross-border links, {len(op.known_hits)} known hits"
         )
         rng = random.Random(seed)  # noqa: S311 - deterministic demo data, not crypto
-        nodes = {u: AgencyNode.load(settings, agency=u) for u in NATIONAL}
+        nodes = {
+            u: AgencyNode.load(settings, agency=u, conn=connection_for(settings, u))
+            for u in NATIONAL
+        }
         try:
             for i, pub in enumerate(op.dossiers, start=1):
                 suite = "pq-hybrid" if rng.random() < 0.3 else "classic"

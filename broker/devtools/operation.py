@@ -24,6 +24,7 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 
+from broker import topics
 from broker.models import Codes, Dossier, Evaluation, Group, MediaReference, Selector
 from broker.models.selectors import normalize_selector
 from broker.synthetic import media_hash, perceptual_hash, synthetic_person
@@ -31,7 +32,7 @@ from broker.synthetic import media_hash, perceptual_hash, synthetic_person
 __all__ = ["Operation", "Publication", "generate_operation"]
 
 UNITS = ["ES-PN", "DE-BKA", "PT-PJ", "IT-PS", "AR-PFA", "CL-PDI"]
-HUB = "EUROPOL"
+HUB = topics.HUB
 _EPOCH = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
 

@@ -66,6 +66,7 @@ from broker.errors import (
     UnsupportedSuiteError,
     UnsupportedVersionError,
 )
+from broker.models.codes import codes_to_json
 from broker.trust.keys import AgencyIdentity, SigningPublicKeys
 from broker.trust.registry import TrustStore
 
@@ -135,10 +136,7 @@ class OpenedEnvelope:
             "created_at": h.created_at.isoformat(),
             "expires_at": h.expires_at.isoformat(),
             "payload_fingerprint": h.payload_fingerprint.hex(),
-            "codes": {
-                **h.codes,
-                "retention_review": h.codes["retention_review"].isoformat(),
-            },
+            "codes": codes_to_json(h.codes),
         }
 
 

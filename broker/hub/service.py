@@ -26,13 +26,13 @@ import datetime as dt
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
-from broker.audit.events import AuditKind
+from broker.agency import AgencyNode, Delivery
+from broker.audit.events import AuditEvent
 from broker.codec import SchemaStore
 from broker.errors import ValidationError
 from broker.hub.index import Holding, HubIndex
-from broker.node import AgencyNode, Delivery
+from broker.models.codes import codes_from_json
 
 __all__ = ["Hub", "Notice"]
 
@@ -145,34 +145,32 @@ class Hub:
                 "permission_required": bool(notice and notice.permission_required),
                 "known_material": bool(notice and notice.known_material),
                 "hit_key": own.key,
-                "codes": _codes_record(own.codes),
+                "codes": codes_from_json(own.codes),
                 "at": dt.datetime.now(dt.UTC),
             },
         )
         sent = await self.node.publish(
-            payload, kind="HIT_NOTIFICATION", codes=_codes_record(own.codes), to=[own.agency]
+            payload, kind="HIT_NOTIFICATION", codes=codes_from_json(own.codes), to=[own.agency]
         )
         self.notifications += 1
-        if self.node.audit is not None:
-            if released_by is not None:
-                # Reveals a restricted holder: the verifier demands that holder's grant.
-                parties, outcome, ref = (
-                    [self.node.agency, own.agency, released_by],
-                    "released",
-                    (request_id),
-                )
-            else:
-                parties = [self.node.agency, own.agency, *sorted(visible)]
-                outcome, ref = "notified", own.envelope_id
-            self.node.audit.emit(
-                AuditKind.HIT_NOTIFICATION,
+        if released_by is not None and request_id is not None:
+            # Reveals a restricted holder: the verifier demands that holder's grant.
+            event = AuditEvent.hit_released(
                 actor=self.node.agency,
                 envelope_id=sent.envelope_id,
-                parties=parties,
-                outcome=outcome,
-                ref=ref,
-                message_kind="HIT_NOTIFICATION",
+                owner=own.agency,
+                released_by=released_by,
+                request_id=request_id,
             )
+        else:
+            event = AuditEvent.hit_notified(
+                actor=self.node.agency,
+                envelope_id=sent.envelope_id,
+                owner=own.agency,
+                others=sorted(visible),
+                owner_envelope=own.envelope_id,
+            )
+        self.node.audit.record(event)
 
     async def _request_release(self, key: str, owner: str) -> None:
         if self.index.pending_request(key, owner) is not None:
@@ -199,19 +197,18 @@ class Hub:
             },
         )
         sent = await self.node.publish(
-            payload, kind="RELEASE_REQUEST", codes=_codes_record(own.codes), to=[owner]
+            payload, kind="RELEASE_REQUEST", codes=codes_from_json(own.codes), to=[owner]
         )
         self.release_requests += 1
-        if self.node.audit is not None:
-            self.node.audit.emit(
-                AuditKind.RELEASE_REQUEST,
+        self.node.audit.record(
+            AuditEvent.release_request(
                 actor=self.node.agency,
                 envelope_id=sent.envelope_id,
-                parties=[self.node.agency, owner, *sorted(requested_for)],
-                outcome="requested",
-                ref=request_id,
-                message_kind="RELEASE_REQUEST",
+                owner=owner,
+                requested_for=sorted(requested_for),
+                request_id=request_id,
             )
+        )
 
     async def _on_grant(self, sender: str, payload: bytes) -> None:
         grant = self._store.decode("eu.fed.ReleaseGrant", payload)
@@ -242,11 +239,3 @@ class Hub:
                 own, visible, None, released_by=sender, request_id=grant["request_id"]
             )
             self.index.mark_notified(key, agency, before | {sender})
-
-
-def _codes_record(codes: dict[str, Any]) -> dict[str, Any]:
-    rec = dict(codes)
-    if isinstance(rec.get("retention_review"), str):
-        rec["retention_review"] = dt.date.fromisoformat(rec["retention_review"])
-    rec["evaluation"] = dict(rec["evaluation"])
-    return rec

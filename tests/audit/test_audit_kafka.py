@@ -15,6 +15,7 @@ import fastavro
 import pytest
 from typer.testing import CliRunner, Result
 
+from broker.agency import AgencyNode
 from broker.audit.auditor import flush_stream, replay_and_verify, verify_archive
 from broker.audit.events import FEDERATION_STREAM, ROUTER_STREAM, AuditKind
 from broker.audit.export import EVENTS
@@ -28,7 +29,6 @@ from broker.cli import app
 from broker.config import Settings
 from broker.errors import ProofError
 from broker.federation import init_federation
-from broker.node import AgencyNode
 from broker.router import EnvelopeCheck, Router
 from broker.synthetic import example_dossier
 from broker.topics import TopicLayout

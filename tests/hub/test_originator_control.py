@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from broker.agency import AgencyNode
 from broker.audit.auditor import replay_and_verify
 from broker.audit.events import ROUTER_STREAM, AuditKind
 from broker.audit.writer import load_audit_log
@@ -23,7 +24,6 @@ from broker.deadletter import DeadLetter
 from broker.federation import init_federation
 from broker.hub import Hub, HubIndex
 from broker.models import Dossier
-from broker.node import AgencyNode
 from broker.router import EnvelopeCheck, Router
 from broker.synthetic import example_dossier
 from broker.topics import TopicLayout

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from broker.agency import AgencyNode
 from broker.config import Settings
 from broker.federation import init_federation
-from broker.node import AgencyNode
 from broker.router import EnvelopeCheck, Router
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, ensure_topics

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from broker.agency import AgencyNode, Delivery
 from broker.audit.events import AuditEvent, AuditKind
 from broker.codec import SchemaStore
 from broker.deadletter import DeadLetter
 from broker.envelope.format import ENVELOPE_SCHEMA
-from broker.node import AgencyNode, Delivery
 from broker.synthetic import example_dossier
 from tests.kafka_helpers import read_all
 from tests.network.conftest import Network

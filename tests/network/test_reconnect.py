@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from broker.agency import AgencyNode, Delivery
 from broker.config import Settings
 from broker.federation import init_federation
 from broker.local import LocalCluster
-from broker.node import AgencyNode, Delivery
 from broker.router import EnvelopeCheck, Router
 from broker.synthetic import example_dossier
 from broker.topics import TopicLayout

@@ -6,8 +6,8 @@ drift hits both sides alike:
 
 * :mod:`broker.devtools.bench.plain` — the ceiling: plain aiokafka produce and consume of
   random bytes the size of the dossier;
-* :mod:`broker.devtools.bench.secure` — :meth:`broker.node.AgencyNode.publish_many` (seal +
-  produce) and :meth:`broker.node.AgencyNode.consume` (consume + verify + decrypt +
+* :mod:`broker.devtools.bench.secure` — :meth:`broker.agency.AgencyNode.publish_many` (seal +
+  produce) and :meth:`broker.agency.AgencyNode.consume` (consume + verify + decrypt +
   decode + de-duplicate), for both suites, 1/4/64 KiB dossiers, 1/3/10 recipients;
 * :mod:`broker.devtools.bench.latency` — publish to decrypted-in-handler through the real
   router (a ``broker router run`` subprocess) at a fixed offered rate;

@@ -26,11 +26,11 @@ import time
 from pathlib import Path
 
 from broker import home
+from broker.agency import AgencyNode, Delivery
+from broker.agency.store import AgencyStore
 from broker.audit.writer import load_audit_log
 from broker.config import Settings
 from broker.devtools.bench.memory import peak_rss_mib
-from broker.node import AgencyNode, Delivery
-from broker.store import AgencyStore
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection
 from broker.trust import load_identity, load_trust

@@ -27,9 +27,9 @@ import asyncio
 import time
 from typing import Any
 
+from broker.agency import AgencyNode, Delivery
 from broker.devtools.bench.plain import pipelined
 from broker.devtools.bench.workload import BenchError
-from broker.node import AgencyNode, Delivery
 from broker.transport import KafkaConnection, translate_kafka_errors
 
 __all__ = ["consume", "copy_records", "publish"]

@@ -22,6 +22,8 @@ from pathlib import Path
 import aiokafka.errors as kafka_errors
 from aiokafka.admin import NewTopic
 
+from broker.agency import AgencyNode
+from broker.agency.store import AgencyStore
 from broker.audit.journal import AuditJournal
 from broker.audit.keys import load_audit_signer
 from broker.audit.writer import AuditLog
@@ -30,8 +32,6 @@ from broker.errors import ConfigError, Error, TransportError
 from broker.federation import init_federation
 from broker.models import Dossier
 from broker.models.dossier import Attachment
-from broker.node import AgencyNode
-from broker.store import AgencyStore
 from broker.synthetic import example_dossier
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors

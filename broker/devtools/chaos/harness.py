@@ -49,7 +49,8 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from broker import home
+from broker import home, topics
+from broker._internal.retry import retry_transport
 from broker.config import Settings
 from broker.deadletter import DeadLetter
 from broker.envelope import Verifier, seal
@@ -80,7 +81,7 @@ log = logging.getLogger(__name__)
 
 SENDER = "ES-PN"
 RECIPIENT = "DE-BKA"
-HUB = "EUROPOL"
+HUB = topics.HUB
 #: Its signing key is revoked before any process starts; it only ever sends hostile records.
 REVOKED = "PT-PJ"
 AGENCIES = [RECIPIENT, SENDER, HUB, REVOKED]
@@ -415,17 +416,17 @@ class ChaosNetwork:
 
     async def _send_retrying(self, topic: str, value: bytes, attempts: int = 10) -> None:
         producer = await self.producer()
-        for attempt in range(attempts):
-            try:
-                with translate_kafka_errors("chaos publish"):
-                    await producer.send_and_wait(topic, value=value, key=secrets.token_bytes(16))
-            except TransportError:
-                if attempt == attempts - 1:
-                    raise
-                self.publish_retries += 1
-                await asyncio.sleep(min(0.5 * 2**attempt, 5.0))
-            else:
-                return
+
+        async def send() -> None:
+            with translate_kafka_errors("chaos publish"):
+                await producer.send_and_wait(topic, value=value, key=secrets.token_bytes(16))
+
+        def count(_: TransportError) -> None:
+            self.publish_retries += 1
+
+        await retry_transport(
+            send, what="chaos publish", attempts=attempts, base=0.5, cap=5.0, on_retry=count
+        )
 
     async def send_stream(
         self,

@@ -14,6 +14,7 @@ from typing import cast
 
 import pytest
 
+from broker.agency.store import AgencyStore
 from broker.config import Settings
 from broker.devtools.chaos.harness import RECIPIENT, ChaosNetwork
 from broker.devtools.chaos.hostile import KINDS, HostileForge
@@ -21,7 +22,6 @@ from broker.envelope import Verifier
 from broker.errors import Error
 from broker.local import LocalCluster
 from broker.router import EnvelopeCheck
-from broker.store import AgencyStore
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection
 from broker.trust import load_identity, load_trust

@@ -28,7 +28,7 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from typing import Any
 from broker._internal.sqlite import open_wal
 from broker.errors import ConfigError, ReplayError
 
-__all__ = ["AgencyStore", "InboxItem", "SentItem"]
+__all__ = ["AgencyStore", "InboxItem", "SentItem", "SentRecord"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (
@@ -104,6 +104,17 @@ class SentItem:
     sequence: int
     sent_at: float
     status: dict[str, str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SentRecord:
+    """One published envelope, as the sent table keeps it."""
+
+    envelope_id: str
+    kind: str
+    recipients: list[str]
+    sequence: int
+    envelope_sha256: str
 
 
 class AgencyStore:
@@ -263,22 +274,35 @@ class AgencyStore:
         envelope_sha256: str,
     ) -> None:
         """Remember a published envelope (status 'unacknowledged' until a receipt)."""
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO sent VALUES (?, ?, ?, ?, ?, ?)",
-                (envelope_id, kind, json.dumps(recipients), sequence, time.time(), envelope_sha256),
-            )
+        self.record_sent_many(
+            [
+                SentRecord(
+                    envelope_id=envelope_id,
+                    kind=kind,
+                    recipients=recipients,
+                    sequence=sequence,
+                    envelope_sha256=envelope_sha256,
+                )
+            ]
+        )
 
-    def record_sent_many(self, items: list[tuple[str, str, list[str], int, str]]) -> None:
-        """Remember many published envelopes in one transaction.
-
-        Each item is ``(envelope_id, kind, recipients, sequence, envelope_sha256)``.
-        """
+    def record_sent_many(self, records: Sequence[SentRecord]) -> None:
+        """Remember published envelopes in one transaction (each 'unacknowledged' for now)."""
         now = time.time()
         with self._transaction() as db:
             db.executemany(
                 "INSERT OR IGNORE INTO sent VALUES (?, ?, ?, ?, ?, ?)",
-                [(e, k, json.dumps(r), q, now, h) for e, k, r, q, h in items],
+                [
+                    (
+                        r.envelope_id,
+                        r.kind,
+                        json.dumps(r.recipients),
+                        r.sequence,
+                        now,
+                        r.envelope_sha256,
+                    )
+                    for r in records
+                ],
             )
 
     def record_receipt(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from broker.agency.store import AgencyStore, SentRecord
 from broker.errors import ConfigError, ReplayError
-from broker.store import AgencyStore
 
 
 @pytest.fixture
@@ -105,7 +105,18 @@ def test_reserved_sequence_ranges_never_overlap(tmp_path: Path) -> None:
 
 
 def test_batch_of_sent_envelopes_is_recorded_unacknowledged(store: AgencyStore) -> None:
-    store.record_sent_many([(f"e{i}", "DOSSIER", ["DE-BKA"], i, "00" * 32) for i in range(1, 4)])
+    store.record_sent_many(
+        [
+            SentRecord(
+                envelope_id=f"e{i}",
+                kind="DOSSIER",
+                recipients=["DE-BKA"],
+                sequence=i,
+                envelope_sha256="00" * 32,
+            )
+            for i in range(1, 4)
+        ]
+    )
     items = store.sent()
     assert sorted(i.envelope_id for i in items) == ["e1", "e2", "e3"]
     assert all(i.status == {"DE-BKA": "UNACKNOWLEDGED"} for i in items)
