@@ -30,11 +30,22 @@ from broker.errors import AccessDeniedError, TransportError
 from broker.topics import TopicLayout
 
 __all__ = [
+    "TOPIC_ALREADY_EXISTS",
     "KafkaConnection",
     "TlsIdentity",
     "ensure_topics",
+    "error_name",
     "translate_kafka_errors",
 ]
+
+#: Kafka's error code for "topic already exists" (raw admin responses).
+TOPIC_ALREADY_EXISTS: int = kafka_errors.TopicAlreadyExistsError.errno
+
+
+def error_name(code: int) -> str:
+    """Return Kafka's name for a protocol error code found in a raw admin response."""
+    name: str = kafka_errors.for_code(code).__name__
+    return name
 
 
 _DENIED = (

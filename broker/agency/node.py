@@ -61,7 +61,8 @@ class AgencyNode:
         self.layout = layout
         self.store = store
         self.suite = suite
-        self._audit_log = audit
+        #: The audit writer (None: this node keeps no audit trail).
+        self.audit_log = audit
         #: The one route into this agency's audit stream (the hub writes through it too).
         self.audit = AuditSink(audit)
         # publish_many seals and consume opens in this many forked processes (0: here).
@@ -117,15 +118,15 @@ class AgencyNode:
     async def start(self) -> None:
         """Start the producer (and the audit writer, if any)."""
         await self._publisher.start()
-        if self._audit_log is not None:
-            await self._audit_log.start()
+        if self.audit_log is not None:
+            await self.audit_log.start()
 
     async def close(self) -> None:
         """Stop the producer, publish the rest of the audit stream, close the state store."""
         await self._publisher.stop()
-        if self._audit_log is not None:
-            await self._audit_log.close()
-            self._audit_log = None
+        if self.audit_log is not None:
+            await self.audit_log.close()
+            self.audit_log = None
             self.audit = AuditSink(None)
         if self._pool is not None:
             self._pool.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from broker.errors import ConfigError, ReplayError
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> AgencyStore:
+def store(tmp_path: Path) -> Iterator[AgencyStore]:
     s = AgencyStore.open(tmp_path / "state.db")
     yield s
     s.close()

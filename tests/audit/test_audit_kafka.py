@@ -10,6 +10,7 @@ import dataclasses
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import fastavro
 import pytest
@@ -198,7 +199,7 @@ async def test_attack_rewritten_export_is_caught_offline(audited: Audited, tmp_p
     with (archive / EVENTS).open("rb") as fh:
         reader = fastavro.reader(fh)
         schema = reader.writer_schema
-        rows = list(reader)
+        rows: list[dict[str, Any]] = [r for r in reader if isinstance(r, dict)]
     events = [
         RawRecord(partition=r["partition"], offset=r["offset"], key=r["key"], value=r["value"])
         for r in rows

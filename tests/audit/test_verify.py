@@ -40,7 +40,8 @@ def _latest_note(records: list[RawRecord], stream: str) -> bytes:
         for r in records
         if r.value[2:10] == store.fingerprint(CHECKPOINT_SCHEMA)
     ]
-    return max((n for n in notes if n["stream"] == stream), key=lambda n: n["size"])["note"]
+    note: bytes = max((n for n in notes if n["stream"] == stream), key=lambda n: n["size"])["note"]
+    return note
 
 
 def test_an_honest_log_verifies_ok(honest: tuple[list[RawRecord], dict[str, object]]) -> None:
@@ -178,7 +179,7 @@ def _stream(*events: AuditEvent) -> list[RawRecord]:
     """Place events in their streams (as writers would), without checkpoints."""
     seqs: dict[str, int] = {}
     prev: dict[str, bytes] = {}
-    out = []
+    out: list[RawRecord] = []
     from broker import merkle
 
     for event in events:

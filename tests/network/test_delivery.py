@@ -151,8 +151,8 @@ async def test_batch_signed_publish_reaches_each_recipient_once_with_its_own_seq
             suite="pq-hybrid",
         )
         sent = {s.envelope_id: s.status for s in sender.store.sent()}
-        assert sender.audit is not None
-        journaled = [AuditEvent.from_bytes(v) for v in sender.audit.journal.events()]
+        assert sender.audit_log is not None
+        journaled = [AuditEvent.from_bytes(v) for v in sender.audit_log.journal.events()]
     # Every batch-signed envelope leaves its own PUBLISH event, as publish() does.
     published = [e for e in journaled if e.kind == AuditKind.PUBLISH]
     assert sorted(e.envelope_id or "" for e in published) == sorted(r.envelope_id for r in results)

@@ -19,7 +19,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiokafka.errors as kafka_errors
 from aiokafka.admin import NewTopic
 
 from broker.agency import AgencyNode
@@ -34,7 +33,12 @@ from broker.models import Dossier
 from broker.models.dossier import Attachment
 from broker.synthetic import example_dossier
 from broker.topics import TopicLayout
-from broker.transport import KafkaConnection, translate_kafka_errors
+from broker.transport import (
+    TOPIC_ALREADY_EXISTS,
+    KafkaConnection,
+    error_name,
+    translate_kafka_errors,
+)
 from broker.trust import AgencyIdentity, TrustStore, load_identity, load_trust
 
 __all__ = [
@@ -161,9 +165,8 @@ async def create_topics(conn: KafkaConnection, names: list[str]) -> None:
                 [NewTopic(name=n, num_partitions=PARTITIONS, replication_factor=1) for n in names]
             )
     for entry in response.topic_errors:
-        error = kafka_errors.for_code(entry[1])
-        if entry[1] and error is not kafka_errors.TopicAlreadyExistsError:
-            raise TransportError(f"cannot create topic {entry[0]}", detail=error.__name__)
+        if entry[1] and entry[1] != TOPIC_ALREADY_EXISTS:
+            raise TransportError(f"cannot create topic {entry[0]}", detail=error_name(entry[1]))
 
 
 async def delete_topics(conn: KafkaConnection, names: list[str]) -> None:
