@@ -25,7 +25,10 @@ The tree::
     │   ├── DecryptionError
     │   ├── ExpiredEnvelopeError
     │   └── ReplayError
-    └── AuditError                the audit log (tampering findings are data, not exceptions)
+    ├── AuditError                the audit log (tampering findings are data, not exceptions)
+    └── MatchingError             the hash index (broker.matching)
+        ├── HashFormatError       a PDQ, SHA-256 or MD5 value that is not well formed
+        └── IndexCorruptError     a saved index is truncated, altered or of an unknown format
 
 Behaviour is carried by class attributes (``reason``, ``retriable``), never by
 parsing messages. ``str(exc)`` is safe to show a peer: it never contains
@@ -51,11 +54,14 @@ __all__ = [
     "EnvelopeError",
     "Error",
     "ExpiredEnvelopeError",
+    "HashFormatError",
+    "IndexCorruptError",
     "KeyExpiredError",
     "KeyNotYetValidError",
     "KeyRevokedError",
     "LocalKafkaError",
     "MalformedEnvelopeError",
+    "MatchingError",
     "NotARecipientError",
     "ReplayError",
     "SchemaError",
@@ -248,3 +254,21 @@ class AuditError(Error):
     """The audit log could not be read, written or exported."""
 
     reason = "audit"
+
+
+class MatchingError(Error):
+    """The hash index could not add, match, save or load."""
+
+    reason = "matching"
+
+
+class HashFormatError(MatchingError):
+    """A PDQ, SHA-256 or MD5 value is not well formed (length, hex digits, array shape)."""
+
+    reason = "bad-hash"
+
+
+class IndexCorruptError(MatchingError):
+    """A saved index is truncated, altered or of an unknown format; it was not loaded."""
+
+    reason = "index-corrupt"
