@@ -34,6 +34,7 @@ import argparse
 import functools
 import json
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -171,7 +172,31 @@ def run(
     out["hub_seizure_loadavg"] = _loadavg()
     out["hub_peak_rss_mib"] = round(peak_rss_mib())
     out["hub_segments"] = index.stats()["pdq"]["segments"]
+    # Last: a loaded copy beside the built one would double the peak above.
+    out |= _persistence(index, q[:1000], threshold)
     return out
+
+
+def _persistence(index: HashIndex, q: Words, threshold: int) -> dict[str, Any]:
+    """Time a save and a verified (hash-checked, memory-mapped) load; compare answers."""
+    with tempfile.TemporaryDirectory(prefix="hub-index-") as tmp:
+        path = Path(tmp) / "index"
+        _, save_s, _ = _timed(lambda: index.save(path))
+        loaded, load_s, load_cpu = _timed(lambda: HashIndex.load(path))
+        same = (
+            loaded.query_batch(q, threshold=threshold).pairs()
+            == index.query_batch(q, threshold=threshold).pairs()
+        )
+        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        del loaded
+    return {
+        "hub_save_s": round(save_s, 2),
+        "hub_load_s": round(load_s, 2),
+        "hub_load_cpu_s": round(load_cpu, 2),
+        "hub_load_same_answers": same,
+        "hub_saved_mib": round(size / 2**20),
+        "hub_persistence_loadavg": _loadavg(),
+    }
 
 
 def _build(ids: NDArray[np.uint64], refs: Words) -> HashIndex:

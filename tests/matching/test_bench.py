@@ -6,7 +6,7 @@ from broker.matching.bench import run
 
 
 def test_small_bench_reports_exact_recall() -> None:
-    result = run(reference=20_000, queries=1_000, seizure=2_000, repeat=1)
+    result = run(reference=5_000, queries=500, seizure=500, repeat=1)
     assert result["hub_recall"] == 1.0
     assert result["hub_false_matches"] == 0
     assert result["hub_wrong_distances"] == 0
