@@ -48,6 +48,7 @@ from broker.envelope.format import (
     ML_DSA_CONTEXT,
     SUITES,
     Header,
+    aware_now,
     batch_message,
     commitment,
     tbs,
@@ -219,7 +220,7 @@ class Verifier:
 
     def verify(self, data: bytes, *, now: dt.datetime | None = None) -> VerifiedEnvelope:
         """Verify ``data``'s signature(s) against the trust store, without decrypting."""
-        at = _aware(now)
+        at = aware_now(now)
         try:
             return self._verify(bytes(data), at)[1]
         except Error:
@@ -310,7 +311,7 @@ class Verifier:
         self, data: bytes, *, identity: AgencyIdentity, now: dt.datetime | None = None
     ) -> OpenedEnvelope:
         """Verify, then decrypt ``data`` for ``identity``; return payload and provenance."""
-        at = _aware(now)
+        at = aware_now(now)
         try:
             return self._open(bytes(data), identity, at)
         except Error:
@@ -375,14 +376,6 @@ class Verifier:
         return OpenedEnvelope(
             header=header, recipient=me, recipient_key_id=wrap["key_id"], payload=payload
         )
-
-
-def _aware(now: dt.datetime | None) -> dt.datetime:
-    if now is None:
-        return dt.datetime.now(dt.UTC)
-    if now.tzinfo is None:
-        raise ConfigError("now must be timezone-aware")
-    return now
 
 
 def verify_envelope(
