@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.codec import SchemaStore
+from broker.envelope.verify import claimed_envelope_id
 
 __all__ = ["DeadLetter"]
 
@@ -66,7 +67,14 @@ class DeadLetter:
         detail: str | None = None,
         envelope_id: str | None = None,
     ) -> DeadLetter:
-        """Build the dead letter of one consumed record."""
+        """Build the dead letter of one consumed record.
+
+        ``envelope_id`` defaults to the id the record's header claims whenever the
+        header decodes (:func:`broker.envelope.verify.claimed_envelope_id`), whatever
+        check failed later, so every dead letter of an envelope can be found by its id.
+        """
+        if envelope_id is None:
+            envelope_id = claimed_envelope_id(original)
         return cls(
             original=original,
             original_key=key,
