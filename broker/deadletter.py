@@ -7,8 +7,9 @@ from, who rejected it and why; then the consumer goes on.
 What a peer may see is deliberately coarse (brief: "what a peer sees about a
 failed check must not help an attacker"): the router writes to the *sender's*
 rejected topic — the sender may be the attacker — so it records only the
-stable reason code; the precise cause goes to the router's own log and audit
-event. An agency's consumer writes to its *own* rejected topic and includes
+stable reason code (and the envelope id the record's own header claims, which
+tells the sender nothing new); the precise cause goes to the router's own log
+and audit event. An agency's consumer writes to its *own* rejected topic and includes
 the precise detail.
 
 Example::
