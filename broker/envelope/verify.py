@@ -386,6 +386,20 @@ def _aware(now: dt.datetime | None) -> dt.datetime:
     return now
 
 
+def verify_envelope(
+    data: bytes, *, trust: TrustStore, now: dt.datetime | None = None
+) -> VerifiedEnvelope:
+    """Verify an envelope's signature with the public registry only."""
+    return Verifier(trust=trust).verify(data, now=now)
+
+
+def open_envelope(
+    data: bytes, *, trust: TrustStore, identity: AgencyIdentity, now: dt.datetime | None = None
+) -> OpenedEnvelope:
+    """Verify and decrypt an envelope for one recipient."""
+    return Verifier(trust=trust).open(data, identity=identity, now=now)
+
+
 def claimed_envelope_id(data: bytes) -> str | None:
     """Return the envelope id the header of ``data`` claims, if it decodes; verify nothing.
 
@@ -406,17 +420,3 @@ def claimed_envelope_id(data: bytes) -> str | None:
     if not isinstance(envelope_id, str) or not ENVELOPE_ID.fullmatch(envelope_id):
         return None
     return envelope_id
-
-
-def verify_envelope(
-    data: bytes, *, trust: TrustStore, now: dt.datetime | None = None
-) -> VerifiedEnvelope:
-    """Verify an envelope's signature with the public registry only."""
-    return Verifier(trust=trust).verify(data, now=now)
-
-
-def open_envelope(
-    data: bytes, *, trust: TrustStore, identity: AgencyIdentity, now: dt.datetime | None = None
-) -> OpenedEnvelope:
-    """Verify and decrypt an envelope for one recipient."""
-    return Verifier(trust=trust).open(data, identity=identity, now=now)
