@@ -77,6 +77,7 @@ __all__ = [
     "OpenedEnvelope",
     "VerifiedEnvelope",
     "Verifier",
+    "claimed_envelope_id",
     "open_envelope",
     "verify_envelope",
 ]
@@ -390,3 +391,25 @@ def open_envelope(
 ) -> OpenedEnvelope:
     """Verify and decrypt an envelope for one recipient."""
     return Verifier(trust=trust).open(data, identity=identity, now=now)
+
+
+def claimed_envelope_id(data: bytes) -> str | None:
+    """Return the envelope id the header of ``data`` claims, if it decodes; verify nothing.
+
+    For dead letters and audit events of rejected records: the id names what the
+    bytes claim to be (so an operator can find every trace of one envelope), it
+    proves nothing. None unless the envelope and its header decode and the id is
+    32 lower-case hex characters.
+
+        >>> claimed_envelope_id(b"not an envelope") is None
+        True
+    """
+    store = SchemaStore.default()
+    try:
+        outer = store.decode(ENVELOPE_SCHEMA, bytes(data))
+        envelope_id = store.decode(HEADER_SCHEMA, outer["header"])["envelope_id"]
+    except (SchemaError, KeyError, TypeError):
+        return None
+    if not isinstance(envelope_id, str) or not ENVELOPE_ID.fullmatch(envelope_id):
+        return None
+    return envelope_id
