@@ -11,7 +11,8 @@ import typer
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
 from broker.cli.network import create_topics_if_known
 from broker.federation import DEFAULT_VALIDITY_DAYS, init_federation
-from broker.trust.keystore import load_trust
+from broker.trust.keystore import load_root, load_trust
+from broker.trust.manifest import load_registry, sign_registry
 
 app = typer.Typer(help="Create and inspect the federation.", no_args_is_help=True)
 
@@ -72,3 +73,25 @@ def show(
         for r in rows:
             state = "valid" if r["valid_now"] else (r["revocation"] or "not valid now")
             typer.echo(f"  {r['key_id']:<24} {r['usage']:<8} until {r['not_after']}  {state}")
+
+
+@app.command()
+def manifest(
+    sign: bool = typer.Option(
+        False,
+        "--sign",
+        help="Sign a new version over the public files as they are now (root key needed; "
+        "for a registry made before manifests, or after reviewing a change by hand).",
+    ),
+    passphrase_env: str | None = PassphraseEnvOption,
+    home: Path | None = HomeOption,
+) -> None:
+    """Show the root-signed registry manifest (version, members, files), or sign a new one."""
+    settings = settings_for(home)
+    if sign:
+        sign_registry(settings, load_root(settings, passphrase_from(passphrase_env)))
+    reg = load_registry(settings)
+    m = reg.manifest
+    typer.echo(f"registry manifest version {m.version}, issued {m.issued_at.isoformat()}")
+    typer.echo(f"  members: {', '.join(m.members)}")
+    typer.echo(f"  {len(m.files)} file(s), every one present and unaltered")
