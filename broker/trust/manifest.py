@@ -173,9 +173,13 @@ def check_registry(manifest: RegistryManifest, files: dict[str, bytes]) -> None:
 @contextlib.contextmanager
 def _seen_lock(settings: Settings) -> Iterator[Path]:
     path = home.registry_seen(settings)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.parent.chmod(0o700)
-    fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.parent.chmod(0o700)
+        fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        # Without its memory a home could be rolled back unnoticed: refuse, do not skip.
+        raise ConfigError("cannot keep the registry memory", detail=str(path.parent)) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield path
