@@ -17,7 +17,9 @@ The tree::
     │   ├── KeyExpiredError
     │   ├── KeyRevokedError
     │   ├── WrongKeyUsageError
-    │   └── CertificateError      a certificate or revocation that does not verify
+    │   ├── CertificateError      a certificate or revocation that does not verify
+    │   └── RegistryManifestError  public registry files disagree with the root-signed manifest
+    │       └── RegistryRollbackError  the manifest is older than (or forks) one already seen
     ├── EnvelopeError             a sealed envelope was refused
     │   ├── MalformedEnvelopeError
     │   ├── UnsupportedVersionError
@@ -77,6 +79,8 @@ __all__ = [
     "NoteError",
     "NoteSignatureError",
     "ProofError",
+    "RegistryManifestError",
+    "RegistryRollbackError",
     "ReplayError",
     "SchemaError",
     "SignatureError",
@@ -222,6 +226,23 @@ class CertificateError(TrustError):
     """A key certificate or revocation does not verify against the federation root."""
 
     reason = "bad-certificate"
+
+
+class RegistryManifestError(TrustError):
+    """The public registry does not match the root-signed registry manifest.
+
+    A listed file is missing or altered, a registry file is present that the manifest
+    does not list, or the manifest itself is missing or does not verify. Fail closed:
+    deleting a revocation must never bring a key back.
+    """
+
+    reason = "bad-registry-manifest"
+
+
+class RegistryRollbackError(RegistryManifestError):
+    """The manifest is older than the newest this home has seen, or forks it (same version)."""
+
+    reason = "registry-rollback"
 
 
 class EnvelopeError(Error):

@@ -36,6 +36,7 @@ from broker.topics import check_agency_id
 from broker.trust.certificates import FederationRoot
 from broker.trust.keys import DecryptionKeyPair, SigningKeyPair
 from broker.trust.keystore import b64, load_root, load_trust, save_key
+from broker.trust.manifest import sign_registry
 
 __all__ = [
     "DEFAULT_VALIDITY_DAYS",
@@ -155,6 +156,7 @@ def add_agency(
             not_before=now,
         )
         _record(settings, AuditKind.KEY_CREATE, agency=agency, key_id=key_id, outcome=usage)
+    sign_registry(settings, root)
 
 
 def rotate_keys(
@@ -201,6 +203,7 @@ def rotate_keys(
         )
         _record(settings, AuditKind.KEY_ROTATE, agency=agency, key_id=key_id, outcome=usage)
         new_ids.append(key_id)
+    sign_registry(settings, root)
     return new_ids
 
 
@@ -233,6 +236,7 @@ def revoke_key(
         agency=agency, key_id=key_id, kind=kind, revoked_at=dt.datetime.now(dt.UTC), reason=reason
     )
     _write_revocation(settings, data, agency, key_id)
+    sign_registry(settings, root)
     _record(
         settings, AuditKind.KEY_REVOKE, agency=agency, key_id=key_id, outcome=kind, reason=reason
     )

@@ -7,6 +7,7 @@ A federation lives under one home directory (:class:`broker.config.Settings`)::
     agencies/<AGENCY>/certificates/<key id>.cert  signed key certificates
     agencies/<AGENCY>/revocations/<key id>.rev    signed revocations
     agencies/audit-keys/<stream>.cert             root-certified audit stream keys
+    agencies/registry.manifest                    root-signed index of all the above (versioned)
     keys/federation-root/root.key                 root private seeds          (0600)
     keys/<AGENCY>/<key id>.key                    agency private seeds        (0600)
     keys/audit/<stream>.key                       audit checkpoint key        (0600)
@@ -14,6 +15,7 @@ A federation lives under one home directory (:class:`broker.config.Settings`)::
     state/<AGENCY>/hub.db                         the hub's index (hub agency only)
     state/<stream>/audit.db                       the stream's audit journal
     state/<stream>/audit-checkpoint.note          newest signed checkpoint, outside Kafka
+    state/trust/registry-seen.json                newest manifest version seen here (0600)
 
 Nothing else in the package builds these paths by hand, so moving a file means
 editing this module only.
@@ -48,6 +50,8 @@ __all__ = [
     "checkpoint_copy",
     "hub_db",
     "profiles",
+    "registry_manifest",
+    "registry_seen",
     "revocations_dir",
     "root_key",
     "root_public",
@@ -101,6 +105,11 @@ def audit_key_cert(settings: Settings, stream: str) -> Path:
     return audit_key_certs_dir(settings) / f"{stream}.cert"
 
 
+def registry_manifest(settings: Settings) -> Path:
+    """The root-signed registry manifest: every public registry file by SHA-256, versioned."""
+    return settings.agencies_dir / "registry.manifest"
+
+
 # -- private keys (keys/) -----------------------------------------------------------------
 
 
@@ -150,6 +159,14 @@ def audit_journal(settings: Settings, stream: str) -> Path:
 def checkpoint_copy(settings: Settings, stream: str) -> Path:
     """The newest signed checkpoint of ``stream``, kept outside Kafka for auditors."""
     return stream_state_dir(settings, stream) / "audit-checkpoint.note"
+
+
+def registry_seen(settings: Settings) -> Path:
+    """The newest registry manifest version this home has accepted (its rollback memory).
+
+    ``trust`` is lower case, so it never collides with an agency id.
+    """
+    return settings.state_dir / "trust" / "registry-seen.json"
 
 
 def checkpoint_copies(settings: Settings) -> list[Path]:

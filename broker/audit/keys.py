@@ -29,7 +29,8 @@ from broker.config import Settings
 from broker.errors import CertificateError, ConfigError
 from broker.trust.certificates import FederationRoot, verify_audit_key
 from broker.trust.keys import ED25519
-from broker.trust.keystore import load_key, load_root, load_trust, save_key
+from broker.trust.keystore import load_key, load_root, save_key
+from broker.trust.manifest import load_registry
 
 __all__ = ["issue_audit_key", "load_audit_keys", "load_audit_signer", "remove_audit_key"]
 
@@ -84,10 +85,10 @@ def load_audit_signer(
 
 def load_audit_keys(settings: Settings) -> dict[str, NoteVerifier]:
     """Return every root-certified audit stream key, by stream (fail closed on a bad one)."""
-    trust = load_trust(settings)
+    registry = load_registry(settings)  # only root-listed, unaltered certificates
     out: dict[str, NoteVerifier] = {}
-    for path in sorted(home.audit_key_certs_dir(settings).glob("*.cert")):
-        statement = verify_audit_key(path.read_bytes(), root=trust.root)
+    for path, data in registry.audit_key_certificates():
+        statement = verify_audit_key(data, root=registry.root)
         verifier = verifier_from_key_string(statement.vkey)
         if not isinstance(verifier, NoteVerifier) or verifier.name != origin_for(statement.stream):
             raise CertificateError("audit key statement names a wrong key", detail=str(path))

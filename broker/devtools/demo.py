@@ -42,6 +42,7 @@ from broker.hub import HubIndex
 from broker.local import LocalCluster, read_record
 from broker.topics import TopicLayout
 from broker.transport import ensure_topics
+from broker.trust.distribution import publish_registry
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -121,6 +122,8 @@ async def run_demo(
         init_federation(settings, agencies=AGENCIES)
         layout = TopicLayout(prefix=settings.topic_prefix)
         await ensure_topics(cluster.connection(), layout=layout, agencies=AGENCIES)
+        # The public registry goes to the compacted federation topic, as `federation init` does.
+        await publish_registry(settings, cluster.connection(), layout=layout)
         await flush_stream(settings, stream=FEDERATION_STREAM, conn=cluster.connection())
         say("== 3/6 router, hub and 6 national inbox consumers as separate processes")
         logs = settings.state_dir / "demo-logs"

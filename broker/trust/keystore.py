@@ -35,9 +35,10 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from broker import home
 from broker.config import Settings
-from broker.errors import CertificateError, ConfigError, UnknownAgencyError, UnknownKeyError
-from broker.trust.certificates import FederationRoot, RootPublicKeys
+from broker.errors import ConfigError, UnknownAgencyError, UnknownKeyError
+from broker.trust.certificates import FederationRoot
 from broker.trust.keys import AgencyIdentity, DecryptionKeyPair, SigningKeyPair
+from broker.trust.manifest import load_registry
 from broker.trust.registry import TrustStore
 
 __all__ = ["b64", "load_identity", "load_key", "load_root", "load_trust", "save_key"]
@@ -125,31 +126,12 @@ def load_root(settings: Settings, passphrase: str | None) -> FederationRoot:
 
 
 def load_trust(settings: Settings) -> TrustStore:
-    """Load and verify the federation's public material (fail closed on any bad statement)."""
-    path = home.root_public(settings)
-    try:
-        raw = json.loads(path.read_text())
-        root = RootPublicKeys.from_raw({k: _unb64(v) for k, v in raw.items()})
-    except FileNotFoundError:
-        raise ConfigError(
-            "no federation here", detail=f"{path} missing: run `broker federation init`"
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise CertificateError("unreadable federation root", detail=str(path)) from exc
-    agencies = [p.parent.name for p in home.profiles(settings)]
-    certs = [
-        p.read_bytes()
-        for a in agencies
-        for p in sorted((home.certificates_dir(settings, a)).glob("*.cert"))
-    ]
-    revs = [
-        p.read_bytes()
-        for a in agencies
-        for p in sorted((home.revocations_dir(settings, a)).glob("*.rev"))
-    ]
-    return TrustStore.from_signed(
-        root=root, certificates=certs, revocations=revs, agencies=agencies
-    )
+    """Load and verify the federation's public material (fail closed on any bad statement).
+
+    Only the files the root-signed registry manifest lists are trusted, and only if
+    every listed file is there unaltered (:mod:`broker.trust.manifest`).
+    """
+    return load_registry(settings).trust_store()
 
 
 def load_identity(

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from broker.audit.keys import load_audit_keys
 from broker.cli import app
 from broker.config import Settings
-from broker.errors import CertificateError, ConfigError, KeyRevokedError
+from broker.errors import ConfigError, KeyRevokedError, RegistryManifestError
 from broker.federation import add_agency, init_federation, revoke_key, rotate_keys
 from broker.trust.keystore import load_identity, load_trust
 
@@ -113,15 +113,21 @@ def test_cli_rejects_malformed_agency_id(tmp_path: Path) -> None:
 
 def test_attack_swapped_audit_key_certificate_is_refused(tmp_path: Path) -> None:
     """An attacker who can write agencies/ replaces ES-PN's audit key with DE-BKA's statement
-    under ES-PN's file name, or flips a byte: the auditor's key loading fails closed."""
+    under ES-PN's file name, or flips a byte: the auditor's key loading fails closed (the
+    root-signed registry manifest no longer matches; each statement is checked after that)."""
     s = Settings(home=tmp_path)
     init_federation(s, agencies=["ES-PN", "DE-BKA"])
     certs = tmp_path / "agencies" / "audit-keys"
-    data = bytearray((certs / "ES-PN.cert").read_bytes())
+    genuine = (certs / "ES-PN.cert").read_bytes()
+    data = bytearray(genuine)
     data[-5] ^= 0x01
     (certs / "ES-PN.cert").write_bytes(bytes(data))
-    with pytest.raises(CertificateError):
+    with pytest.raises(RegistryManifestError, match="does not match") as flipped:
         load_audit_keys(s)
-    # A genuine statement under another name still says which stream it is for.
+    assert "altered: audit-keys/ES-PN.cert" in (flipped.value.detail or "")
     (certs / "ES-PN.cert").write_bytes((certs / "DE-BKA.cert").read_bytes())
-    assert "ES-PN" not in load_audit_keys(s)
+    with pytest.raises(RegistryManifestError) as swapped:
+        load_audit_keys(s)
+    assert "altered: audit-keys/ES-PN.cert" in (swapped.value.detail or "")
+    (certs / "ES-PN.cert").write_bytes(genuine)
+    assert sorted(load_audit_keys(s)) == ["DE-BKA", "ES-PN", "federation", "router"]
