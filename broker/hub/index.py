@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS release_requests (
     owner_envelope_id TEXT NOT NULL, requested_for TEXT NOT NULL,
     status TEXT NOT NULL, released_to TEXT
 );
+CREATE TABLE IF NOT EXISTS anonymous_parties (
+    request_id TEXT NOT NULL, alias TEXT NOT NULL, agency TEXT NOT NULL,
+    PRIMARY KEY (request_id, alias)
+);
 """
 
 
@@ -214,21 +218,46 @@ class HubIndex:
         owner: str,
         owner_envelope_id: str,
         requested_for: set[str],
+        anonymous: dict[str, str] | None = None,
     ) -> None:
-        """Record a pending release request to ``owner``."""
-        self._db.execute(
-            "INSERT OR IGNORE INTO release_requests VALUES (?, ?, ?, ?, ?, 'PENDING', NULL)",
-            (request_id, key, owner, owner_envelope_id, ",".join(sorted(requested_for))),
-        )
+        """Record a pending release request to ``owner``.
 
-    def pending_request(self, key: str, owner: str) -> str | None:
-        """Return the id of a pending request to ``owner`` about ``key``, if any."""
+        ``requested_for`` is what the owner is shown: agency ids and the aliases of
+        ``anonymous`` (alias -> the restricted agency it stands for, never sent).
+        """
+        anonymous = anonymous or {}
+        self._db.execute("BEGIN")
+        try:
+            self._db.execute(
+                "INSERT OR IGNORE INTO release_requests VALUES (?, ?, ?, ?, ?, 'PENDING', NULL)",
+                (request_id, key, owner, owner_envelope_id, ",".join(sorted(requested_for))),
+            )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO anonymous_parties VALUES (?, ?, ?)",
+                [(request_id, alias, agency) for alias, agency in sorted(anonymous.items())],
+            )
+        except sqlite3.Error:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def resolve(self, request_id: str, party: str) -> str:
+        """Return the agency behind ``party`` of a request (an alias, or an agency id itself)."""
         row = self._db.execute(
-            "SELECT request_id FROM release_requests "
-            "WHERE key = ? AND owner = ? AND status = 'PENDING'",
-            (key, owner),
+            "SELECT agency FROM anonymous_parties WHERE request_id = ? AND alias = ?",
+            (request_id, party),
         ).fetchone()
-        return None if row is None else str(row[0])
+        return party if row is None else str(row[0])
+
+    def requested_parties(self, key: str, owner: str) -> set[str]:
+        """Return every agency ``owner`` was already asked about for ``key``, aliases resolved."""
+        out: set[str] = set()
+        for request_id, requested in self._db.execute(
+            "SELECT request_id, requested_for FROM release_requests WHERE key = ? AND owner = ?",
+            (key, owner),
+        ):
+            out |= {self.resolve(str(request_id), a) for a in str(requested).split(",") if a}
+        return out
 
     def release_request(self, request_id: str) -> dict[str, str] | None:
         """Return a release request by id."""
