@@ -9,7 +9,9 @@ Hit/no-hit with originator control:
   TLP:AMBER+STRICT (``Codes.originator_consent_required``) — is never named to
   anyone, in any message: the others get "hit, permission required", and the
   restricted owner gets a ``ReleaseRequest``. Nothing from another agency's
-  dossier (value, envelope id, content) is ever put in a notification.
+  dossier (value, envelope id, content) is ever put in a notification: a
+  PDQ hit is keyed by its cluster's opaque id, and each owner is told only its
+  own hash (red-team F11).
 * A ``ReleaseRequest``'s ``requested_for`` names the *unrestricted* holders
   only. Each other restricted holder appears as a fresh alias
   (``restricted-holder-<16 hex>``, random per request, never an agency id):
@@ -252,7 +254,7 @@ class Hub:
                 "release grant not signed by the owner",
                 detail=f"request to {request['owner']}, grant from {sender}",
             )
-        if grant["hit_key"] != request["key"]:
+        if self.index.current_key(grant["hit_key"]) != request["key"]:
             raise ValidationError("release grant names another hit than the request")
         requested = {a for a in request["requested_for"].split(",") if a}
         release_to = set(grant["release_to"])

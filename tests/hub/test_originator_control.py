@@ -182,3 +182,38 @@ async def test_probe_marked_restricted_does_not_learn_other_restricted_holders(f
         if ev.kind is AuditKind.HIT_NOTIFICATION and ev.outcome == "released"
     ]
     assert releases == [["EUROPOL", "ES-PN", "IT-PS"]]
+
+
+async def test_near_duplicate_image_does_not_reveal_the_restricted_founders_exact_pdq_hash(
+    fed: Fed,
+) -> None:
+    """F11: an agency whose image is within distance 31 of a restricted agency's image learns
+    there is a hit, under an opaque cluster id — never that agency's exact PDQ hash."""
+    founder = "f" * 64
+    near = "0" * 7 + "f" * 57  # 28 bits away: the same cluster
+    async with fed.node("ES-PN") as es:
+        es_pub = await es.publish_dossier(
+            dossier(1, restricted=True, phone="+447700900101", pdq=founder), to=["EUROPOL"]
+        )
+    async with fed.node("DE-BKA") as de:
+        await de.publish_dossier(
+            dossier(2, restricted=False, phone="+447700900102", pdq=near), to=["EUROPOL"]
+        )
+    await fed.route(expect=2)
+    await fed.hub(expect=2)
+    await fed.route(expect=3)
+
+    (de_hit,) = await fed.inbox("DE-BKA", "HIT_NOTIFICATION", expect=1)
+    assert de_hit["selector_type"] == "MEDIA_PDQ" and de_hit["selector_value"] == near
+    assert founder not in de_hit["hit_key"] and de_hit["permission_required"]
+    (es_hit,) = await fed.inbox("ES-PN", "HIT_NOTIFICATION", expect=1)
+    (request,) = await fed.inbox("ES-PN", "RELEASE_REQUEST", expect=1)
+    assert es_hit["selector_value"] == founder and near not in es_hit["hit_key"]
+    assert request["hit_key"] == es_hit["hit_key"] == de_hit["hit_key"]  # the opaque id
+    holders = [
+        Holder(
+            agency="ES-PN", restricted=True, envelope_ids=(es_pub.envelope_id,), hashes=(founder,)
+        ),
+        Holder(agency="DE-BKA", restricted=False, hashes=(near,)),
+    ]
+    assert await assert_hub_names_no_restricted_holder(fed, holders) == 3
