@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from broker._internal.sqlite import open_wal
 from broker.errors import ConfigError
 from broker.models import Dossier, normalize_selector
 
@@ -126,10 +127,7 @@ class HubIndex:
     def open(cls, path: Path, *, pdq_threshold: int = 31) -> HubIndex:
         """Open (creating if needed) the index at ``path``."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+            db = open_wal(path, schema=_SCHEMA, busy_timeout_ms=10_000)  # 0600 in 0700
             index = cls(db=db, pdq_threshold=pdq_threshold)
             index._migrate()
         except (OSError, sqlite3.Error) as exc:
