@@ -20,16 +20,27 @@ A federation lives under one home directory (:class:`broker.config.Settings`)::
 Nothing else in the package builds these paths by hand, so moving a file means
 editing this module only.
 
+Everything under ``state/`` holds plaintext or secrets (the decrypted inbox, the
+hub's index of every agency's selectors, audit journals): it lives in 0700
+directories (:func:`private_dir`) and is written 0600 (:func:`private_file`,
+:func:`write_private`), and a looser mode found on an existing file or directory
+is tightened when it is opened (red-team F12).
+
 Example::
 
     >>> from broker.config import Settings
     >>> s = Settings(home="/srv/fed")
     >>> str(agency_db(s, "ES-PN")), str(audit_journal(s, "router"))
     ('/srv/fed/state/ES-PN/state.db', '/srv/fed/state/router/audit.db')
+    >>> import tempfile
+    >>> d = private_dir(Path(tempfile.mkdtemp()) / "state" / "ES-PN")
+    >>> oct(d.stat().st_mode & 0o777), oct(d.parent.stat().st_mode & 0o777)
+    ('0o700', '0o700')
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from broker.config import Settings
@@ -49,6 +60,8 @@ __all__ = [
     "checkpoint_copies",
     "checkpoint_copy",
     "hub_db",
+    "private_dir",
+    "private_file",
     "profiles",
     "registry_manifest",
     "registry_seen",
@@ -56,6 +69,7 @@ __all__ = [
     "root_key",
     "root_public",
     "stream_state_dir",
+    "write_private",
 ]
 
 #: The root's private key directory under ``keys/`` (not an agency id: it has no hyphen).
@@ -172,3 +186,35 @@ def registry_seen(settings: Settings) -> Path:
 def checkpoint_copies(settings: Settings) -> list[Path]:
     """Every stream's newest checkpoint copy under this home, sorted."""
     return sorted(settings.state_dir.glob("*/audit-checkpoint.note"))
+
+
+# -- modes of private state ---------------------------------------------------------------
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) 0700; tighten ``path`` itself if it exists."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+        directory.chmod(0o700)  # mkdir's mode is filtered by the umask
+    path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty 0600 in a private directory if missing; tighten it if it exists."""
+    private_dir(path.parent)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    path.chmod(0o600)
+    return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically, 0600 in a private directory."""
+    private_dir(path.parent)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    tmp.chmod(0o600)
+    tmp.replace(path)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -309,13 +309,20 @@ class AuditEvent:
         owner: str,
         requested_for: Sequence[str],
         request_id: str,
+        anonymous: Mapping[str, str] | None = None,
     ) -> AuditEvent:
-        """The hub asked ``owner`` to release its holding to ``requested_for``."""
+        """The hub asked ``owner`` to release its holding to ``requested_for``.
+
+        ``anonymous`` maps each alias the owner was shown instead of a restricted
+        holder's id to that holder; the event records it as the party ``alias=AGENCY``,
+        so an auditor can resolve a grant naming the alias (rule 3).
+        """
+        bound = [f"{alias}={agency}" for alias, agency in sorted((anonymous or {}).items())]
         return cls.new(
             AuditKind.RELEASE_REQUEST,
             actor=actor,
             envelope_id=envelope_id,
-            parties=[actor, owner, *requested_for],
+            parties=[actor, owner, *requested_for, *bound],
             outcome="requested",
             ref=request_id,
             message_kind="RELEASE_REQUEST",

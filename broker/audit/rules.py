@@ -10,7 +10,8 @@ partitions), so the rules are checked once the whole log is read:
 3. no release of restricted content without a grant: a ``HIT_NOTIFICATION``
    with outcome ``released`` (the hub revealing a restricted holder) needs a
    ``RELEASE_GRANT`` by that holder, in its own stream, for the same request
-   and naming the notified agency.
+   and naming the notified agency — by its id, or by the alias under which the
+   hub's own ``RELEASE_REQUEST`` for that request showed it (party ``alias=AGENCY``).
 
 Example::
 
@@ -55,6 +56,8 @@ class RuleBook:
     )
     granted: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     released: list[tuple[str, str, str, str, _Located]] = field(default_factory=list)
+    #: (hub stream, request id, alias) -> the restricted agency the hub's request bound it to.
+    aliases: dict[tuple[str, str, str], str] = field(default_factory=dict)
     #: REJECT events seen (each dead letter has one), by reason code.
     rejected: dict[str, int] = field(default_factory=dict)
 
@@ -88,6 +91,11 @@ class RuleBook:
             )
         elif kind == "RELEASE_GRANT" and rec["ref"] and parties and parties[0] == rec["stream"]:
             self.granted[(rec["ref"], parties[0])] = frozenset(parties[1:])
+        elif kind == "RELEASE_REQUEST" and rec["ref"] and parties and parties[0] == rec["stream"]:
+            for party in parties[2:]:
+                alias, sep, agency = party.partition("=")
+                if sep:
+                    self.aliases[(rec["stream"], rec["ref"], alias)] = agency
         elif kind == "REJECT":
             reason = rec["reason"] or "unknown"
             self.rejected[reason] = self.rejected.get(reason, 0) + 1
@@ -130,8 +138,9 @@ class RuleBook:
                     (agency, where.where, f"{agency} opened {envelope_id} before its delivery")
                 )
         for request_id, notified, grantor, stream, where in self.released:
-            release_to = self.granted.get((request_id, grantor))
-            if release_to is None or notified not in release_to:
+            release_to = self.granted.get((request_id, grantor), frozenset())
+            named = {self.aliases.get((stream, request_id, a), a) for a in release_to}
+            if notified not in named:
                 out.append(
                     (
                         stream,

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from broker import home
 from broker.audit.checkpoint import open_checkpoint
 from broker.audit.note import add_signatures
 from broker.audit.signers import CosignatureVerifier, NoteSigner, NoteVerifier
@@ -93,8 +94,5 @@ def cosign(
         if new.size == old.size and new.root != old.root:
             raise WitnessError("fork: another root for a size already witnessed", detail=stream)
     cosigned = add_signatures(note, [signer.cosigner(witness_name(witness))])
-    seen.parent.mkdir(parents=True, exist_ok=True)
-    tmp = seen.with_suffix(".tmp")
-    tmp.write_bytes(note)
-    tmp.replace(seen)
+    home.write_private(seen, note)
     return cosigned

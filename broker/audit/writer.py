@@ -176,7 +176,7 @@ class AuditLog:
     @contextlib.asynccontextmanager
     async def _stream_lock(self) -> AsyncIterator[None]:
         """Exclusive across processes writing this stream (fcntl lock, polled)."""
-        self._file_lock.parent.mkdir(parents=True, exist_ok=True)
+        home.private_dir(self._file_lock.parent)
         fd = os.open(self._file_lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             while True:
@@ -236,9 +236,7 @@ class AuditLog:
         with translate_kafka_errors("publish audit checkpoint"):
             await self._producer.send_and_wait(self._topic, value=value, key=self.stream.encode())
         if self._copy is not None:
-            tmp = self._copy.with_suffix(".tmp")
-            tmp.write_bytes(note)
-            tmp.replace(self._copy)
+            home.write_private(self._copy, note)
 
 
 def load_audit_log(

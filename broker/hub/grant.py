@@ -1,11 +1,13 @@
 """The owner's side of originator control: grant the hub's release request.
 
 A restricted holder (H2, TLP:RED, AMBER+STRICT) receives a ``ReleaseRequest``
-from the hub naming who asked. :func:`grant_release` answers it with a signed
-``ReleaseGrant`` for exactly the agencies the owner chooses — a subset of those
-requested, so forwarding can only narrow the audience — and audits a
-``RELEASE_GRANT`` in the owner's own stream, which the audit rules require
-before the hub may reveal the holder (:mod:`broker.audit.rules`, rule 3).
+from the hub naming who asked: unrestricted holders by id, other restricted
+holders only by an alias (``restricted-holder-<16 hex>``) that the hub resolves.
+:func:`grant_release` answers it with a signed ``ReleaseGrant`` for exactly the
+agencies (or aliases) the owner chooses — a subset of those requested, so
+forwarding can only narrow the audience — and audits a ``RELEASE_GRANT`` in the
+owner's own stream, which the audit rules require before the hub may reveal
+the holder (:mod:`broker.audit.rules`, rule 3).
 
 Example::
 

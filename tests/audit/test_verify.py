@@ -278,3 +278,31 @@ def test_rule_no_release_of_restricted_content_without_the_owners_grant() -> Non
     # A grant for someone else does not cover DE-BKA.
     other = dataclasses.replace(grant, parties=["ES-PN", "IT-PS"])
     assert len(_rules(_stream(other, release))) == 1
+
+
+def test_rule_an_anonymous_grant_releases_only_the_holder_the_hubs_request_bound() -> None:
+    """F1: a restricted owner grants to an alias; only the hub's own request resolves it."""
+    alias = "restricted-holder-00000000000000aa"
+    request = AuditEvent.release_request(
+        actor="EUROPOL",
+        envelope_id="e1",
+        owner="ES-PN",
+        requested_for=["DE-BKA"],
+        request_id="req-1",
+        anonymous={alias: "IT-PS"},
+    )
+    assert request.parties == ["EUROPOL", "ES-PN", "DE-BKA", f"{alias}=IT-PS"]
+    grant = AuditEvent.grant(
+        actor="ES-PN", envelope_id="e2", release_to=[alias], request_id="req-1"
+    )
+    release = AuditEvent.hit_released(
+        actor="EUROPOL", envelope_id="e3", owner="IT-PS", released_by="ES-PN", request_id="req-1"
+    )
+    assert _rules(_stream(request, grant, release)) == []
+    # The alias covers IT-PS only, not DE-BKA; and only the hub's request binds an alias.
+    to_de = dataclasses.replace(release, parties=["EUROPOL", "DE-BKA", "ES-PN"])
+    assert len(_rules(_stream(request, grant, to_de))) == 1
+    forged = dataclasses.replace(
+        request, actor="IT-PS", parties=["IT-PS", "ES-PN", f"{alias}=IT-PS"]
+    )
+    assert len(_rules(_stream(forged, grant, release))) == 1
