@@ -174,8 +174,7 @@ def check_registry(manifest: RegistryManifest, files: dict[str, bytes]) -> None:
 def _seen_lock(settings: Settings) -> Iterator[Path]:
     path = home.registry_seen(settings)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.parent.chmod(0o700)
+        home.private_dir(path.parent)
         fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         # Without its memory a home could be rolled back unnoticed: refuse, do not skip.
