@@ -127,6 +127,7 @@ def router_run(
     telemetry.configure(service="router")
 
     async def run() -> None:
+        stop = _stop_on_sigterm()  # first: a SIGTERM during start-up also stops cleanly
         trust = load_trust(settings)
         conn = connection_for(settings, ROUTER)
         router = Router(
@@ -136,7 +137,7 @@ def router_run(
             max_batch=max_batch,
             audit=load_audit_log(settings, stream=ROUTER_STREAM, conn=conn),
         )
-        stats = await router.run(stop=_stop_on_sigterm(), until_idle=until_idle)
+        stats = await router.run(stop=stop, until_idle=until_idle)
         typer.echo(
             f"router: consumed {stats.consumed}, routed {stats.routed}, "
             f"rejected {stats.rejected}, transactions {stats.transactions}"
@@ -170,6 +171,7 @@ def inbox(
             )
 
     async def run() -> None:
+        stop = _stop_on_sigterm()  # first: a SIGTERM during start-up also stops cleanly
         node = AgencyNode.load(
             settings,
             agency=agency,
@@ -177,7 +179,7 @@ def inbox(
             passphrase=passphrase_from(passphrase_env),
         )
         async with node:
-            stats = await node.consume(handler=show, stop=_stop_on_sigterm(), until_idle=idle)
+            stats = await node.consume(handler=show, stop=stop, until_idle=idle)
         if not as_json:
             typer.echo(
                 f"delivered {stats.delivered}, receipts {stats.receipts}, "
