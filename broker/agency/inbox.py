@@ -4,8 +4,8 @@ Consumer group ``<prefix>.agency.<AGENCY>``, ``read_committed``. For each record
 verify and decrypt, refuse replays (persistent seen-set in SQLite), validate the
 payload, call the handler, store the delivery, and send a signed Receipt back to
 the sender through our own outbox. Anything that fails is dead-lettered to
-``<prefix>.rejected.<AGENCY>`` with the precise reason and the original bytes,
-and consumption goes on.
+``<prefix>.rejected.<AGENCY>`` with the precise reason and a bounded part of the
+original bytes (:mod:`broker.deadletter`), and consumption goes on.
 
 What a fetched batch leaves to do is held in an explicit :class:`_Batch`: the
 dead letters and receipts handed to the producer and the audit events. At the
@@ -46,7 +46,7 @@ from broker.codec import SchemaStore
 from broker.deadletter import DeadLetter
 from broker.envelope import OpenedEnvelope, Verifier
 from broker.envelope.pool import EnvelopePool
-from broker.errors import Error, ReplayError, ValidationError
+from broker.errors import Error, ReplayError, TransportError, ValidationError
 from broker.models import Dossier
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
@@ -62,7 +62,8 @@ _RECEIPT = "eu.fed.Receipt"
 class _Batch:
     """What one fetched batch leaves to settle before its offset is committed."""
 
-    letters: list[Any] = field(default_factory=list)  # dead-letter ack futures
+    # Dead-letter ack futures, with the record's position and SHA-256 (for a loss report).
+    letters: list[tuple[Any, str, str]] = field(default_factory=list)
     receipts: list[Outgoing] = field(default_factory=list)
     audit: list[AuditEvent] = field(default_factory=list)
 
@@ -148,12 +149,29 @@ class Inbox:
         return stats
 
     async def _settle(self, batch: _Batch) -> None:
-        """Acknowledge the batch's dead letters, then its receipts; journal its audit events."""
+        """Acknowledge the batch's dead letters, then its receipts; journal its audit events.
+
+        A dead letter Kafka refuses for good (not retriable) never stalls the inbox: the
+        loss is logged, the record's ``REJECT`` (which carries its SHA-256 and position)
+        is journaled all the same, and the offset is committed. A retriable failure ends
+        the loop without committing, and the batch is handled again on restart.
+        """
         try:
             letters, batch.letters = batch.letters, []
-            with translate_kafka_errors("dead-letter"):
-                for future in letters:
-                    await future
+            for future, where, sha256 in letters:
+                try:
+                    with translate_kafka_errors("dead-letter"):
+                        await future
+                except TransportError as exc:
+                    if exc.retriable:
+                        raise
+                    log.error(  # noqa: TRY400 - the cause is in diagnostics, no traceback wanted
+                        "%s: dead letter for %s lost (sha256 %s): %s",
+                        self.agency,
+                        where,
+                        sha256,
+                        exc.diagnostics(),
+                    )
             receipts, batch.receipts = batch.receipts, []
             for out in receipts:
                 await self._publisher.settle(out, audit=batch.audit)
@@ -337,9 +355,14 @@ class Inbox:
             envelope_id=opened.header.envelope_id if opened else None,
         )
         log.warning("%s rejected %s@%d: %s", self.agency, record.topic, record.offset, exc.reason)
+        where = f"{record.topic}/{record.partition}/{record.offset}"
         batch.letters.append(  # acknowledged before the batch's offset is committed
-            await self._publisher.produce(
-                self._layout.rejected(self.agency), value=letter.to_bytes(), key=record.key
+            (
+                await self._publisher.produce(
+                    self._layout.rejected(self.agency), value=letter.to_bytes(), key=record.key
+                ),
+                where,
+                letter.envelope_sha256.hex(),
             )
         )
         stats.rejected += 1
@@ -348,10 +371,10 @@ class Inbox:
             AuditEvent.reject(
                 actor=self.agency,
                 envelope_id=letter.envelope_id,
-                envelope_sha256=hashlib.sha256(record.value or b"").digest(),
+                envelope_sha256=letter.envelope_sha256,
                 parties=[opened.header.sender, self.agency] if opened else [self.agency],
                 reason=exc.reason,
-                where=f"{record.topic}/{record.partition}/{record.offset}",
+                where=where,
             )
         )
         self._metrics.rejected.add(1, {"fed.reason": exc.reason, "fed.stage": "consumer"})

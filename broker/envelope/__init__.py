@@ -24,6 +24,7 @@ from broker.envelope.format import FORMAT_VERSION, KINDS, MAX_LIFETIME, SUITES, 
 from broker.envelope.seal import DEFAULT_TTL, SealRequest, seal, seal_batch
 from broker.envelope.verify import (
     DEFAULT_SKEW,
+    MAX_ENVELOPE_BYTES,
     OpenedEnvelope,
     VerifiedEnvelope,
     Verifier,
@@ -36,6 +37,7 @@ __all__ = [
     "DEFAULT_TTL",
     "FORMAT_VERSION",
     "KINDS",
+    "MAX_ENVELOPE_BYTES",
     "MAX_LIFETIME",
     "SUITES",
     "Header",

@@ -5,7 +5,8 @@ router does with only the public registry. :meth:`Verifier.open` then unwraps
 the content key for one recipient, checks the key commitment, decrypts, and
 checks that the sender, recipients and envelope id inside the plaintext match
 the signed header (Davis 2001: a recipient cannot re-sign and forward as its
-own). Order of checks: decode (canonical bytes only) → version → suite → header
+own). Order of checks: size (at most :data:`MAX_ENVELOPE_BYTES`, before anything
+is decoded) → decode (canonical bytes only) → version → suite → header
 sanity → expiry → sender key valid at ``created_at`` → signature(s) → (open)
 wrap → commitment → AEAD → inner binding → payload fingerprint.
 
@@ -61,6 +62,7 @@ from broker.errors import (
     ExpiredEnvelopeError,
     MalformedEnvelopeError,
     NotARecipientError,
+    OversizedEnvelopeError,
     SchemaError,
     SignatureError,
     UnsupportedSuiteError,
@@ -72,6 +74,7 @@ from broker.trust.registry import TrustStore
 
 __all__ = [
     "DEFAULT_SKEW",
+    "MAX_ENVELOPE_BYTES",
     "MAX_LIFETIME",
     "OpenedEnvelope",
     "VerifiedEnvelope",
@@ -82,6 +85,11 @@ __all__ = [
 
 _PEER_MESSAGE = "envelope rejected"
 DEFAULT_SKEW = dt.timedelta(minutes=5)
+#: The largest envelope accepted anywhere (900 KiB). Well below Kafka's default
+#: ``message.max.bytes`` (about 1 MiB), so the router's inbox copy (a key and trace
+#: headers more) and a bounded dead letter always fit: no envelope, however built, can
+#: make a write fail and stall an inbox. The verifier and the router both enforce it.
+MAX_ENVELOPE_BYTES = 900 * 1024
 
 # (root, size, suite, Ed25519 public key, Ed25519 signature, ML-DSA-65 signature)
 _CacheKey = tuple[bytes, int, str, bytes, bytes, bytes | None]
@@ -146,7 +154,8 @@ class Verifier:
     Keep one per consumer or router for the batch cache to pay off. ``skew`` is the
     clock-skew allowance for ``created_at``; ``max_lifetime`` the longest accepted
     ``expires_at - created_at``; ``cache_size`` the number of batch signatures
-    remembered (0 disables the cache).
+    remembered (0 disables the cache); ``max_envelope_bytes`` the largest envelope
+    looked at (anything larger is refused before any decoding or cryptography).
     """
 
     def __init__(
@@ -156,9 +165,13 @@ class Verifier:
         skew: dt.timedelta = DEFAULT_SKEW,
         max_lifetime: dt.timedelta = MAX_LIFETIME,
         cache_size: int = 4096,
+        max_envelope_bytes: int = MAX_ENVELOPE_BYTES,
     ) -> None:
         if cache_size < 0 or skew < dt.timedelta(0) or max_lifetime <= dt.timedelta(0):
             raise ConfigError("cache_size and skew must be >= 0, max_lifetime > 0")
+        if max_envelope_bytes < 1:
+            raise ConfigError("max_envelope_bytes must be > 0")
+        self.max_envelope_bytes = max_envelope_bytes
         self.trust = trust
         self.skew = skew
         self.max_lifetime = max_lifetime
@@ -229,6 +242,8 @@ class Verifier:
             raise _reject(MalformedEnvelopeError, f"unexpected {type(exc).__name__}") from exc
 
     def _verify(self, data: bytes, now: dt.datetime) -> tuple[dict[str, Any], VerifiedEnvelope]:
+        if len(data) > self.max_envelope_bytes:
+            raise _reject(OversizedEnvelopeError, f"{len(data)} bytes > {self.max_envelope_bytes}")
         outer, header = self._decode(data)
         if now > header.expires_at:
             raise _reject(ExpiredEnvelopeError, f"expired at {header.expires_at}")

@@ -1,0 +1,72 @@
+"""Attacks on an agency's inbox (red-team finding F2), against the real broker."""
+
+from __future__ import annotations
+
+import hashlib
+
+from broker.agency import Delivery
+from broker.agency.results import ConsumeStats
+from broker.deadletter import MAX_ORIGINAL_BYTES, DeadLetter
+from broker.synthetic import example_dossier
+from tests.kafka_helpers import alter_topic, read_all
+from tests.network.conftest import Network
+from tests.network.hostile import hostile_dossier, oversized_attachment, produce
+
+
+async def _consume(
+    network: Network, agency: str, *, send_receipts: bool = False
+) -> tuple[list[Delivery], ConsumeStats]:
+    got: list[Delivery] = []
+
+    async def handler(delivery: Delivery) -> None:
+        got.append(delivery)
+
+    async with network.node(agency) as node:
+        stats = await node.consume(handler=handler, until_idle=2.0, send_receipts=send_receipts)
+    return got, stats
+
+
+async def test_near_limit_hostile_envelope_does_not_stall_the_victims_inbox(
+    network: Network,
+) -> None:
+    # IT-PS signs, with its own key, an envelope just under the size limit whose dossier
+    # fails DE-BKA's validation: its dead letter must stay small enough to be written.
+    hostile = hostile_dossier(
+        network, sender="IT-PS", to=["DE-BKA"], mutate=oversized_attachment(880_000)
+    )
+    await produce(network, network.layout.outbox("IT-PS"), hostile)
+    async with network.node("ES-PN") as es:
+        later = [await es.publish_dossier(example_dossier(s), to=["DE-BKA"]) for s in (31, 32)]
+    assert (await network.router().run(until_idle=2.0)).routed == 3
+
+    got, stats = await _consume(network, "DE-BKA", send_receipts=False)
+    assert sorted(d.envelope_id for d in got) == sorted(r.envelope_id for r in later)
+    assert stats.reasons == {"invalid-payload": 1}
+    (raw,) = await read_all(network.conn, network.layout.rejected("DE-BKA"), expect=1)
+    letter = DeadLetter.from_bytes(raw)
+    assert letter.reason == "invalid-payload"
+    assert len(raw) < 2 * MAX_ORIGINAL_BYTES
+    assert (letter.original, letter.original_size) == (hostile[:MAX_ORIGINAL_BYTES], len(hostile))
+    assert letter.envelope_sha256 == hashlib.sha256(hostile).digest()
+    # The offset moved on: nothing is handled twice.
+    assert (await _consume(network, "DE-BKA", send_receipts=False))[1].rejected == 0
+
+
+async def test_dead_letter_refused_by_kafka_does_not_stall_the_inbox(network: Network) -> None:
+    # DE-BKA's rejected topic refuses the dead letter (1 KiB records at most): the loss is
+    # logged and audited, the offset committed, and the later dossier still arrives.
+    await alter_topic(
+        network.conn, network.layout.rejected("DE-BKA"), {"max.message.bytes": "1024"}
+    )
+    hostile = hostile_dossier(
+        network, sender="IT-PS", to=["DE-BKA"], mutate=oversized_attachment(300_000)
+    )
+    await produce(network, network.layout.outbox("IT-PS"), hostile)
+    async with network.node("ES-PN") as es:
+        later = await es.publish_dossier(example_dossier(33), to=["DE-BKA"])
+    assert (await network.router().run(until_idle=2.0)).routed == 2
+
+    got, stats = await _consume(network, "DE-BKA", send_receipts=False)
+    assert [d.envelope_id for d in got] == [later.envelope_id]
+    assert stats.reasons == {"invalid-payload": 1}
+    assert (await _consume(network, "DE-BKA", send_receipts=False))[1].rejected == 0
