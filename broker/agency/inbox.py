@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pydantic
 from aiokafka import TopicPartition
 from opentelemetry import trace
 
@@ -225,10 +226,7 @@ class Inbox:
                     return
                 dossier = None
                 if header.kind == "DOSSIER":
-                    try:
-                        dossier = Dossier.from_bytes(opened.payload)
-                    except Exception as exc:
-                        raise ValidationError("payload does not validate", detail=str(exc)) from exc
+                    dossier = self._dossier(opened)
                 delivery = Delivery(opened=opened, dossier=dossier, envelope_sha256=sha256)
                 if handler is not None:
                     with telemetry.span("agency.handler", attributes={"fed.kind": header.kind}):
@@ -257,6 +255,24 @@ class Inbox:
             await self._send_receipt(
                 opened, sha256=sha256, status="DELIVERED", reason=None, batch=batch
             )
+
+    def _dossier(self, opened: OpenedEnvelope) -> Dossier:
+        """Validate a decrypted dossier; what an error carries out is field paths and types.
+
+        Decrypted content never leaves the agency: pydantic's messages quote the input
+        (and our validators name the offending value), so only ``(field path, error
+        type)`` pairs go into the error, hence into dead letters; the full text goes to
+        the local log only.
+        """
+        try:
+            return Dossier.from_bytes(opened.payload)
+        except pydantic.ValidationError as exc:
+            log.info("%s: dossier %s invalid: %s", self.agency, opened.header.envelope_id, exc)
+            problems = [(_field_path(e["loc"]), e["type"]) for e in exc.errors(include_input=False)]
+        except Error as exc:  # the Avro decoding (SchemaError)
+            log.info("%s: dossier %s undecodable: %s", self.agency, opened.header.envelope_id, exc)
+            problems = [("(root)", exc.reason)]
+        raise ValidationError("payload does not validate", problems=problems)
 
     def _open_event(self, opened: OpenedEnvelope, sha256: str) -> AuditEvent:
         header = opened.header
@@ -303,9 +319,9 @@ class Inbox:
     def _take_receipt(self, opened: OpenedEnvelope, batch: _Batch) -> None:
         rec = SchemaStore.default().decode(_RECEIPT, opened.payload)
         if rec["recipient"] != opened.header.sender:
-            raise ValidationError(
+            raise ValidationError(  # the named recipient is decrypted content: not quoted
                 "receipt signed by someone else than the recipient it names",
-                detail=f"signed by {opened.header.sender}, names {rec['recipient']}",
+                detail=f"signed by {opened.header.sender}",
             )
         self._store.record_receipt(
             envelope_id=rec["envelope_id"],
@@ -351,10 +367,12 @@ class Inbox:
             stage="CONSUMER",
             rejected_by=self.agency,
             reason=exc.reason,
-            detail=exc.diagnostics(),  # our own topic: the precise cause is ours to keep
+            detail=_letter_detail(exc),  # our own topic: the cause, never decrypted content
             envelope_id=opened.header.envelope_id if opened else None,
         )
-        log.warning("%s rejected %s@%d: %s", self.agency, record.topic, record.offset, exc.reason)
+        log.warning(  # the local log keeps the full diagnostics
+            "%s rejected %s@%d: %s", self.agency, record.topic, record.offset, exc.diagnostics()
+        )
         where = f"{record.topic}/{record.partition}/{record.offset}"
         batch.letters.append(  # acknowledged before the batch's offset is committed
             (
@@ -378,3 +396,26 @@ class Inbox:
             )
         )
         self._metrics.rejected.add(1, {"fed.reason": exc.reason, "fed.stage": "consumer"})
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(root)"
+
+
+def _letter_detail(exc: Error) -> str:
+    """Return what a dead letter may say about ``exc``: no cause chain, no decrypted value.
+
+    The message is peer-safe by the error tree's rule, the detail is written by the
+    checks that run before decryption (or names header fields only), and problems are
+    field paths and error types; the chained cause (a third-party message that may
+    quote decrypted input) stays in the local log.
+    """
+    text = f"{type(exc).__name__} [{exc.reason}]: {exc.message}"
+    if exc.detail:
+        text += f"\n  detail: {exc.detail}"
+    if isinstance(exc, ValidationError):
+        text += "".join(f"\n  {path}: {problem}" for path, problem in exc.problems)
+    return text

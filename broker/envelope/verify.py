@@ -375,10 +375,9 @@ class Verifier:
             or inner["recipients"] != header.recipient_agencies
             or inner["envelope_id"] != header.envelope_id
         ):
-            raise _reject(
+            raise _reject(  # the inner values are decrypted content: never quoted
                 SignatureError,
-                f"inner sender/recipients/id ({inner['sender']}, {inner['recipients']}) "
-                "differ from the signed header: re-signed or re-addressed",
+                "inner sender/recipients/id differ from the signed header (re-signed?)",
             )
         payload: bytes = inner["payload"]
         try:

@@ -1,4 +1,4 @@
-"""Attacks on an agency's inbox (red-team finding F2), against the real broker."""
+"""Attacks on an agency's inbox (red-team findings F2, F9), against the real broker."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import hashlib
 
 from broker.agency import Delivery
 from broker.agency.results import ConsumeStats
+from broker.codec import SchemaStore
 from broker.deadletter import MAX_ORIGINAL_BYTES, DeadLetter
+from broker.envelope import Verifier
 from broker.synthetic import example_dossier
+from broker.trust import load_identity, load_trust
 from tests.kafka_helpers import alter_topic, read_all
 from tests.network.conftest import Network
 from tests.network.hostile import hostile_dossier, oversized_attachment, produce
@@ -70,3 +73,36 @@ async def test_dead_letter_refused_by_kafka_does_not_stall_the_inbox(network: Ne
     assert [d.envelope_id for d in got] == [later.envelope_id]
     assert stats.reasons == {"invalid-payload": 1}
     assert (await _consume(network, "DE-BKA", send_receipts=False))[1].rejected == 0
+
+
+async def test_dossier_with_invalid_field_leaks_no_decrypted_value_in_dead_letter_or_receipt(
+    network: Network,
+) -> None:
+    # ES-PN's dossier carries a value DE-BKA's model refuses; DE-BKA's dead letter (stored
+    # in Kafka, read by operators and auditors) and REJECTED receipt must not quote it.
+    def leaky_phone(record: dict[str, object]) -> None:
+        groups = record["groups"]
+        assert isinstance(groups, list)
+        groups[0]["selectors"].append(
+            {"type": "PHONE_E164", "value": "+99 0000 LEAKME", "platform": None}
+        )
+
+    hostile = hostile_dossier(network, sender="ES-PN", to=["DE-BKA"], mutate=leaky_phone)
+    await produce(network, network.layout.outbox("ES-PN"), hostile)
+    await network.router().run(until_idle=2.0)
+    _, stats = await _consume(network, "DE-BKA", send_receipts=True)
+    assert stats.reasons == {"invalid-payload": 1}
+
+    (raw,) = await read_all(network.conn, network.layout.rejected("DE-BKA"), expect=1)
+    letter = DeadLetter.from_bytes(raw)
+    assert letter.reason == "invalid-payload" and letter.detail is not None
+    assert "groups[0].selectors[" in letter.detail and "value_error" in letter.detail
+    assert b"LEAKME" not in raw
+
+    (sealed_receipt,) = await read_all(network.conn, network.layout.outbox("DE-BKA"), expect=1)
+    trust = load_trust(network.settings)
+    es = load_identity(network.settings, agency="ES-PN", trust=trust)
+    opened = Verifier(trust=trust).open(sealed_receipt, identity=es)
+    receipt = SchemaStore.default().decode("eu.fed.Receipt", opened.payload)
+    assert (receipt["status"], receipt["reason"]) == ("REJECTED", "invalid-payload")
+    assert b"LEAKME" not in opened.payload
