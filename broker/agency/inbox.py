@@ -218,7 +218,7 @@ class Inbox:
                     opened = pre
                 header = opened.header
                 current.set_attribute("fed.envelope_id", header.envelope_id)
-                self._store.check_fresh(envelope_id=header.envelope_id)
+                self._store.check_fresh(sender=header.sender, envelope_id=header.envelope_id)
                 if header.kind == "RECEIPT":
                     self._take_receipt(opened, batch)
                     batch.audit.append(self._open_event(opened, sha256))

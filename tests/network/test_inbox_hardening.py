@@ -1,4 +1,4 @@
-"""Attacks on an agency's inbox (red-team findings F2, F9), against the real broker."""
+"""Attacks on an agency's inbox (red-team findings F2, F8, F9), against the real broker."""
 
 from __future__ import annotations
 
@@ -106,3 +106,39 @@ async def test_dossier_with_invalid_field_leaks_no_decrypted_value_in_dead_lette
     receipt = SchemaStore.default().decode("eu.fed.Receipt", opened.payload)
     assert (receipt["status"], receipt["reason"]) == ("REJECTED", "invalid-payload")
     assert b"LEAKME" not in opened.payload
+
+
+async def test_co_recipient_reusing_an_envelope_id_cannot_suppress_the_genuine_dossier(
+    network: Network,
+) -> None:
+    # ES-PN sends E to DE-BKA and IT-PS; IT-PS reads E's id from the cleartext header and
+    # sends DE-BKA its own, honestly signed envelope under the same id.
+    async with network.node("ES-PN") as es:
+        genuine = await es.publish_dossier(example_dossier(41), to=["DE-BKA", "IT-PS"])
+    copycat = hostile_dossier(
+        network,
+        sender="IT-PS",
+        to=["DE-BKA"],
+        mutate=lambda record: None,
+        envelope_id=genuine.envelope_id,
+    )
+    await produce(network, network.layout.outbox("IT-PS"), copycat)
+    assert (await network.router().run(until_idle=2.0)).routed == 3
+
+    # Whichever DE-BKA reads first, each is handled on its own: both are delivered.
+    got, stats = await _consume(network, "DE-BKA", send_receipts=True)
+    assert sorted((d.opened.header.sender, d.envelope_id) for d in got) == [
+        ("ES-PN", genuine.envelope_id),
+        ("IT-PS", genuine.envelope_id),
+    ]
+    assert stats.rejected == 0
+    async with network.node("DE-BKA") as de:
+        stored = sorted((i.sender, i.envelope_id) for i in de.store.inbox())
+    assert stored == [("ES-PN", genuine.envelope_id), ("IT-PS", genuine.envelope_id)]
+
+    # ES-PN gets DE-BKA's DELIVERED receipt for its own E.
+    await network.router().run(until_idle=2.0)
+    async with network.node("ES-PN") as es:
+        await es.consume(until_idle=2.0)
+        status = {s.envelope_id: s.status for s in es.store.sent()}
+    assert status[genuine.envelope_id]["DE-BKA"] == "DELIVERED"
