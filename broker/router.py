@@ -51,7 +51,7 @@ from broker._internal.retry import retry_transport
 from broker.audit.events import AuditEvent
 from broker.audit.writer import AuditLog
 from broker.deadletter import DeadLetter
-from broker.envelope import MAX_ENVELOPE_BYTES, Verifier
+from broker.envelope import DEFAULT_MAX_TRANSIT, MAX_ENVELOPE_BYTES, Verifier
 from broker.errors import (
     Error,
     OversizedEnvelopeError,
@@ -87,11 +87,15 @@ class RoutingCheck(Protocol):
 class EnvelopeCheck:
     """The router's check: signature, outbox ownership, recipients known and not revoked.
 
-    Holds only the public registry: the router can verify but never decrypt.
+    Holds only the public registry: the router can verify but never decrypt. The
+    router is the first trusted observer of an envelope: it refuses one created
+    longer than ``max_transit`` ago (``stale``), so a retired key cannot back-date.
     """
 
-    def __init__(self, *, trust: TrustStore) -> None:
-        self._verifier = Verifier(trust=trust)
+    def __init__(
+        self, *, trust: TrustStore, max_transit: dt.timedelta = DEFAULT_MAX_TRANSIT
+    ) -> None:
+        self._verifier = Verifier(trust=trust, max_transit=max_transit)
         self._trust = trust
 
     def __call__(self, value: bytes, *, outbox_owner: str) -> Route:

@@ -45,7 +45,7 @@ from broker.audit.events import AuditEvent
 from broker.audit.writer import AuditSink
 from broker.codec import SchemaStore
 from broker.deadletter import DeadLetter
-from broker.envelope import OpenedEnvelope, Verifier
+from broker.envelope import DEFAULT_KEY_GRACE, OpenedEnvelope, Verifier
 from broker.envelope.pool import EnvelopePool
 from broker.errors import Error, ReplayError, TransportError, ValidationError
 from broker.models import Dossier
@@ -94,7 +94,8 @@ class Inbox:
         self._audit = audit
         self._metrics = metrics
         self._pool = pool
-        self._verifier = Verifier(trust=trust)
+        # Sender keys are judged at receive time too (a retired key cannot back-date).
+        self._verifier = Verifier(trust=trust, key_grace=DEFAULT_KEY_GRACE)
 
     async def consume(
         self,
