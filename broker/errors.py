@@ -6,7 +6,8 @@ The tree::
     ├── ConfigError               bad settings, missing home directory, bad CLI input
     ├── LocalKafkaError           the local Kafka stack (java/maven missing, port clash, start-up)
     ├── TransportError            Kafka I/O, translated from aiokafka at one boundary
-    │   └── AccessDeniedError     the broker refused the operation (Kafka ACLs)
+    │   ├── AccessDeniedError     the broker refused the operation (Kafka ACLs)
+    │   └── UndeliverableError    the broker refused one record for good (e.g. too large)
     ├── MerkleError               a Merkle proof does not verify (RFC 9162)
     ├── ValidationError           a dossier or other payload failed validation (lists every problem)
     ├── SchemaError               Avro encode/decode, unknown fingerprint, incompatible schema
@@ -28,7 +29,9 @@ The tree::
     │   ├── NotARecipientError
     │   ├── DecryptionError
     │   ├── ExpiredEnvelopeError
-    │   └── ReplayError
+    │   ├── ReplayError
+    │   ├── OversizedEnvelopeError  larger than MAX_ENVELOPE_BYTES (refused before any crypto)
+    │   └── StaleEnvelopeError    created longer ago than the router's transit window
     ├── AuditError                the audit log (tampering findings are data, not exceptions)
     │   ├── NoteError             a signed note or checkpoint is malformed
     │   │   └── NoteSignatureError  a known key's signature fails, or too few keys signed
@@ -78,14 +81,17 @@ __all__ = [
     "NotARecipientError",
     "NoteError",
     "NoteSignatureError",
+    "OversizedEnvelopeError",
     "ProofError",
     "RegistryManifestError",
     "RegistryRollbackError",
     "ReplayError",
     "SchemaError",
     "SignatureError",
+    "StaleEnvelopeError",
     "TransportError",
     "TrustError",
+    "UndeliverableError",
     "UnknownAgencyError",
     "UnknownKeyError",
     "UnsupportedSuiteError",
@@ -143,6 +149,16 @@ class AccessDeniedError(TransportError):
     """The broker refused the operation (Kafka ACLs): never retried."""
 
     reason = "access-denied"
+    retriable = False
+
+
+class UndeliverableError(TransportError):
+    """The broker refused one record for good (too large for the topic, invalid): never retried.
+
+    The router dead-letters the envelope with this reason instead of committing it away.
+    """
+
+    reason = "undeliverable"
     retriable = False
 
 
@@ -297,6 +313,18 @@ class ReplayError(EnvelopeError):
     """The envelope id was seen before, or the sender sequence went backwards."""
 
     reason = "replayed"
+
+
+class OversizedEnvelopeError(EnvelopeError):
+    """The record is larger than the maximum envelope size; refused before any decoding."""
+
+    reason = "too-large"
+
+
+class StaleEnvelopeError(EnvelopeError):
+    """The envelope was created longer ago than the transit window allows (back-dating?)."""
+
+    reason = "stale"
 
 
 class AuditError(Error):

@@ -4,8 +4,8 @@ Consumer group ``<prefix>.agency.<AGENCY>``, ``read_committed``. For each record
 verify and decrypt, refuse replays (persistent seen-set in SQLite), validate the
 payload, call the handler, store the delivery, and send a signed Receipt back to
 the sender through our own outbox. Anything that fails is dead-lettered to
-``<prefix>.rejected.<AGENCY>`` with the precise reason and the original bytes,
-and consumption goes on.
+``<prefix>.rejected.<AGENCY>`` with the precise reason and a bounded part of the
+original bytes (:mod:`broker.deadletter`), and consumption goes on.
 
 What a fetched batch leaves to do is held in an explicit :class:`_Batch`: the
 dead letters and receipts handed to the producer and the audit events. At the
@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pydantic
 from aiokafka import TopicPartition
 from opentelemetry import trace
 
@@ -44,9 +45,9 @@ from broker.audit.events import AuditEvent
 from broker.audit.writer import AuditSink
 from broker.codec import SchemaStore
 from broker.deadletter import DeadLetter
-from broker.envelope import OpenedEnvelope, Verifier
+from broker.envelope import DEFAULT_KEY_GRACE, OpenedEnvelope, Verifier
 from broker.envelope.pool import EnvelopePool
-from broker.errors import Error, ReplayError, ValidationError
+from broker.errors import Error, ReplayError, TransportError, ValidationError
 from broker.models import Dossier
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
@@ -62,7 +63,8 @@ _RECEIPT = "eu.fed.Receipt"
 class _Batch:
     """What one fetched batch leaves to settle before its offset is committed."""
 
-    letters: list[Any] = field(default_factory=list)  # dead-letter ack futures
+    # Dead-letter ack futures, with the record's position and SHA-256 (for a loss report).
+    letters: list[tuple[Any, str, str]] = field(default_factory=list)
     receipts: list[Outgoing] = field(default_factory=list)
     audit: list[AuditEvent] = field(default_factory=list)
 
@@ -92,7 +94,8 @@ class Inbox:
         self._audit = audit
         self._metrics = metrics
         self._pool = pool
-        self._verifier = Verifier(trust=trust)
+        # Sender keys are judged at receive time too (a retired key cannot back-date).
+        self._verifier = Verifier(trust=trust, key_grace=DEFAULT_KEY_GRACE)
 
     async def consume(
         self,
@@ -148,12 +151,29 @@ class Inbox:
         return stats
 
     async def _settle(self, batch: _Batch) -> None:
-        """Acknowledge the batch's dead letters, then its receipts; journal its audit events."""
+        """Acknowledge the batch's dead letters, then its receipts; journal its audit events.
+
+        A dead letter Kafka refuses for good (not retriable) never stalls the inbox: the
+        loss is logged, the record's ``REJECT`` (which carries its SHA-256 and position)
+        is journaled all the same, and the offset is committed. A retriable failure ends
+        the loop without committing, and the batch is handled again on restart.
+        """
         try:
             letters, batch.letters = batch.letters, []
-            with translate_kafka_errors("dead-letter"):
-                for future in letters:
-                    await future
+            for future, where, sha256 in letters:
+                try:
+                    with translate_kafka_errors("dead-letter"):
+                        await future
+                except TransportError as exc:
+                    if exc.retriable:
+                        raise
+                    log.error(  # noqa: TRY400 - the cause is in diagnostics, no traceback wanted
+                        "%s: dead letter for %s lost (sha256 %s): %s",
+                        self.agency,
+                        where,
+                        sha256,
+                        exc.diagnostics(),
+                    )
             receipts, batch.receipts = batch.receipts, []
             for out in receipts:
                 await self._publisher.settle(out, audit=batch.audit)
@@ -199,7 +219,7 @@ class Inbox:
                     opened = pre
                 header = opened.header
                 current.set_attribute("fed.envelope_id", header.envelope_id)
-                self._store.check_fresh(envelope_id=header.envelope_id)
+                self._store.check_fresh(sender=header.sender, envelope_id=header.envelope_id)
                 if header.kind == "RECEIPT":
                     self._take_receipt(opened, batch)
                     batch.audit.append(self._open_event(opened, sha256))
@@ -207,10 +227,7 @@ class Inbox:
                     return
                 dossier = None
                 if header.kind == "DOSSIER":
-                    try:
-                        dossier = Dossier.from_bytes(opened.payload)
-                    except Exception as exc:
-                        raise ValidationError("payload does not validate", detail=str(exc)) from exc
+                    dossier = self._dossier(opened)
                 delivery = Delivery(opened=opened, dossier=dossier, envelope_sha256=sha256)
                 if handler is not None:
                     with telemetry.span("agency.handler", attributes={"fed.kind": header.kind}):
@@ -239,6 +256,24 @@ class Inbox:
             await self._send_receipt(
                 opened, sha256=sha256, status="DELIVERED", reason=None, batch=batch
             )
+
+    def _dossier(self, opened: OpenedEnvelope) -> Dossier:
+        """Validate a decrypted dossier; what an error carries out is field paths and types.
+
+        Decrypted content never leaves the agency: pydantic's messages quote the input
+        (and our validators name the offending value), so only ``(field path, error
+        type)`` pairs go into the error, hence into dead letters; the full text goes to
+        the local log only.
+        """
+        try:
+            return Dossier.from_bytes(opened.payload)
+        except pydantic.ValidationError as exc:
+            log.info("%s: dossier %s invalid: %s", self.agency, opened.header.envelope_id, exc)
+            problems = [(_field_path(e["loc"]), e["type"]) for e in exc.errors(include_input=False)]
+        except Error as exc:  # the Avro decoding (SchemaError)
+            log.info("%s: dossier %s undecodable: %s", self.agency, opened.header.envelope_id, exc)
+            problems = [("(root)", exc.reason)]
+        raise ValidationError("payload does not validate", problems=problems)
 
     def _open_event(self, opened: OpenedEnvelope, sha256: str) -> AuditEvent:
         header = opened.header
@@ -285,9 +320,9 @@ class Inbox:
     def _take_receipt(self, opened: OpenedEnvelope, batch: _Batch) -> None:
         rec = SchemaStore.default().decode(_RECEIPT, opened.payload)
         if rec["recipient"] != opened.header.sender:
-            raise ValidationError(
+            raise ValidationError(  # the named recipient is decrypted content: not quoted
                 "receipt signed by someone else than the recipient it names",
-                detail=f"signed by {opened.header.sender}, names {rec['recipient']}",
+                detail=f"signed by {opened.header.sender}",
             )
         self._store.record_receipt(
             envelope_id=rec["envelope_id"],
@@ -333,13 +368,20 @@ class Inbox:
             stage="CONSUMER",
             rejected_by=self.agency,
             reason=exc.reason,
-            detail=exc.diagnostics(),  # our own topic: the precise cause is ours to keep
+            detail=_letter_detail(exc),  # our own topic: the cause, never decrypted content
             envelope_id=opened.header.envelope_id if opened else None,
         )
-        log.warning("%s rejected %s@%d: %s", self.agency, record.topic, record.offset, exc.reason)
+        log.warning(  # the local log keeps the full diagnostics
+            "%s rejected %s@%d: %s", self.agency, record.topic, record.offset, exc.diagnostics()
+        )
+        where = f"{record.topic}/{record.partition}/{record.offset}"
         batch.letters.append(  # acknowledged before the batch's offset is committed
-            await self._publisher.produce(
-                self._layout.rejected(self.agency), value=letter.to_bytes(), key=record.key
+            (
+                await self._publisher.produce(
+                    self._layout.rejected(self.agency), value=letter.to_bytes(), key=record.key
+                ),
+                where,
+                letter.envelope_sha256.hex(),
             )
         )
         stats.rejected += 1
@@ -348,10 +390,33 @@ class Inbox:
             AuditEvent.reject(
                 actor=self.agency,
                 envelope_id=letter.envelope_id,
-                envelope_sha256=hashlib.sha256(record.value or b"").digest(),
+                envelope_sha256=letter.envelope_sha256,
                 parties=[opened.header.sender, self.agency] if opened else [self.agency],
                 reason=exc.reason,
-                where=f"{record.topic}/{record.partition}/{record.offset}",
+                where=where,
             )
         )
         self._metrics.rejected.add(1, {"fed.reason": exc.reason, "fed.stage": "consumer"})
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(root)"
+
+
+def _letter_detail(exc: Error) -> str:
+    """Return what a dead letter may say about ``exc``: no cause chain, no decrypted value.
+
+    The message is peer-safe by the error tree's rule, the detail is written by the
+    checks that run before decryption (or names header fields only), and problems are
+    field paths and error types; the chained cause (a third-party message that may
+    quote decrypted input) stays in the local log.
+    """
+    text = f"{type(exc).__name__} [{exc.reason}]: {exc.message}"
+    if exc.detail:
+        text += f"\n  detail: {exc.detail}"
+    if isinstance(exc, ValidationError):
+        text += "".join(f"\n  {path}: {problem}" for path, problem in exc.problems)
+    return text

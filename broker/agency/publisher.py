@@ -41,6 +41,7 @@ from broker.audit.events import AuditEvent
 from broker.audit.writer import AuditSink
 from broker.envelope import SealRequest, Verifier, seal, seal_batch
 from broker.envelope.pool import EnvelopePool
+from broker.errors import OversizedEnvelopeError
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
 from broker.trust import AgencyIdentity, TrustStore
@@ -218,7 +219,14 @@ class Publisher:
             parts = [seal_batch(requests, sender=self._identity, trust=self._trust, suite=suite)]
         for part in parts:  # one batch signature per part: check each once
             self._verifier.verify(part[0])
-        return [data for part in parts for data in part]
+        sealed = [data for part in parts for data in part]
+        for data in sealed:  # what every router and recipient would refuse is refused here
+            if len(data) > self._verifier.max_envelope_bytes:
+                raise OversizedEnvelopeError(
+                    "envelope too large",
+                    detail=f"{len(data)} bytes > {self._verifier.max_envelope_bytes}",
+                )
+        return sealed
 
     async def settle(
         self, out: Outgoing, *, audit: list[AuditEvent] | None = None

@@ -2,12 +2,13 @@
 
 What it keeps, and why:
 
-* **seen**: every envelope id accepted, with sender and sequence number. Kafka
+* **seen**: every (sender, envelope id) accepted, with the sequence number. Kafka
   idempotence only deduplicates producer retries; replaying a captured record is
   an attack, and the consumer must refuse it (``ReplayError``) for as long as
   the envelope is valid. Per-sender sequence numbers reveal gaps (lost or
   withheld records) and reordering.
-* **inbox**: each delivered payload with its provenance, written in the *same*
+* **inbox**: each delivered payload with its provenance, keyed by (sender,
+  envelope id) like the seen-set, written in the *same*
   SQLite transaction as the seen-mark, so a crash can never deliver a dossier
   twice to the built-in handler nor mark it seen without storing it.
 * **sent** and **receipts**: what this agency published, and what came back.
@@ -40,11 +41,12 @@ __all__ = ["AgencyStore", "InboxItem", "SentItem", "SentRecord"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (
-    envelope_id TEXT PRIMARY KEY,
+    envelope_id TEXT NOT NULL,
     sender TEXT NOT NULL,
     sequence INTEGER NOT NULL,
     expires_at REAL NOT NULL,
-    seen_at REAL NOT NULL
+    seen_at REAL NOT NULL,
+    PRIMARY KEY (sender, envelope_id)
 );
 CREATE TABLE IF NOT EXISTS sender_sequence (
     sender TEXT PRIMARY KEY,
@@ -52,12 +54,13 @@ CREATE TABLE IF NOT EXISTS sender_sequence (
     gaps INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS inbox (
-    envelope_id TEXT PRIMARY KEY,
+    envelope_id TEXT NOT NULL,
     sender TEXT NOT NULL,
     kind TEXT NOT NULL,
     received_at REAL NOT NULL,
     provenance TEXT NOT NULL,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    PRIMARY KEY (sender, envelope_id)
 );
 CREATE TABLE IF NOT EXISTS sent (
     envelope_id TEXT PRIMARY KEY,
@@ -80,6 +83,32 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL
 );
 """
+
+#: Version 1: ``seen`` and ``inbox`` keyed by (sender, envelope id) instead of the id alone.
+_VERSION = 1
+
+# Databases written before version 1 keyed both tables by envelope id alone; they are
+# rebuilt (rows kept) under the new key. SQLite cannot change a primary key in place.
+_MIGRATE_TO_1 = f"""
+ALTER TABLE seen RENAME TO seen_v0;
+ALTER TABLE inbox RENAME TO inbox_v0;
+{_SCHEMA}
+INSERT INTO seen SELECT envelope_id, sender, sequence, expires_at, seen_at FROM seen_v0;
+INSERT INTO inbox SELECT envelope_id, sender, kind, received_at, provenance, payload
+    FROM inbox_v0 ORDER BY rowid;
+DROP TABLE seen_v0;
+DROP TABLE inbox_v0;
+"""  # noqa: S608 - constant text, no input
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a state database written by an older release to :data:`_VERSION`."""
+    if int(db.execute("PRAGMA user_version").fetchone()[0]) >= _VERSION:
+        return
+    keyed = [row[1] for row in db.execute("PRAGMA table_info(seen)") if row[5]]
+    if keyed == ["envelope_id"]:
+        db.executescript("BEGIN IMMEDIATE;" + _MIGRATE_TO_1 + "COMMIT;")
+    db.execute(f"PRAGMA user_version = {_VERSION}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,6 +158,7 @@ class AgencyStore:
         """Open (creating if needed) the store at ``path``."""
         try:
             db = open_wal(path, schema=_SCHEMA, busy_timeout_ms=10_000)
+            _migrate(db)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError("cannot open the agency state store", detail=str(path)) from exc
         return cls(connection=db, path=path)
@@ -185,10 +215,15 @@ class AgencyStore:
 
     # -- replay protection and delivery ---------------------------------------------------
 
-    def check_fresh(self, *, envelope_id: str) -> None:
-        """Raise :class:`ReplayError` if ``envelope_id`` was already accepted."""
+    def check_fresh(self, *, sender: str, envelope_id: str) -> None:
+        """Raise :class:`ReplayError` if ``sender``'s ``envelope_id`` was already accepted.
+
+        Keyed by (sender, id): an id is chosen by its sender and readable by every
+        co-recipient, so another agency re-using it must not pre-claim it.
+        """
         row = self._db.execute(
-            "SELECT sender, sequence FROM seen WHERE envelope_id = ?", (envelope_id,)
+            "SELECT sender, sequence FROM seen WHERE sender = ? AND envelope_id = ?",
+            (sender, envelope_id),
         ).fetchone()
         if row is not None:
             raise ReplayError(
@@ -207,7 +242,7 @@ class AgencyStore:
         provenance: dict[str, Any],
         payload: bytes | None,
     ) -> int:
-        """Mark ``envelope_id`` seen and (if ``payload``) store it, atomically.
+        """Mark ``sender``'s ``envelope_id`` seen and (if ``payload``) store it, atomically.
 
         Returns the number of sequence numbers skipped since the sender's highest
         (0 when in order; a positive gap is recorded for operators). Raises

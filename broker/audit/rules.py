@@ -13,6 +13,9 @@ partitions), so the rules are checked once the whole log is read:
    and naming the notified agency — by its id, or by the alias under which the
    hub's own ``RELEASE_REQUEST`` for that request showed it (party ``alias=AGENCY``).
 
+Rules 1 and 2 identify an envelope by (sender, envelope id): the id is the
+sender's choice, so one agency re-using another's id matches nothing of it.
+
 Example::
 
     >>> from broker.audit.verify import RawRecord
@@ -47,11 +50,15 @@ class _Located(Protocol):
 class RuleBook:
     """Collects the facts the rules need while the log is replayed."""
 
-    published: dict[str, tuple[str, frozenset[str], bytes | None]] = field(default_factory=dict)
-    delivered: dict[tuple[str, str], tuple[bytes | None, dt.datetime | None, _Located]] = field(
+    # Keyed by (sender, envelope id): an id is the sender's choice and readable by every
+    # co-recipient, so another agency re-using it must neither mask nor fake a finding.
+    published: dict[tuple[str, str], tuple[frozenset[str], bytes | None]] = field(
         default_factory=dict
     )
-    opened: list[tuple[str, str, bytes | None, dt.datetime | None, _Located]] = field(
+    delivered: dict[tuple[str, str, str], tuple[bytes | None, dt.datetime | None, _Located]] = (
+        field(default_factory=dict)
+    )
+    opened: list[tuple[str, str, str, bytes | None, dt.datetime | None, _Located]] = field(
         default_factory=list
     )
     granted: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
@@ -72,22 +79,28 @@ class RuleBook:
         parties: list[str] = rec["parties"]
         if kind == "PUBLISH" and parties and rec["envelope_id"]:
             if parties[0] == rec["stream"]:
-                self.published[rec["envelope_id"]] = (
-                    parties[0],
+                self.published[(parties[0], rec["envelope_id"])] = (
                     frozenset(parties[1:]),
                     rec["envelope_sha256"],
                 )
         elif kind == "DELIVER" and len(parties) == 2 and rec["envelope_id"]:
             if rec["stream"] != ROUTER:
                 return  # only the router delivers; anyone else claiming it proves nothing
-            self.delivered[(rec["envelope_id"], parties[1])] = (
+            self.delivered[(parties[0], rec["envelope_id"], parties[1])] = (
                 rec["envelope_sha256"],
                 rec["at"],
                 where,
             )
         elif kind == "OPEN" and len(parties) == 2 and rec["envelope_id"]:
             self.opened.append(
-                (rec["envelope_id"], rec["stream"], rec["envelope_sha256"], rec["at"], where)
+                (
+                    parties[0],
+                    rec["envelope_id"],
+                    rec["stream"],
+                    rec["envelope_sha256"],
+                    rec["at"],
+                    where,
+                )
             )
         elif kind == "RELEASE_GRANT" and rec["ref"] and parties and parties[0] == rec["stream"]:
             self.granted[(rec["ref"], parties[0])] = frozenset(parties[1:])
@@ -105,13 +118,13 @@ class RuleBook:
     def violations(self) -> list[tuple[str, str, str]]:
         """Return ``(stream, where, detail)`` for every broken rule."""
         out: list[tuple[str, str, str]] = []
-        for (envelope_id, recipient), (sha, _, where) in self.delivered.items():
-            pub = self.published.get(envelope_id)
+        for (sender, envelope_id, recipient), (sha, _, where) in self.delivered.items():
+            pub = self.published.get((sender, envelope_id))
             if pub is None:
                 out.append(
                     (ROUTER, where.where, f"delivery of {envelope_id} that was never published")
                 )
-            elif recipient not in pub[1]:
+            elif recipient not in pub[0]:
                 out.append(
                     (
                         ROUTER,
@@ -119,10 +132,10 @@ class RuleBook:
                         f"{envelope_id} delivered to {recipient}, not a recipient",
                     )
                 )
-            elif pub[2] != sha:
+            elif pub[1] != sha:
                 out.append((ROUTER, where.where, f"{envelope_id} delivered with other bytes"))
-        for envelope_id, agency, sha, at, where in self.opened:
-            got = self.delivered.get((envelope_id, agency))
+        for sender, envelope_id, agency, sha, at, where in self.opened:
+            got = self.delivered.get((sender, envelope_id, agency))
             if got is None:
                 out.append(
                     (

@@ -23,7 +23,10 @@ from __future__ import annotations
 from broker.envelope.format import FORMAT_VERSION, KINDS, MAX_LIFETIME, SUITES, Header
 from broker.envelope.seal import DEFAULT_TTL, SealRequest, seal, seal_batch
 from broker.envelope.verify import (
+    DEFAULT_KEY_GRACE,
+    DEFAULT_MAX_TRANSIT,
     DEFAULT_SKEW,
+    MAX_ENVELOPE_BYTES,
     OpenedEnvelope,
     VerifiedEnvelope,
     Verifier,
@@ -32,10 +35,13 @@ from broker.envelope.verify import (
 )
 
 __all__ = [
+    "DEFAULT_KEY_GRACE",
+    "DEFAULT_MAX_TRANSIT",
     "DEFAULT_SKEW",
     "DEFAULT_TTL",
     "FORMAT_VERSION",
     "KINDS",
+    "MAX_ENVELOPE_BYTES",
     "MAX_LIFETIME",
     "SUITES",
     "Header",

@@ -31,7 +31,7 @@ Classification = Literal["UNCLASSIFIED", "BASIC_PROTECTION", "RESTRICTED", "CONF
 class Evaluation(BaseModel):
     """4x4 evaluation: source reliability (A, B, C, X) and information (I1-I4)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     source: Literal["A", "B", "C", "X"]
     information: Literal["I1", "I2", "I3", "I4"]
@@ -47,7 +47,7 @@ class Evaluation(BaseModel):
 class Codes(BaseModel):
     """Handling codes, TLP, PAP, classification, evaluation and legal context."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     handling: list[HandlingCode]
     h3_restrictions: str | None = None

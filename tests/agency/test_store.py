@@ -36,7 +36,7 @@ def test_replayed_envelope_id_is_refused(store: AgencyStore) -> None:
     with pytest.raises(ReplayError):
         _accept(store, "env-1", 1)
     with pytest.raises(ReplayError):
-        store.check_fresh(envelope_id="env-1")
+        store.check_fresh(sender="ES-PN", envelope_id="env-1")
     assert len(store.inbox()) == 1
 
 
@@ -68,7 +68,7 @@ def test_failed_delivery_leaves_no_seen_mark(store: AgencyStore, tmp_path: Path)
             provenance={"bad": object()},
             payload=b"p",
         )
-    store.check_fresh(envelope_id="x")  # not marked seen
+    store.check_fresh(sender="ES-PN", envelope_id="x")  # not marked seen
 
 
 def test_sequence_numbers_are_durable_and_increasing(tmp_path: Path) -> None:
@@ -162,3 +162,70 @@ def test_read_only_store_of_an_agency_without_tables_yet_has_handled_nothing(
     finally:
         reader.close()
     assert path.stat().st_size == 0  # nothing created: opened read-only
+
+
+def test_co_recipient_reusing_an_envelope_id_does_not_pre_claim_it(store: AgencyStore) -> None:
+    # IT-PS re-uses ES-PN's (cleartext) envelope id first: ES-PN's envelope is still fresh.
+    store.accept(
+        envelope_id="env-1",
+        sender="IT-PS",
+        sequence=1,
+        expires_at=2e9,
+        kind="DOSSIER",
+        provenance={"sender": "IT-PS"},
+        payload=b"it",
+    )
+    store.check_fresh(sender="ES-PN", envelope_id="env-1")
+    _accept(store, "env-1", 1)
+    assert sorted((i.sender, i.payload) for i in store.inbox()) == [
+        ("ES-PN", b"p"),
+        ("IT-PS", b"it"),
+    ]
+    with pytest.raises(ReplayError):  # a genuine replay is still refused
+        _accept(store, "env-1", 1)
+
+
+def test_state_db_keyed_by_envelope_id_alone_is_migrated_keeping_its_rows(
+    tmp_path: Path,
+) -> None:
+    # A state.db as written before the (sender, envelope id) key.
+    path = tmp_path / "state.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        CREATE TABLE seen (envelope_id TEXT PRIMARY KEY, sender TEXT NOT NULL,
+            sequence INTEGER NOT NULL, expires_at REAL NOT NULL, seen_at REAL NOT NULL);
+        CREATE TABLE inbox (envelope_id TEXT PRIMARY KEY, sender TEXT NOT NULL,
+            kind TEXT NOT NULL, received_at REAL NOT NULL, provenance TEXT NOT NULL,
+            payload BLOB NOT NULL);
+        INSERT INTO seen VALUES ('env-1', 'ES-PN', 1, 2e9, 1.0);
+        INSERT INTO inbox VALUES ('env-1', 'ES-PN', 'DOSSIER', 1.0, '{}', x'70');
+        """
+    )
+    old.commit()
+    old.close()
+
+    store = AgencyStore.open(path)
+    try:
+        assert [(i.envelope_id, i.sender, i.payload) for i in store.inbox()] == [
+            ("env-1", "ES-PN", b"p")
+        ]
+        with pytest.raises(ReplayError):  # the seen-mark survived the migration
+            _accept(store, "env-1", 1)
+        store.check_fresh(sender="IT-PS", envelope_id="env-1")  # now keyed per sender
+        store.accept(
+            envelope_id="env-1",
+            sender="IT-PS",
+            sequence=1,
+            expires_at=2e9,
+            kind="DOSSIER",
+            provenance={},
+            payload=b"q",
+        )
+    finally:
+        store.close()
+    again = AgencyStore.open(path)  # opening a migrated store again changes nothing
+    try:
+        assert len(again.inbox()) == 2
+    finally:
+        again.close()

@@ -48,7 +48,7 @@ def _consumer_reason(net: ChaosNetwork, store: AgencyStore, value: bytes) -> str
     identity = load_identity(net.settings, agency=RECIPIENT)
     try:
         opened = Verifier(trust=load_trust(net.settings)).open(value, identity=identity)
-        store.check_fresh(envelope_id=opened.header.envelope_id)
+        store.check_fresh(sender=opened.header.sender, envelope_id=opened.header.envelope_id)
     except Error as exc:
         return exc.reason
     return None
