@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 from broker import home
 from broker.audit.export import read_archive, write_archive
 from broker.audit.findings import AuditReport, Finding, FindingKind, RawRecord
-from broker.audit.keys import load_audit_keys
+from broker.audit.keys import load_audit_key_times, load_audit_keys
 from broker.audit.replay import read_topic
 from broker.audit.verify import AuditVerifier
 from broker.audit.witness import witness_verifiers
@@ -53,7 +54,12 @@ def _verifier(
     settings: Settings, *, keep_events: bool, witnesses: Sequence[str], quorum: int
 ) -> AuditVerifier:
     keys = load_audit_keys(settings)
-    verifier = AuditVerifier(keys=keys, witnesses=witness_verifiers(keys, witnesses), quorum=quorum)
+    verifier = AuditVerifier(
+        keys=keys,
+        witnesses=witness_verifiers(keys, witnesses),
+        quorum=quorum,
+        certified_at=load_audit_key_times(settings),
+    )
     verifier.keep_events = keep_events
     return verifier
 
@@ -67,16 +73,18 @@ def verify_records(
     keep_events: bool = False,
     witnesses: Sequence[str] = (),
     quorum: int = 0,
+    now: dt.datetime | None = None,
 ) -> AuditVerifier:
     """Verify raw records with this federation's audit keys; return the finished verifier.
 
     Checkpoints in ``external`` must carry ``quorum`` cosignatures of ``witnesses``;
     ``vouched`` ones (an export's signed manifest) need only the log's signature.
+    ``now`` is the reference time for freshness (default: the clock).
     """
     verifier = _verifier(settings, keep_events=keep_events, witnesses=witnesses, quorum=quorum)
     started = time.perf_counter()
     verifier.feed_all(records)
-    verifier.finish(external=external, vouched=vouched)
+    verifier.finish(external=external, vouched=vouched, now=now)
     verifier.report.seconds = time.perf_counter() - started
     return verifier
 
@@ -126,6 +134,7 @@ def verify_archive(
         keep_events=keep_events,
         witnesses=witnesses,
         quorum=quorum,
+        now=contents.exported_at,  # fresh as of the signed export, not as of today
     )
     for problem in contents.problems:
         verifier.report.findings.insert(

@@ -31,7 +31,13 @@ from broker.trust.certificates import FederationRoot, verify_audit_key
 from broker.trust.keys import ED25519
 from broker.trust.keystore import load_key, load_root, load_trust, save_key
 
-__all__ = ["issue_audit_key", "load_audit_keys", "load_audit_signer", "remove_audit_key"]
+__all__ = [
+    "issue_audit_key",
+    "load_audit_key_times",
+    "load_audit_keys",
+    "load_audit_signer",
+    "remove_audit_key",
+]
 
 
 def remove_audit_key(settings: Settings, stream: str) -> None:
@@ -93,3 +99,19 @@ def load_audit_keys(settings: Settings) -> dict[str, NoteVerifier]:
             raise CertificateError("audit key statement names a wrong key", detail=str(path))
         out[statement.stream] = verifier
     return out
+
+
+def load_audit_key_times(settings: Settings) -> dict[str, dt.datetime]:
+    """Return when each stream's audit key became valid (its root-certified ``not_before``).
+
+    A certified stream with no record at all is a finding once its writer has had time to
+    sign its first (possibly empty) checkpoint after this time.
+    """
+    trust = load_trust(settings)
+    return {
+        statement.stream: statement.not_before
+        for statement in (
+            verify_audit_key(path.read_bytes(), root=trust.root)
+            for path in sorted(home.audit_key_certs_dir(settings).glob("*.cert"))
+        )
+    }

@@ -18,7 +18,7 @@ from broker.audit.auditor import (
     replay_and_verify,
     verify_archive,
 )
-from broker.audit.events import FEDERATION_STREAM
+from broker.audit.events import FEDERATION_STREAM, AuditEvent
 from broker.audit.findings import AuditReport
 from broker.audit.keys import load_audit_keys, load_audit_signer
 from broker.audit.proof import build_proof, check_proof
@@ -127,9 +127,20 @@ def _print_report(report: AuditReport, *, as_json: bool) -> None:
     )
     for name, info in sorted(report.streams.items()):
         note = f", {info['unanchored']} not yet anchored" if info["unanchored"] else ""
+        if not info.get("anchored_against_rollback"):
+            note += ", no outside or witnessed checkpoint"
+        if not info.get("fresh"):
+            note += ", stale (newest signed checkpoint too old or untimed)"
         typer.echo(f"  {name:<12} size {info['size']:>7}  checkpoints {info['checkpoints']}{note}")
     if report.ok:
-        typer.secho("audit log OK", fg=typer.colors.GREEN)
+        weak = report.unanchored
+        if weak:
+            typer.secho(
+                f"audit log OK (not anchored against rollback: {', '.join(weak)})",
+                fg=typer.colors.YELLOW,
+            )
+        else:
+            typer.secho("audit log OK", fg=typer.colors.GREEN)
         return
     for finding in report.findings:
         typer.secho(finding.line(), fg=typer.colors.RED)
@@ -226,7 +237,10 @@ def trail(
     archive: Path | None = ArchiveOption,
     home: Path | None = HomeOption,
 ) -> None:
-    """Show one dossier's chain of custody in time order (from a verified replay)."""
+    """Show one dossier's chain of custody in time order (from a verified replay).
+
+    Events not covered by a signed checkpoint are marked UNVERIFIED (``"verified": false``).
+    """
     settings = settings_for(home)
     verifier = _load(
         settings, archive=archive, checkpoints=None, keep_events=True, show_progress=False
@@ -235,6 +249,12 @@ def trail(
         (ev for ev, _ in verifier.events if dossier in (ev.envelope_id, ev.ref)),
         key=lambda ev: (ev.at, ev.stream, ev.seq),
     )
+    streams = verifier.report.streams
+
+    def verified(ev: AuditEvent) -> bool:
+        """Covered by a signed checkpoint whose root matched (else anyone could have added it)."""
+        return ev.seq < int(streams.get(ev.stream, {}).get("anchored", 0))
+
     if as_json:
         typer.echo(
             json.dumps(
@@ -249,6 +269,7 @@ def trail(
                         "stream": ev.stream,
                         "seq": ev.seq,
                         "event_id": ev.event_id,
+                        "verified": verified(ev),
                     }
                     for ev in events
                 ],
@@ -257,7 +278,7 @@ def trail(
         )
     else:
         for ev in events:
-            typer.echo(ev.summary())
+            typer.echo(ev.summary() if verified(ev) else f"UNVERIFIED {ev.summary()}")
         status = "OK" if verifier.report.ok else f"{len(verifier.report.findings)} finding(s)"
         typer.echo(f"{len(events)} event(s); audit log {status}")
     if not events:
