@@ -53,12 +53,15 @@ from broker.audit.witness import witness_name
 from broker.codec import SchemaStore
 from broker.errors import AuditError, SchemaError
 
-__all__ = ["MAX_CHECKPOINT_AGE", "SEQ_WINDOW", "AuditVerifier", "StreamState"]
+__all__ = ["EMPTY_STREAM_GRACE", "MAX_CHECKPOINT_AGE", "SEQ_WINDOW", "AuditVerifier", "StreamState"]
 
 #: A stream whose newest signed checkpoint time is older than this, relative to the
 #: replay's reference time, is stale (seconds): writers re-sign their newest checkpoint
 #: every :data:`~broker.audit.checkpoint.REPUBLISH_SECONDS` while they run; 60 s of slack.
 MAX_CHECKPOINT_AGE = REPUBLISH_SECONDS + 60.0
+#: A certified stream with no record yet is a finding once its key is older than this
+#: (seconds): its writer signs the empty tree when it first starts.
+EMPTY_STREAM_GRACE = 15 * 60.0
 
 
 class AuditVerifier:
@@ -76,7 +79,7 @@ class AuditVerifier:
     ) -> None:
         self._keys = dict(keys)
         #: When each stream's key was certified: an empty stream is a finding only after
-        #: its writer had ``max_checkpoint_age`` to sign its first (empty) checkpoint.
+        #: :data:`EMPTY_STREAM_GRACE` (time for its writer to start and sign the empty tree).
         self._certified_at = dict(certified_at or {})
         #: Seconds a stream's newest signed checkpoint may lag the reference time.
         self.max_checkpoint_age = max_checkpoint_age
@@ -344,9 +347,7 @@ class AuditVerifier:
         now = now or dt.datetime.now(dt.UTC)
         for stream in sorted(set(self._keys) - set(self.streams)):
             certified = self._certified_at.get(stream)
-            if certified is not None and (now - certified).total_seconds() <= (
-                self.max_checkpoint_age
-            ):
+            if certified is not None and (now - certified).total_seconds() <= EMPTY_STREAM_GRACE:
                 self.streams[stream] = StreamState(stream=stream)  # too young to judge
                 continue
             self._find(
