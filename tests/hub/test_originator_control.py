@@ -206,3 +206,29 @@ async def test_restricted_holding_is_withheld_then_released_exactly_as_granted(f
     assert [(ev.stream, ev.parties) for ev in grants] == [("ES-PN", ["ES-PN", "DE-BKA"])]
     rejected = [ev.reason for ev, _ in audit.events if ev.kind is AuditKind.REJECT]
     assert rejected == ["invalid-payload", "invalid-payload"]
+
+
+async def test_hit_notifications_are_never_dated_before_the_open_that_caused_them(
+    fed: Fed,
+) -> None:
+    """Audit rule gap: the OPEN is stamped before the hub's handler runs, not after it."""
+    async with fed.node("ES-PN") as es:
+        await es.publish_dossier(_dossier(1, restricted=True), to=["EUROPOL"])
+    async with fed.node("DE-BKA") as de:
+        trigger = await de.publish_dossier(_dossier(2, restricted=False), to=["EUROPOL"])
+    await fed.route()
+    await fed.hub()
+    audit = await replay_and_verify(fed.settings, conn=fed.conn, keep_events=True)
+    hub_events = [ev for ev, _ in audit.events if ev.stream == "EUROPOL"]
+    (opened,) = [
+        ev
+        for ev in hub_events
+        if ev.kind is AuditKind.OPEN and ev.envelope_id == trigger.envelope_id
+    ]
+    caused = [
+        ev
+        for ev in hub_events
+        if ev.kind in (AuditKind.HIT_NOTIFICATION, AuditKind.RELEASE_REQUEST)
+    ]
+    assert len(caused) == 3  # two notifications and ES-PN's release request
+    assert all(opened.at <= ev.at for ev in caused), (opened.at, [ev.at for ev in caused])
