@@ -19,13 +19,14 @@ rule asks for.
    nor ``H``) that is *restricted* needs an anchored ``RELEASE_GRANT`` in ``X``'s
    own stream naming ``N``, for a request ``H`` addressed to ``X`` (an anchored
    ``RELEASE_REQUEST`` in ``H`` with ``parties[1] = X`` and the same ``ref``) or
-   for the notification's own ``ref``. ``X`` is restricted if (a) ``X``'s anchored
-   ``PUBLISH`` of a ``DOSSIER`` to ``H`` carries codes that need the originator's
-   consent (``H2``, ``TLP:RED`` or ``TLP:AMBER+STRICT``: the owner's own signed
-   word), or (b) ``H`` asked ``X`` for a release (an anchored ``RELEASE_REQUEST``
-   to ``X``), or (c) the notification's ``outcome`` is ``released``. The
-   ``outcome`` label and the number of parties are not trusted to *exempt* a
-   notification;
+   for the notification's own ``ref``. ``X`` is restricted if the notification's
+   ``outcome`` is ``released``, or if (a) ``X``'s anchored ``PUBLISH`` of a
+   ``DOSSIER`` to ``H`` carries codes that need the originator's consent (``H2``,
+   ``TLP:RED`` or ``TLP:AMBER+STRICT``: the owner's own signed word) or (b) ``H``
+   asked ``X`` for a release (an anchored ``RELEASE_REQUEST`` to ``X``) — and ``X``
+   gave ``H`` no anchored ``DOSSIER`` needing no consent (then the events cannot
+   tell which holding matched). Neither the ``outcome`` label nor the number of
+   parties exempts a notification;
 4. every ``DELIVER`` is answered by the recipient: an anchored ``OPEN`` or
    ``REJECT`` of that envelope in the recipient's stream, unless the delivery
    is less than :data:`DELIVERY_GRACE` older than the replay's newest anchored
@@ -100,8 +101,9 @@ class RuleBook:
     granted: dict[tuple[str, str], list[tuple[frozenset[str], _At]]] = field(default_factory=dict)
     #: Release requests by (hub stream, restricted owner): (request id, position).
     requested: dict[tuple[str, str], list[tuple[str, _At]]] = field(default_factory=dict)
-    #: Consent-required dossiers published by (owner, recipient).
+    #: Dossiers published by (owner, recipient) that need / do not need the owner's consent.
     restricted_publish: dict[tuple[str, str], list[_At]] = field(default_factory=dict)
+    open_publish: dict[tuple[str, str], list[_At]] = field(default_factory=dict)
     notifications: list[tuple[str, str, str, list[str], _At]] = field(default_factory=list)
     #: REJECT events seen (each dead letter has one), by reason code.
     rejected: dict[str, int] = field(default_factory=dict)
@@ -124,9 +126,14 @@ class RuleBook:
                 self.published.setdefault(envelope_id, []).append(
                     (parties[0], frozenset(parties[1:]), rec["envelope_sha256"], pos)
                 )
-                if rec.get("message_kind") == "DOSSIER" and _consent_required(rec.get("codes")):
+                if rec.get("message_kind") == "DOSSIER":
+                    held = (
+                        self.restricted_publish
+                        if _consent_required(rec.get("codes"))
+                        else self.open_publish
+                    )
                     for recipient in parties[1:]:
-                        self.restricted_publish.setdefault((stream, recipient), []).append(pos)
+                        held.setdefault((stream, recipient), []).append(pos)
         elif kind == "DELIVER" and len(parties) == 2 and envelope_id:
             if stream != ROUTER:
                 return  # only the router delivers; anyone else claiming it proves nothing
@@ -219,11 +226,13 @@ class RuleBook:
                 if holder in (notified, hub):
                     continue
                 requests = {r for r, p in self.requested.get((hub, holder), []) if ok(p)}
-                restricted = (
-                    outcome == "released"
-                    or bool(requests)
-                    or any(ok(p) for p in self.restricted_publish.get((holder, hub), []))
+                # The events do not say which of the holder's dossiers matched: a holder that
+                # also gave the hub a dossier needing no consent may be named (see the docs).
+                marked = bool(requests) or any(
+                    ok(p) for p in self.restricted_publish.get((holder, hub), [])
                 )
+                unrestricted = any(ok(p) for p in self.open_publish.get((holder, hub), []))
+                restricted = outcome == "released" or (marked and not unrestricted)
                 if not restricted:
                     continue
                 acceptable = requests | ({ref} if ref else set())
