@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from broker import home
+from broker.audit.events import AuditEvent
 from broker.audit.export import read_archive, write_archive
 from broker.audit.findings import AuditReport, Finding, FindingKind, RawRecord
 from broker.audit.keys import load_audit_key_times, load_audit_keys
@@ -38,6 +39,7 @@ __all__ = [
     "flush_stream",
     "local_checkpoints",
     "replay_and_verify",
+    "trail_of",
     "verify_archive",
     "verify_records",
 ]
@@ -187,3 +189,18 @@ async def flush_stream(settings: Settings, *, stream: str, conn: KafkaConnection
     if log.failures:
         raise AuditError("audit events could not be published", detail=stream)
     return pending
+
+
+def trail_of(verifier: AuditVerifier, dossier: str) -> list[tuple[AuditEvent, bool]]:
+    """Return ``dossier``'s events from a finished replay (``keep_events``) in time order.
+
+    Each comes with whether it is verified: covered by a signed checkpoint whose root
+    matched. An unverified event could have been appended by anyone who can write the
+    audit topic (it is chained to a public leaf hash; no key is needed).
+    """
+    streams = verifier.report.streams
+    events = sorted(
+        (ev for ev, _ in verifier.events if dossier in (ev.envelope_id, ev.ref)),
+        key=lambda ev: (ev.at, ev.stream, ev.seq),
+    )
+    return [(ev, ev.seq < int(streams.get(ev.stream, {}).get("anchored", 0))) for ev in events]

@@ -16,9 +16,10 @@ from broker.audit.auditor import (
     export_archive,
     flush_stream,
     replay_and_verify,
+    trail_of,
     verify_archive,
 )
-from broker.audit.events import FEDERATION_STREAM, AuditEvent
+from broker.audit.events import FEDERATION_STREAM
 from broker.audit.findings import AuditReport
 from broker.audit.keys import load_audit_keys, load_audit_signer
 from broker.audit.proof import build_proof, check_proof
@@ -245,16 +246,9 @@ def trail(
     verifier = _load(
         settings, archive=archive, checkpoints=None, keep_events=True, show_progress=False
     )
-    events = sorted(
-        (ev for ev, _ in verifier.events if dossier in (ev.envelope_id, ev.ref)),
-        key=lambda ev: (ev.at, ev.stream, ev.seq),
-    )
-    streams = verifier.report.streams
-
-    def verified(ev: AuditEvent) -> bool:
-        """Covered by a signed checkpoint whose root matched (else anyone could have added it)."""
-        return ev.seq < int(streams.get(ev.stream, {}).get("anchored", 0))
-
+    steps = trail_of(verifier, dossier)
+    events = [ev for ev, _ in steps]
+    verified = {ev.event_id: ok for ev, ok in steps}
     if as_json:
         typer.echo(
             json.dumps(
@@ -269,7 +263,7 @@ def trail(
                         "stream": ev.stream,
                         "seq": ev.seq,
                         "event_id": ev.event_id,
-                        "verified": verified(ev),
+                        "verified": verified[ev.event_id],
                     }
                     for ev in events
                 ],
@@ -278,7 +272,7 @@ def trail(
         )
     else:
         for ev in events:
-            typer.echo(ev.summary() if verified(ev) else f"UNVERIFIED {ev.summary()}")
+            typer.echo(ev.summary() if verified[ev.event_id] else f"UNVERIFIED {ev.summary()}")
         status = "OK" if verifier.report.ok else f"{len(verifier.report.findings)} finding(s)"
         typer.echo(f"{len(events)} event(s); audit log {status}")
     if not events:

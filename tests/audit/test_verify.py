@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker import merkle
+from broker.audit.auditor import trail_of
 from broker.audit.checkpoint import Checkpoint
 from broker.audit.events import CHECKPOINT_SCHEMA, AuditEvent, AuditKind, origin_for
 from broker.audit.findings import AuditReport, FindingKind, RawRecord
@@ -601,3 +602,19 @@ def test_rule_a_restricted_holder_named_under_any_label_needs_its_grant(
     assert _rules(_stream(restricted, unrestricted, open_, hit)) == (
         [] if outcome == "notified" else expected
     )
+
+
+def test_attack_forged_tail_event_is_shown_unverified_in_the_trail() -> None:
+    """F7: ``broker audit trail`` marks events no signed checkpoint covers."""
+    publish = _ev(AuditKind.PUBLISH, "ES-PN", envelope_id="e1", parties=["ES-PN", "DE-BKA"])
+    forged = _ev(AuditKind.RELEASE_GRANT, "ES-PN", ref="e1", parties=["ES-PN", "DE-BKA"])
+    records = _stream(publish, forged)
+    signed, keys = _signed(records[:1])
+    verifier = AuditVerifier(keys=keys)
+    verifier.keep_events = True
+    verifier.feed_all([*signed, *records[1:]])
+    verifier.finish()
+    assert [(ev.kind, ok) for ev, ok in trail_of(verifier, "e1")] == [
+        (AuditKind.PUBLISH, True),
+        (AuditKind.RELEASE_GRANT, False),
+    ]
