@@ -50,7 +50,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from broker.topics import ROUTER
 
@@ -70,8 +70,7 @@ class _Located(Protocol):
     def where(self) -> str: ...
 
 
-@dataclass(frozen=True, slots=True)
-class _At:
+class _At(NamedTuple):
     """Where an event sits: its stream and sequence number (for anchoring), and offset."""
 
     stream: str
@@ -188,7 +187,6 @@ class RuleBook:
             pubs = [p for p in candidates if ok(p[3])]
             note = _UNANCHORED if len(pubs) < len(candidates) else ""
             for sha, pos in deliveries:
-                where = pos.where.where
                 if not pubs:
                     detail = f"delivery of {envelope_id} that was never published{note}"
                 elif not any(recipient in p[1] for p in pubs):
@@ -197,7 +195,7 @@ class RuleBook:
                     detail = f"{envelope_id} delivered with other bytes{note}"
                 else:
                     continue
-                out.append((ROUTER, where, detail))
+                out.append((ROUTER, pos.where.where, detail))
         return out
 
     def _opens(self, ok: Any) -> list[tuple[str, str, str]]:
@@ -206,16 +204,19 @@ class RuleBook:
             candidates = self.delivered.get((envelope_id, agency), [])
             got = [d for d in candidates if ok(d[1])]
             note = _UNANCHORED if len(got) < len(candidates) else ""
-            where = pos.where.where
             if not got:
                 detail = f"{agency} opened envelope {envelope_id} that was never delivered to it"
-                out.append((agency, where, detail + note))
+                out.append((agency, pos.where.where, detail + note))
             elif not any(d[0] == sha for d in got):
-                out.append((agency, where, f"{agency} opened other bytes of {envelope_id}{note}"))
+                out.append(
+                    (agency, pos.where.where, f"{agency} opened other bytes of {envelope_id}{note}")
+                )
             elif pos.at is not None and all(
                 d[1].at is not None and pos.at + CLOCK_SKEW < d[1].at for d in got if d[0] == sha
             ):
-                out.append((agency, where, f"{agency} opened {envelope_id} before its delivery"))
+                out.append(
+                    (agency, pos.where.where, f"{agency} opened {envelope_id} before its delivery")
+                )
         return out
 
     def _releases(self, ok: Any) -> list[tuple[str, str, str]]:

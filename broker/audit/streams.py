@@ -108,6 +108,8 @@ class StreamState:
         return self._gap_index(seq) is not None
 
     def _gap_index(self, seq: int) -> int | None:
+        if not self.gaps:
+            return None
         i = bisect.bisect_right([g.start for g in self.gaps], seq) - 1
         if i >= 0 and self.gaps[i].start <= seq < self.gaps[i].end:
             return i

@@ -115,7 +115,7 @@ class AuditVerifier:
             Finding(kind=kind, stream=stream, where=where, seq=seq, detail=detail)
         )
 
-    def _state(self, stream: str, where: str) -> StreamState:
+    def _state(self, stream: str, record: RawRecord) -> StreamState:
         state = self.streams.get(stream)
         if state is None:
             if stream not in self._keys:
@@ -123,7 +123,7 @@ class AuditVerifier:
                     FindingKind.UNKNOWN_STREAM,
                     "no root-certified audit key for this stream: its records are not trusted",
                     stream=stream,
-                    where=where,
+                    where=record.where,
                 )
             state = self.streams[stream] = StreamState(stream=stream)
         return state
@@ -184,7 +184,7 @@ class AuditVerifier:
                 where=record.where,
                 seq=seq,
             )
-        state = self._state(stream, record.where)
+        state = self._state(stream, record)
         leaf = merkle.leaf_hash(record.value)
         expected = state.size
         if seq < 0 or seq > max(expected, state.signed_size) + SEQ_WINDOW:
@@ -257,7 +257,7 @@ class AuditVerifier:
             return
         self.report.checkpoints += 1
         stream: str = rec["stream"]
-        state = self._state(stream, where)
+        state = self._state(stream, record)
         checkpoint = self.open_note(stream, rec["note"], where=where)
         if checkpoint is None:
             return
