@@ -36,7 +36,6 @@ __all__ = [
     "Settings",
     "TrustStore",
     "Verifier",
-    "seal",
 ]
 
 _WHERE = {
@@ -52,14 +51,13 @@ _WHERE = {
     "Settings": "broker.config",
     "TrustStore": "broker.trust",
     "Verifier": "broker.envelope",
-    "seal": "broker.envelope",
 }
 
 if TYPE_CHECKING:
     from broker.agency import AgencyNode, Delivery, PublishResult
     from broker.audit import AuditLog, AuditVerifier
     from broker.config import Settings
-    from broker.envelope import Verifier, seal
+    from broker.envelope import Verifier
     from broker.errors import Error
     from broker.hub import Hub
     from broker.models import Dossier

@@ -7,8 +7,9 @@ from, who rejected it and why; then the consumer goes on.
 What a peer may see is deliberately coarse (brief: "what a peer sees about a
 failed check must not help an attacker"): the router writes to the *sender's*
 rejected topic — the sender may be the attacker — so it records only the
-stable reason code; the precise cause goes to the router's own log and audit
-event. An agency's consumer writes to its *own* rejected topic and includes
+stable reason code (and the envelope id the record's own header claims, which
+tells the sender nothing new); the precise cause goes to the router's own log
+and audit event. An agency's consumer writes to its *own* rejected topic and includes
 the precise detail.
 
 Example::
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.codec import SchemaStore
+from broker.envelope.verify import claimed_envelope_id
 
 __all__ = ["DeadLetter"]
 
@@ -66,7 +68,14 @@ class DeadLetter:
         detail: str | None = None,
         envelope_id: str | None = None,
     ) -> DeadLetter:
-        """Build the dead letter of one consumed record."""
+        """Build the dead letter of one consumed record.
+
+        ``envelope_id`` defaults to the id the record's header claims whenever the
+        header decodes (:func:`broker.envelope.verify.claimed_envelope_id`), whatever
+        check failed later, so every dead letter of an envelope can be found by its id.
+        """
+        if envelope_id is None:
+            envelope_id = claimed_envelope_id(original)
         return cls(
             original=original,
             original_key=key,

@@ -27,11 +27,14 @@ The tree::
     │   ├── DecryptionError
     │   ├── ExpiredEnvelopeError
     │   └── ReplayError
-    └── AuditError                the audit log (tampering findings are data, not exceptions)
-        ├── NoteError             a signed note or checkpoint is malformed
-        │   └── NoteSignatureError  a known key's signature fails, or too few keys signed
-        ├── ProofError            an inclusion proof does not prove what it claims
-        └── WitnessError          a witness refuses to cosign (rollback, fork, bad note)
+    ├── AuditError                the audit log (tampering findings are data, not exceptions)
+    │   ├── NoteError             a signed note or checkpoint is malformed
+    │   │   └── NoteSignatureError  a known key's signature fails, or too few keys signed
+    │   ├── ProofError            an inclusion proof does not prove what it claims
+    │   └── WitnessError          a witness refuses to cosign (rollback, fork, bad note)
+    └── MatchingError             the hash index (broker.matching)
+        ├── HashFormatError       a PDQ, SHA-256 or MD5 value that is not well formed
+        └── IndexCorruptError     a saved index is truncated, altered or of an unknown format
 
 The developer tools add ``ChaosError`` and ``BenchError`` (both under ``Error``)
 in :mod:`broker.devtools`; the runtime never raises them.
@@ -61,11 +64,14 @@ __all__ = [
     "EnvelopeError",
     "Error",
     "ExpiredEnvelopeError",
+    "HashFormatError",
+    "IndexCorruptError",
     "KeyExpiredError",
     "KeyNotYetValidError",
     "KeyRevokedError",
     "LocalKafkaError",
     "MalformedEnvelopeError",
+    "MatchingError",
     "MerkleError",
     "NotARecipientError",
     "NoteError",
@@ -302,3 +308,21 @@ class WitnessError(AuditError):
 
     # Stored in reports since the first audit release; kebab-case would change stored data.
     reason = "witness_refused"
+
+
+class MatchingError(Error):
+    """The hash index could not add, match, save or load."""
+
+    reason = "matching"
+
+
+class HashFormatError(MatchingError):
+    """A PDQ, SHA-256 or MD5 value is not well formed (length, hex digits, array shape)."""
+
+    reason = "bad-hash"
+
+
+class IndexCorruptError(MatchingError):
+    """A saved index is truncated, altered or of an unknown format; it was not loaded."""
+
+    reason = "index-corrupt"

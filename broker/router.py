@@ -299,7 +299,7 @@ class Router:
             self._audit_pending.append(
                 AuditEvent.reject(
                     actor=ROUTER,
-                    envelope_id=None,
+                    envelope_id=letter.envelope_id,
                     envelope_sha256=hashlib.sha256(record.value or b"").digest(),
                     parties=[owner],
                     reason=exc.reason,

@@ -14,6 +14,7 @@ PACKAGES = [
     "broker.envelope",
     "broker.hub",
     "broker.local",
+    "broker.matching",
     "broker.merkle",
     "broker.models",
     "broker.trust",

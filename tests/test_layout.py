@@ -16,8 +16,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "broker"
 #: The product: what runs in an agency, the router and the hub, and what auditors run.
-RUNTIME = ("broker.agency", "broker.router", "broker.hub", "broker.envelope", "broker.trust")
-RUNTIME += ("broker.audit", "broker.federation", "broker.models", "broker.codec")
+RUNTIME: tuple[str, ...] = (
+    "broker.agency",
+    "broker.audit",
+    "broker.codec",
+    "broker.envelope",
+    "broker.federation",
+    "broker.hub",
+    "broker.matching",
+    "broker.models",
+    "broker.router",
+    "broker.trust",
+)
 #: Developer tools and the command line's Kafka resolution: never reachable from the runtime.
 NOT_RUNTIME = ("broker.devtools", "broker.local", "broker.connect", "broker.cli")
 MAX_LINES = 450
@@ -65,7 +75,7 @@ def _graph() -> dict[str, set[str]]:
         deps = _imports(ast.parse(path.read_text()), set(paths))
         # Importing a.b.c runs a/__init__ and a/b/__init__ too, unless the importer is
         # inside that package (its __init__ is then already running or done).
-        expanded = set()
+        expanded: set[str] = set()
         for dep in deps:
             parts = dep.split(".")
             prefixes = (".".join(parts[:i]) for i in range(2, len(parts) + 1))

@@ -2,7 +2,8 @@
 
 WAL with ``synchronous=NORMAL``: durable against process crashes (the threat the
 reliability suite exercises), not against power loss; autocommit mode, so every
-transaction is explicit; usable from worker threads.
+transaction is explicit; usable from worker threads. Another process that only
+reads a state file (a test rig counting deliveries) opens it read-only.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-__all__ = ["open_wal"]
+__all__ = ["open_read_only", "open_wal"]
 
 
 def open_wal(path: Path, *, schema: str, busy_timeout_ms: int) -> sqlite3.Connection:
@@ -21,4 +22,12 @@ def open_wal(path: Path, *, schema: str, busy_timeout_ms: int) -> sqlite3.Connec
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     db.executescript(schema)
+    return db
+
+
+def open_read_only(path: Path, *, busy_timeout_ms: int) -> sqlite3.Connection:
+    """Open the existing database at ``path`` for reading only (no tables created)."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     return db

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from broker._internal.sqlite import open_wal
+from broker._internal.sqlite import open_read_only, open_wal
 from broker.errors import ConfigError, ReplayError
 
 __all__ = ["AgencyStore", "InboxItem", "SentItem", "SentRecord"]
@@ -129,6 +129,15 @@ class AgencyStore:
         """Open (creating if needed) the store at ``path``."""
         try:
             db = open_wal(path, schema=_SCHEMA, busy_timeout_ms=10_000)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError("cannot open the agency state store", detail=str(path)) from exc
+        return cls(connection=db, path=path)
+
+    @classmethod
+    def open_read_only(cls, path: Path) -> AgencyStore:
+        """Open the existing store at ``path`` for reading only (its agency may be writing)."""
+        try:
+            db = open_read_only(path, busy_timeout_ms=30_000)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError("cannot open the agency state store", detail=str(path)) from exc
         return cls(connection=db, path=path)
@@ -261,6 +270,19 @@ class AgencyStore:
             )
             for r in rows
         ]
+
+    def handled_times(self, *, kind: str) -> dict[str, float]:
+        """Return envelope id -> time stored, for every delivered payload of ``kind``.
+
+        Empty while the agency has not created its tables yet (a store opened read-only).
+        """
+        try:
+            rows = self._db.execute(
+                "SELECT envelope_id, received_at FROM inbox WHERE kind = ?", (kind,)
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return {}
+        return {str(r[0]): float(r[1]) for r in rows}
 
     # -- sent log and receipts ----------------------------------------------------------------
 

@@ -8,6 +8,11 @@ auditor who replays the log does that by recomputing every signed root. The
 cosignature is c2sp.org/tlog-cosignature ``cosignature/v1`` under the name
 ``witness/<AGENCY>``, made with the witness agency's root-certified audit key.
 
+A witness's *verifier key* is public and derived from that certificate alone
+(:func:`witness_key`, ``broker audit witness-key --as AGENCY``): the same Ed25519
+public key under the name ``witness/<AGENCY>`` with signature type 0x04, so its
+key ID differs from the audit key's. Any C2SP tlog-cosignature verifier takes it.
+
 Example::
 
     cosigned = cosign(note, witness="DE-BKA", signer=load_audit_signer(settings, stream="DE-BKA"),
@@ -26,7 +31,7 @@ from broker.audit.note import add_signatures
 from broker.audit.signers import CosignatureVerifier, NoteSigner, NoteVerifier
 from broker.errors import AuditError, WitnessError
 
-__all__ = ["cosign", "witness_name", "witness_verifiers"]
+__all__ = ["cosign", "witness_key", "witness_name", "witness_verifiers"]
 
 _PREFIX = "fed.audit/"
 
@@ -51,6 +56,16 @@ def witness_verifiers(
             raise WitnessError("no certified audit key for this witness", detail=agency)
         out.append(CosignatureVerifier(name=witness_name(agency), public_key=key.public_key))
     return out
+
+
+def witness_key(keys: Mapping[str, NoteVerifier], agency: str) -> str:
+    """Return the verifier key string of ``agency``'s cosignatures (from its certified key).
+
+    ``<witness/AGENCY>+<hex key ID>+<base64(0x04 || Ed25519 public key)>``, the form
+    c2sp.org/signed-note and Go's ``note.NewVerifier`` read.
+    """
+    (verifier,) = witness_verifiers(keys, [agency])
+    return verifier.verifier_key_string()
 
 
 def cosign(

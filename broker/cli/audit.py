@@ -25,6 +25,7 @@ from broker.audit.keys import load_audit_keys, load_audit_signer
 from broker.audit.proof import build_proof, check_proof
 from broker.audit.verify import AuditVerifier
 from broker.audit.witness import cosign as cosign_note
+from broker.audit.witness import witness_key as witness_key_of
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
 from broker.config import Settings
 from broker.connect import connection_for
@@ -310,6 +311,19 @@ def cosign(
     else:
         out.write_bytes(cosigned)
         typer.echo(f"cosigned by {agency}: {out}")
+
+
+@app.command("witness-key")
+def witness_key(
+    agency: str = typer.Option(..., "--as", help="The witnessing agency."),
+    home: Path | None = HomeOption,
+) -> None:
+    """Print the verifier key of an agency's witness cosignatures (public; from its certificate).
+
+    Derived from the agency's root-certified audit key, so it needs only the
+    federation's public files: give it to anyone who checks our cosignatures.
+    """
+    typer.echo(witness_key_of(load_audit_keys(settings_for(home)), agency))
 
 
 @app.command()

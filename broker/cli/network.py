@@ -21,7 +21,7 @@ from broker.config import Settings
 from broker.connect import connection_for
 from broker.envelope import SUITES
 from broker.home import agency_db
-from broker.local.cluster import read_record
+from broker.local import read_record
 from broker.models import validate_dossier_json
 from broker.router import EnvelopeCheck, Router
 from broker.topics import ROUTER, TopicLayout

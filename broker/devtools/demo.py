@@ -39,8 +39,7 @@ from broker.connect import connection_for
 from broker.devtools.operation import generate_operation
 from broker.federation import init_federation
 from broker.hub import HubIndex
-from broker.local import LocalCluster
-from broker.local.cluster import read_record
+from broker.local import LocalCluster, read_record
 from broker.topics import TopicLayout
 from broker.transport import ensure_topics
 

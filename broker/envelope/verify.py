@@ -48,6 +48,7 @@ from broker.envelope.format import (
     ML_DSA_CONTEXT,
     SUITES,
     Header,
+    aware_now,
     batch_message,
     commitment,
     tbs,
@@ -76,6 +77,7 @@ __all__ = [
     "OpenedEnvelope",
     "VerifiedEnvelope",
     "Verifier",
+    "claimed_envelope_id",
     "open_envelope",
     "verify_envelope",
 ]
@@ -219,7 +221,7 @@ class Verifier:
 
     def verify(self, data: bytes, *, now: dt.datetime | None = None) -> VerifiedEnvelope:
         """Verify ``data``'s signature(s) against the trust store, without decrypting."""
-        at = _aware(now)
+        at = aware_now(now)
         try:
             return self._verify(bytes(data), at)[1]
         except Error:
@@ -310,7 +312,7 @@ class Verifier:
         self, data: bytes, *, identity: AgencyIdentity, now: dt.datetime | None = None
     ) -> OpenedEnvelope:
         """Verify, then decrypt ``data`` for ``identity``; return payload and provenance."""
-        at = _aware(now)
+        at = aware_now(now)
         try:
             return self._open(bytes(data), identity, at)
         except Error:
@@ -377,14 +379,6 @@ class Verifier:
         )
 
 
-def _aware(now: dt.datetime | None) -> dt.datetime:
-    if now is None:
-        return dt.datetime.now(dt.UTC)
-    if now.tzinfo is None:
-        raise ConfigError("now must be timezone-aware")
-    return now
-
-
 def verify_envelope(
     data: bytes, *, trust: TrustStore, now: dt.datetime | None = None
 ) -> VerifiedEnvelope:
@@ -397,3 +391,25 @@ def open_envelope(
 ) -> OpenedEnvelope:
     """Verify and decrypt an envelope for one recipient."""
     return Verifier(trust=trust).open(data, identity=identity, now=now)
+
+
+def claimed_envelope_id(data: bytes) -> str | None:
+    """Return the envelope id the header of ``data`` claims, if it decodes; verify nothing.
+
+    For dead letters and audit events of rejected records: the id names what the
+    bytes claim to be (so an operator can find every trace of one envelope), it
+    proves nothing. None unless the envelope and its header decode and the id is
+    32 lower-case hex characters.
+
+        >>> claimed_envelope_id(b"not an envelope") is None
+        True
+    """
+    store = SchemaStore.default()
+    try:
+        outer = store.decode(ENVELOPE_SCHEMA, bytes(data))
+        envelope_id = store.decode(HEADER_SCHEMA, outer["header"])["envelope_id"]
+    except (SchemaError, KeyError, TypeError):
+        return None
+    if not isinstance(envelope_id, str) or not ENVELOPE_ID.fullmatch(envelope_id):
+        return None
+    return envelope_id

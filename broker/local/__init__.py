@@ -14,8 +14,10 @@ Example::
 
 from __future__ import annotations
 
-from broker.local.cluster import ADMIN_PRINCIPAL, LocalCluster, NodeInfo, read_record
+from broker.local.cluster import LocalCluster
 from broker.local.jars import fetch_jars, kafka_version
+from broker.local.record import NodeInfo, read_record
+from broker.local.tls import ADMIN_PRINCIPAL
 
 __all__ = [
     "ADMIN_PRINCIPAL",

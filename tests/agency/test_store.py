@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,3 +122,43 @@ def test_batch_of_sent_envelopes_is_recorded_unacknowledged(store: AgencyStore) 
     items = store.sent()
     assert sorted(i.envelope_id for i in items) == ["e1", "e2", "e3"]
     assert all(i.status == {"DE-BKA": "UNACKNOWLEDGED"} for i in items)
+
+
+def test_read_only_store_sees_what_the_agency_stored_while_it_writes(
+    store: AgencyStore,
+) -> None:
+    _accept(store, "d1", 1)
+    _accept(store, "d2", 2)
+    _accept(store, "seen-only", 3, payload=None)  # marked seen, nothing delivered
+    store.accept(
+        envelope_id="r1",
+        sender="ES-PN",
+        sequence=4,
+        expires_at=2e9,
+        kind="RECEIPT",
+        provenance={},
+        payload=b"r",
+    )
+    reader = AgencyStore.open_read_only(store.path)
+    try:
+        times = reader.handled_times(kind="DOSSIER")
+        assert times == {i.envelope_id: i.received_at for i in store.inbox(kind="DOSSIER")}
+        assert sorted(times) == ["d1", "d2"]
+        assert list(reader.handled_times(kind="RECEIPT")) == ["r1"]
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.next_sequence()
+    finally:
+        reader.close()
+
+
+def test_read_only_store_of_an_agency_without_tables_yet_has_handled_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.db"
+    path.touch()  # the agency process has created the file, not its tables
+    reader = AgencyStore.open_read_only(path)
+    try:
+        assert reader.handled_times(kind="DOSSIER") == {}
+    finally:
+        reader.close()
+    assert path.stat().st_size == 0  # nothing created: opened read-only

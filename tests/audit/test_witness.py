@@ -13,10 +13,10 @@ from broker.audit.checkpoint import Checkpoint, open_checkpoint
 from broker.audit.events import AuditEvent, AuditKind, origin_for
 from broker.audit.findings import FindingKind, RawRecord
 from broker.audit.keys import load_audit_keys, load_audit_signer
-from broker.audit.note import add_signatures, sign_note
-from broker.audit.signers import CosignatureVerifier
+from broker.audit.note import add_signatures, open_note, sign_note
+from broker.audit.signers import CosignatureVerifier, verifier_from_key_string
 from broker.audit.verify import AuditVerifier
-from broker.audit.witness import cosign, witness_name, witness_verifiers
+from broker.audit.witness import cosign, witness_key, witness_name, witness_verifiers
 from broker.cli import app
 from broker.config import Settings
 from broker.errors import NoteSignatureError, WitnessError
@@ -139,3 +139,31 @@ def test_attack_a_stream_cannot_witness_its_own_checkpoint(
         )
     with pytest.raises(WitnessError, match="its own checkpoint"):
         cosign(notes[3], witness="ES-PN", signer=es, keys=keys, seen_dir=tmp_path)
+
+
+def test_published_witness_key_verifies_the_witness_cosignature(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # An outside verifier gets the witness's key from `broker audit witness-key` (public files
+    # only) and checks a cosignature with it; it names witness/IT-PS with type 0x04, not the
+    # stream key fed.audit/IT-PS (type 0x01), so it cannot be mistaken for IT-PS's own log key.
+    result = CliRunner().invoke(
+        app, ["audit", "witness-key", "--as", "IT-PS"], env={"BROKER_HOME": str(settings.home)}
+    )
+    assert result.exit_code == 0, result.output
+    vkey = result.output.strip()
+    assert vkey == witness_key(load_audit_keys(settings), "IT-PS")
+    verifier = verifier_from_key_string(vkey)
+    assert isinstance(verifier, CosignatureVerifier)
+    assert verifier.name == "witness/IT-PS"
+    assert verifier.public_key == load_audit_keys(settings)["IT-PS"].public_key
+    _, notes = _log(settings, 2)
+    it = load_audit_signer(settings, stream="IT-PS")
+    assert it is not None
+    cosigned = cosign(
+        notes[1], witness="IT-PS", signer=it, keys=load_audit_keys(settings), seen_dir=tmp_path
+    )
+    opened = open_note(cosigned, [verifier])
+    assert [s.name for s in opened.verified] == ["witness/IT-PS"]
+    with pytest.raises(WitnessError, match="no certified audit key"):
+        witness_key(load_audit_keys(settings), "XX-NONE")

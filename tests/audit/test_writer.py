@@ -18,7 +18,7 @@ from broker.codec import SchemaStore
 from broker.config import Settings
 from broker.errors import TransportError
 from broker.federation import init_federation, revoke_key, rotate_keys
-from broker.local.cluster import free_port
+from broker.local.ports import free_port
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, ensure_topics
 

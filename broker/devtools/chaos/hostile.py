@@ -91,7 +91,7 @@ class HostileForge:
         self._replays = replay_pool
         self._rng = random.Random(seed)  # noqa: S311 - choosing test mutations, not crypto
         self._store = SchemaStore.default()
-        self._payload = net._encoded[0]
+        self._payload = net.publisher.pool[0]
 
     def records(self, count: int) -> Iterator[HostileRecord]:
         """Yield ``count`` hostile records, cycling through the kinds and both targets."""

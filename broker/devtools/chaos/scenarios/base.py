@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker.devtools.chaos.harness import ChaosNetwork, recovery_seconds
+from broker.devtools.chaos.counting import recovery_seconds
+from broker.devtools.chaos.harness import ChaosNetwork
 from broker.devtools.chaos.report import ScenarioResult
 from broker.local import LocalCluster
 

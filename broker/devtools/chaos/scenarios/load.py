@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-from broker.devtools.chaos.harness import RECIPIENT, RssSampler
+from broker.devtools.chaos.harness import RECIPIENT
 from broker.devtools.chaos.report import ScenarioResult
 from broker.devtools.chaos.scenarios.base import Context, finish_counts
+from broker.devtools.chaos.supervise import RssSampler
 
 __all__ = ["sustained_load"]
 

@@ -17,7 +17,8 @@ import asyncio
 import random
 import time
 
-from broker.devtools.chaos.harness import HUB, RECIPIENT, recovery_seconds
+from broker.devtools.chaos.counting import recovery_seconds
+from broker.devtools.chaos.harness import HUB, RECIPIENT
 from broker.devtools.chaos.report import ScenarioResult
 from broker.devtools.chaos.scenarios.base import Context, finish_counts
 
