@@ -229,6 +229,9 @@ class Inbox:
                 if header.kind == "DOSSIER":
                     dossier = self._dossier(opened)
                 delivery = Delivery(opened=opened, dossier=dossier, envelope_sha256=sha256)
+                # Stamped now, before the handler runs: what the handler causes (the hub's
+                # HIT_NOTIFICATION events) is then never dated before the OPEN behind it.
+                open_event = self._open_event(opened, sha256)
                 if handler is not None:
                     with telemetry.span("agency.handler", attributes={"fed.kind": header.kind}):
                         await handler(delivery)
@@ -241,7 +244,7 @@ class Inbox:
                     provenance=opened.provenance(),
                     payload=opened.payload,
                 )
-                batch.audit.append(self._open_event(opened, sha256))
+                batch.audit.append(open_event)
                 stats.delivered += 1
                 self._metrics.delivered.add(1, {"fed.kind": header.kind})
             except Error as exc:

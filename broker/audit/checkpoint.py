@@ -46,7 +46,19 @@ from broker.audit.note import (
 )
 from broker.errors import NoteError, NoteSignatureError
 
-__all__ = ["Checkpoint", "SignedCheckpoint", "open_checkpoint"]
+__all__ = [
+    "REPUBLISH_SECONDS",
+    "TIME_EXTENSION",
+    "Checkpoint",
+    "SignedCheckpoint",
+    "open_checkpoint",
+]
+
+#: Extension line carrying the signing time: ``time <unix seconds>`` (decimal, no sign).
+TIME_EXTENSION = "time "
+#: Writers re-sign and re-publish their newest checkpoint this often (seconds) while they run,
+#: so that the newest signed time shows how fresh a stream is.
+REPUBLISH_SECONDS = 60.0
 
 _SIZE = re.compile(r"0|[1-9][0-9]{0,19}", re.ASCII)  # tlog-checkpoint: no leading zeroes
 
@@ -71,6 +83,18 @@ class Checkpoint:
             raise malformed(f"tree size {self.size} out of range")
         if len(self.root) != 32:
             raise malformed(f"root is {len(self.root)} bytes, not 32")
+        _ = self.time  # a malformed time extension is a malformed checkpoint
+
+    @property
+    def time(self) -> int | None:
+        """The signed ``time <unix seconds>`` extension, if the note has one (the first)."""
+        for line in self.extensions:
+            if line.startswith(TIME_EXTENSION):
+                value = line.removeprefix(TIME_EXTENSION)
+                if not _SIZE.fullmatch(value):
+                    raise malformed(f"bad time extension {line!r}")
+                return int(value)
+        return None
 
     def to_note_body(self) -> bytes:
         """Return the note text: origin, size, base64 root, extensions, each + newline."""
@@ -119,9 +143,13 @@ def open_checkpoint(
 ) -> SignedCheckpoint:
     """Open a checkpoint note: the log must sign, ``quorum`` witnesses must cosign.
 
+    A witness key with the log's own public key is ignored: a log cannot witness itself.
+
     ``origin`` defaults to the log's key name (tlog-checkpoint: it SHOULD match).
     """
-    opened = open_note(note, [log, *witnesses])
+    # The log's own key never witnesses itself, under whatever name it is configured.
+    others = [w for w in witnesses if w.public_key != log.public_key]
+    opened = open_note(note, [log, *others])
     log_key = (log.name, log.key_id)
     cosigned = tuple(s for s in opened.verified if (s.name, s.verifier.key_id) != log_key)
     if len(cosigned) == len(opened.verified):

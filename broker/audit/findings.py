@@ -39,6 +39,7 @@ class FindingKind(StrEnum):
     FORK = "fork"
     TRUNCATED = "truncated"
     RULE = "rule-violation"
+    MISSING_STREAM = "missing-stream"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,10 +103,33 @@ class AuditReport:
         """No finding at all."""
         return not self.findings
 
+    @property
+    def unanchored(self) -> list[str]:
+        """Streams a rollback to an older consistent prefix could go unnoticed in.
+
+        A stream is anchored when a checkpoint kept outside the broker or cosigned by
+        witnesses verified for it, and fresh when its newest signed checkpoint time is
+        recent (see :mod:`broker.audit.verify`).
+        """
+        return sorted(
+            name
+            for name, info in self.streams.items()
+            if not info.get("anchored_against_rollback") or not info.get("fresh")
+        )
+
+    @property
+    def verdict(self) -> str:
+        """``FAILED``, ``OK``, or ``OK (not anchored against rollback: ...)``."""
+        if not self.ok:
+            return "FAILED"
+        weak = self.unanchored
+        return f"OK (not anchored against rollback: {', '.join(weak)})" if weak else "OK"
+
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "ok": self.ok,
+            "verdict": self.verdict,
             "records": self.records,
             "events": self.events,
             "checkpoints": self.checkpoints,

@@ -32,7 +32,13 @@ from broker.trust.keys import ED25519
 from broker.trust.keystore import load_key, load_root, save_key
 from broker.trust.manifest import load_registry
 
-__all__ = ["issue_audit_key", "load_audit_keys", "load_audit_signer", "remove_audit_key"]
+__all__ = [
+    "issue_audit_key",
+    "load_audit_key_times",
+    "load_audit_keys",
+    "load_audit_signer",
+    "remove_audit_key",
+]
 
 
 def remove_audit_key(settings: Settings, stream: str) -> None:
@@ -94,3 +100,19 @@ def load_audit_keys(settings: Settings) -> dict[str, NoteVerifier]:
             raise CertificateError("audit key statement names a wrong key", detail=str(path))
         out[statement.stream] = verifier
     return out
+
+
+def load_audit_key_times(settings: Settings) -> dict[str, dt.datetime]:
+    """Return when each stream's audit key became valid (its root-certified ``not_before``).
+
+    A certified stream with no record at all is a finding once its writer has had time to
+    sign its first (possibly empty) checkpoint after this time.
+    """
+    registry = load_registry(settings)  # the manifest-checked files (finding F14)
+    return {
+        statement.stream: statement.not_before
+        for statement in (
+            verify_audit_key(data, root=registry.root)
+            for _, data in registry.audit_key_certificates()
+        )
+    }

@@ -45,7 +45,11 @@ def witness_name(agency: str) -> str:
 def witness_verifiers(
     keys: Mapping[str, NoteVerifier], agencies: Iterable[str]
 ) -> list[CosignatureVerifier]:
-    """Return the cosignature verifiers of these witness agencies (from their audit keys)."""
+    """Return the cosignature verifiers of these witness agencies (from their audit keys).
+
+    The verifier never counts a stream's own key as its witness
+    (:meth:`broker.audit.verify.AuditVerifier.open_note`, :func:`open_checkpoint`).
+    """
     out = []
     for agency in agencies:
         key = keys.get(agency)
@@ -79,6 +83,8 @@ def cosign(
     key = keys.get(stream)
     if not origin.startswith(_PREFIX) or key is None:
         raise WitnessError("not a checkpoint of a known audit stream", detail=origin)
+    if stream == witness or signer.verifier().public_key == key.public_key:
+        raise WitnessError("a stream cannot witness its own checkpoint", detail=stream)
     try:
         new = open_checkpoint(note, log=key, origin=origin).checkpoint
     except AuditError as exc:

@@ -4,11 +4,14 @@ Every node owns one stream (its agency id, ``router`` or ``federation``). The
 node calls :meth:`AuditLog.emit`, which journals the event durably and at once
 (:mod:`broker.audit.journal`); a background task publishes journaled events to
 ``<prefix>.audit`` keyed by stream (so a stream stays in one partition, in
-order) and then, when the tree grew, signs a checkpoint — every
+order) and then, when the tree grew, signs a checkpoint (with a ``time <unix seconds>``
+extension line, :data:`~broker.audit.checkpoint.TIME_EXTENSION`) — every
 ``every_events`` events or ``every_seconds`` seconds, whichever comes first —
 and publishes it as an ``eu.fed.AuditCheckpoint`` record. An unchanged
-checkpoint is re-published every ``republish_seconds`` so that silence is
-visible. The newest note is also written to ``<state>/<stream>/audit-checkpoint.note``:
+checkpoint is re-signed with the current time and re-published every
+``republish_seconds``, so that silence — and a rollback to an older prefix — is
+visible. A stream with no event yet signs the empty tree (size 0) when it starts.
+The newest note is also written to ``<state>/<stream>/audit-checkpoint.note``:
 a copy outside the broker for the auditor's truncation check.
 
 If Kafka is away, events wait in the journal and go out on the next flush;
@@ -37,8 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from broker import home
-from broker.audit.checkpoint import Checkpoint
+from broker import home, merkle
+from broker.audit.checkpoint import REPUBLISH_SECONDS, TIME_EXTENSION, Checkpoint, open_checkpoint
 from broker.audit.events import CHECKPOINT_SCHEMA, AuditEvent, AuditKind, origin_for
 from broker.audit.journal import AuditJournal
 from broker.audit.keys import load_audit_signer
@@ -61,7 +64,7 @@ class CheckpointPolicy:
 
     every_events: int = 1000
     every_seconds: float = 5.0
-    republish_seconds: float = 60.0
+    republish_seconds: float = REPUBLISH_SECONDS
 
 
 class AuditLog:
@@ -207,6 +210,16 @@ class AuditLog:
                 self.journal.mark_published(pending[-1][0])
             await self._checkpoint(force=force_checkpoint)
 
+    def _sign(self, size: int, root: bytes, now: float) -> bytes:
+        assert self._signer is not None  # noqa: S101 - callers check
+        body = Checkpoint(
+            origin=origin_for(self.stream),
+            size=size,
+            root=root,
+            extensions=(f"{TIME_EXTENSION}{int(now)}",),  # signed time: rollback is visible
+        )
+        return sign_note(body.to_note_body(), [self._signer])
+
     async def _checkpoint(self, *, force: bool) -> None:
         policy = self._policy
         now = time.time()
@@ -214,18 +227,29 @@ class AuditLog:
         head = self.journal.settled_head()
         last_size = last.size if last else 0
         since = now - (last.created_at if last else self._started_at)
-        if self._signer is not None and head is not None and head[0] > last_size:
+        if self._signer is not None and last is None and self.journal.size == 0:
+            # An empty stream still shows that it exists (and when): the empty tree.
+            self.journal.add_checkpoint(size=0, note=self._sign(0, merkle.EMPTY_ROOT, now))
+            last = self.journal.latest_checkpoint()
+        elif self._signer is not None and head is not None and head[0] > last_size:
             size, root = head
             if force or size - last_size >= policy.every_events or since >= policy.every_seconds:
-                body = Checkpoint(origin=origin_for(self.stream), size=size, root=root)
-                note = sign_note(body.to_note_body(), [self._signer])
-                self.journal.add_checkpoint(size=size, note=note)
+                self.journal.add_checkpoint(size=size, note=self._sign(size, root, now))
                 last = self.journal.latest_checkpoint()
         if last is None:
             return
         due = last.published_at is None or now - last.published_at >= policy.republish_seconds
         if due:
-            await self._publish_checkpoint(last.size, last.note)
+            note = last.note
+            if self._signer is not None and last.published_at is not None:
+                # Re-sign the unchanged tree with the current time: the freshest signed time
+                # tells an auditor the stream was not rolled back to an older prefix.
+                mine = open_checkpoint(
+                    note, log=self._signer.verifier(), origin=origin_for(self.stream)
+                )
+                note = self._sign(last.size, mine.checkpoint.root, now)
+                self.journal.renew_checkpoint(size=last.size, note=note)
+            await self._publish_checkpoint(last.size, note)
             self.journal.mark_checkpoint_published(last.size)
 
     async def _publish_checkpoint(self, size: int, note: bytes) -> None:

@@ -16,6 +16,7 @@ from broker.audit.auditor import (
     export_archive,
     flush_stream,
     replay_and_verify,
+    trail_of,
     verify_archive,
 )
 from broker.audit.events import FEDERATION_STREAM
@@ -128,9 +129,20 @@ def _print_report(report: AuditReport, *, as_json: bool) -> None:
     )
     for name, info in sorted(report.streams.items()):
         note = f", {info['unanchored']} not yet anchored" if info["unanchored"] else ""
+        if not info.get("anchored_against_rollback"):
+            note += ", no outside or witnessed checkpoint"
+        if not info.get("fresh"):
+            note += ", stale (newest signed checkpoint too old or untimed)"
         typer.echo(f"  {name:<12} size {info['size']:>7}  checkpoints {info['checkpoints']}{note}")
     if report.ok:
-        typer.secho("audit log OK", fg=typer.colors.GREEN)
+        weak = report.unanchored
+        if weak:
+            typer.secho(
+                f"audit log OK (not anchored against rollback: {', '.join(weak)})",
+                fg=typer.colors.YELLOW,
+            )
+        else:
+            typer.secho("audit log OK", fg=typer.colors.GREEN)
         return
     for finding in report.findings:
         typer.secho(finding.line(), fg=typer.colors.RED)
@@ -227,15 +239,17 @@ def trail(
     archive: Path | None = ArchiveOption,
     home: Path | None = HomeOption,
 ) -> None:
-    """Show one dossier's chain of custody in time order (from a verified replay)."""
+    """Show one dossier's chain of custody in time order (from a verified replay).
+
+    Events not covered by a signed checkpoint are marked UNVERIFIED (``"verified": false``).
+    """
     settings = settings_for(home)
     verifier = _load(
         settings, archive=archive, checkpoints=None, keep_events=True, show_progress=False
     )
-    events = sorted(
-        (ev for ev, _ in verifier.events if dossier in (ev.envelope_id, ev.ref)),
-        key=lambda ev: (ev.at, ev.stream, ev.seq),
-    )
+    steps = trail_of(verifier, dossier)
+    events = [ev for ev, _ in steps]
+    verified = {ev.event_id: ok for ev, ok in steps}
     if as_json:
         typer.echo(
             json.dumps(
@@ -250,6 +264,7 @@ def trail(
                         "stream": ev.stream,
                         "seq": ev.seq,
                         "event_id": ev.event_id,
+                        "verified": verified[ev.event_id],
                     }
                     for ev in events
                 ],
@@ -258,7 +273,7 @@ def trail(
         )
     else:
         for ev in events:
-            typer.echo(ev.summary())
+            typer.echo(ev.summary() if verified[ev.event_id] else f"UNVERIFIED {ev.summary()}")
         status = "OK" if verifier.report.ok else f"{len(verifier.report.findings)} finding(s)"
         typer.echo(f"{len(events)} event(s); audit log {status}")
     if not events:

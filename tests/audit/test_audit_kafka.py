@@ -273,6 +273,7 @@ async def test_trail_shows_a_dossiers_chain_of_custody_in_time_order(audited: Au
     assert {("DELIVER", "router"), ("OPEN", "DE-BKA"), ("OPEN", "IT-PS")} <= set(steps)
     assert {("RECEIPT", "ES-PN")} <= set(steps)
     assert [t["at"] for t in trail] == sorted(t["at"] for t in trail)
+    assert all(t["verified"] for t in trail)  # every step is covered by a signed checkpoint
 
 
 async def test_cli_verify_prints_ok_and_exits_zero_on_the_honest_log(audited: Audited) -> None:

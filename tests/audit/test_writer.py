@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from broker.audit.auditor import flush_stream, replay_and_verify
+from broker.audit.checkpoint import Checkpoint
 from broker.audit.events import CHECKPOINT_SCHEMA, AuditEvent, AuditKind
 from broker.audit.replay import read_topic
 from broker.audit.writer import CheckpointPolicy, load_audit_log
@@ -130,3 +131,42 @@ async def test_close_returns_while_the_writer_is_busy(home: Settings) -> None:
     verifier = await replay_and_verify(home, conn=_conn(home))
     assert verifier.report.ok, [f.line() for f in verifier.report.findings]
     assert verifier.report.streams["ES-PN"]["size"] == 15 * 200
+
+
+async def _notes(settings: Settings, stream: str) -> list[Checkpoint]:
+    store = SchemaStore.default()
+    fp = store.fingerprint(CHECKPOINT_SCHEMA)
+    records = await read_topic(_conn(settings), TopicLayout(prefix=settings.topic_prefix).audit)
+    out = []
+    for r in records:
+        if r.value[2:10] == fp:
+            rec = store.decode(CHECKPOINT_SCHEMA, r.value)
+            if rec["stream"] == stream:
+                out.append(Checkpoint.parse(rec["note"].split(b"\n\n")[0] + b"\n"))
+    return out
+
+
+async def test_checkpoints_carry_a_signed_time_renewed_at_each_republication(
+    home: Settings,
+) -> None:
+    """F6: the writer signs `time <unix seconds>` and re-signs the unchanged tree when it
+    re-publishes it; an empty stream signs the empty tree (F5: it shows that it exists)."""
+    policy = CheckpointPolicy(every_events=1000, every_seconds=0.1, republish_seconds=1.0)
+    log = load_audit_log(home, stream="DE-BKA", conn=_conn(home), policy=policy)
+    await log.flush()  # nothing written yet: the empty tree
+    log.emit(AuditKind.OPEN)
+    await asyncio.sleep(0.2)
+    await log.flush()  # grew and T passed: size 1
+    await asyncio.sleep(1.1)
+    await log.flush()  # unchanged, due again: size 1 re-signed with a later time
+    await log.close()
+    notes = await _notes(home, "DE-BKA")
+    assert [cp.size for cp in notes] == [0, 1, 1]
+    times = [cp.time for cp in notes]
+    assert all(t is not None for t in times)
+    assert times[2] > times[1] >= times[0]  # type: ignore[operator]
+    verifier = await replay_and_verify(home, conn=_conn(home))
+    assert verifier.report.ok, [f.line() for f in verifier.report.findings]
+    info = verifier.report.streams["DE-BKA"]
+    assert info["newest_checkpoint_time"] == times[2] and info["fresh"] is True
+    assert info["anchored_against_rollback"] is True  # the writer's copy outside Kafka

@@ -217,3 +217,29 @@ async def test_near_duplicate_image_does_not_reveal_the_restricted_founders_exac
         Holder(agency="DE-BKA", restricted=False, hashes=(near,)),
     ]
     assert await assert_hub_names_no_restricted_holder(fed, holders) == 3
+
+
+async def test_hit_notifications_are_never_dated_before_the_open_that_caused_them(
+    fed: Fed,
+) -> None:
+    """Audit rule gap: the OPEN is stamped before the hub's handler runs, not after it."""
+    async with fed.node("ES-PN") as es:
+        await es.publish_dossier(dossier(1, restricted=True), to=["EUROPOL"])
+    async with fed.node("DE-BKA") as de:
+        trigger = await de.publish_dossier(dossier(2, restricted=False), to=["EUROPOL"])
+    await fed.route(expect=2)
+    await fed.hub(expect=2)
+    audit = await replay_and_verify(fed.settings, conn=fed.conn, keep_events=True)
+    hub_events = [ev for ev, _ in audit.events if ev.stream == "EUROPOL"]
+    (opened,) = [
+        ev
+        for ev in hub_events
+        if ev.kind is AuditKind.OPEN and ev.envelope_id == trigger.envelope_id
+    ]
+    caused = [
+        ev
+        for ev in hub_events
+        if ev.kind in (AuditKind.HIT_NOTIFICATION, AuditKind.RELEASE_REQUEST)
+    ]
+    assert len(caused) == 3  # two notifications and ES-PN's release request
+    assert all(opened.at <= ev.at for ev in caused), (opened.at, [ev.at for ev in caused])
