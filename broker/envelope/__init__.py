@@ -21,14 +21,13 @@ Example::
 from __future__ import annotations
 
 from broker.envelope.format import FORMAT_VERSION, KINDS, MAX_LIFETIME, SUITES, Header
+from broker.envelope.opened import OpenedEnvelope, VerifiedEnvelope
 from broker.envelope.seal import DEFAULT_TTL, SealRequest, seal, seal_batch
 from broker.envelope.verify import (
     DEFAULT_KEY_GRACE,
     DEFAULT_MAX_TRANSIT,
     DEFAULT_SKEW,
     MAX_ENVELOPE_BYTES,
-    OpenedEnvelope,
-    VerifiedEnvelope,
     Verifier,
     open_envelope,
     verify_envelope,

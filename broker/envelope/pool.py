@@ -38,8 +38,9 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
+from broker.envelope.opened import OpenedEnvelope
 from broker.envelope.seal import SealRequest, seal_batch
-from broker.envelope.verify import DEFAULT_KEY_GRACE, OpenedEnvelope, Verifier
+from broker.envelope.verify import DEFAULT_KEY_GRACE, Verifier
 from broker.errors import ConfigError, Error
 from broker.trust.keys import AgencyIdentity
 from broker.trust.registry import TrustStore

@@ -31,7 +31,6 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -56,6 +55,7 @@ from broker.envelope.format import (
     tbs,
     wrap_info,
 )
+from broker.envelope.opened import OpenedEnvelope, VerifiedEnvelope
 from broker.errors import (
     ConfigError,
     DecryptionError,
@@ -71,7 +71,6 @@ from broker.errors import (
     UnsupportedSuiteError,
     UnsupportedVersionError,
 )
-from broker.models.codes import codes_to_json
 from broker.trust.keys import AgencyIdentity, SigningPublicKeys
 from broker.trust.registry import TrustStore
 
@@ -81,8 +80,6 @@ __all__ = [
     "DEFAULT_SKEW",
     "MAX_ENVELOPE_BYTES",
     "MAX_LIFETIME",
-    "OpenedEnvelope",
-    "VerifiedEnvelope",
     "Verifier",
     "claimed_envelope_id",
     "open_envelope",
@@ -110,54 +107,6 @@ _CacheKey = tuple[bytes, int, str, bytes, bytes, bytes | None]
 def _reject(cls: type[EnvelopeError], detail: str) -> EnvelopeError:
     # Peers see only "envelope rejected" and the class; the cause goes to diagnostics().
     return cls(_PEER_MESSAGE, detail=detail)
-
-
-@dataclass(frozen=True, kw_only=True)
-class VerifiedEnvelope:
-    """An envelope whose signature verified (not decrypted)."""
-
-    header: Header
-    header_bytes: bytes
-    batch_root: bytes | None
-
-    @property
-    def envelope_id(self) -> str:
-        """The envelope id."""
-        return self.header.envelope_id
-
-    @property
-    def sender(self) -> str:
-        """The authenticated sender."""
-        return self.header.sender
-
-
-@dataclass(frozen=True, kw_only=True)
-class OpenedEnvelope:
-    """A verified, decrypted envelope: the payload and its provenance."""
-
-    header: Header
-    recipient: str
-    recipient_key_id: str
-    payload: bytes
-
-    def provenance(self) -> dict[str, Any]:
-        """Return JSON-friendly provenance (no payload)."""
-        h = self.header
-        return {
-            "envelope_id": h.envelope_id,
-            "sender": h.sender,
-            "sender_key_id": h.sender_key_id,
-            "recipients": h.recipient_agencies,
-            "recipient": self.recipient,
-            "recipient_key_id": self.recipient_key_id,
-            "suite": h.suite,
-            "kind": h.kind,
-            "sequence": h.sequence,
-            "created_at": h.created_at.isoformat(),
-            "expires_at": h.expires_at.isoformat(),
-            "payload_fingerprint": h.payload_fingerprint.hex(),
-            "codes": codes_to_json(h.codes),
-        }
 
 
 class Verifier:
