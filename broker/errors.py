@@ -6,7 +6,8 @@ The tree::
     ├── ConfigError               bad settings, missing home directory, bad CLI input
     ├── LocalKafkaError           the local Kafka stack (java/maven missing, port clash, start-up)
     ├── TransportError            Kafka I/O, translated from aiokafka at one boundary
-    │   └── AccessDeniedError     the broker refused the operation (Kafka ACLs)
+    │   ├── AccessDeniedError     the broker refused the operation (Kafka ACLs)
+    │   └── RecordsExpiredError   records expired (topic retention) before they were read
     ├── MerkleError               a Merkle proof does not verify (RFC 9162)
     ├── ValidationError           a dossier or other payload failed validation (lists every problem)
     ├── SchemaError               Avro encode/decode, unknown fingerprint, incompatible schema
@@ -77,6 +78,7 @@ __all__ = [
     "NoteError",
     "NoteSignatureError",
     "ProofError",
+    "RecordsExpiredError",
     "ReplayError",
     "SchemaError",
     "SignatureError",
@@ -139,6 +141,13 @@ class AccessDeniedError(TransportError):
     """The broker refused the operation (Kafka ACLs): never retried."""
 
     reason = "access-denied"
+    retriable = False
+
+
+class RecordsExpiredError(TransportError):
+    """Records expired (topic retention) before their consumer read them: a loss, audited."""
+
+    reason = "expired-unread"
     retriable = False
 
 
