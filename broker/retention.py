@@ -49,8 +49,10 @@ __all__ = [
     "NEVER",
     "WARN_FRACTION",
     "Gap",
+    "PartitionStatus",
     "Retention",
     "find_gaps",
+    "group_status",
 ]
 
 #: ``retention.ms`` meaning "never delete".
@@ -159,3 +161,79 @@ async def find_gaps(
                     )
                 )
     return gaps
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartitionStatus:
+    """Where one consumer group stands on one partition, against the topic's retention."""
+
+    topic: str
+    partition: int
+    retention_ms: int
+    committed: int | None
+    earliest: int
+    end: int
+    oldest_unread_ms: int | None  # age of the oldest record not yet read, if any
+
+    @property
+    def lag(self) -> int:
+        """Records (and markers) not yet read."""
+        return max(0, self.end - max(self.committed or 0, self.earliest))
+
+    @property
+    def expired_unread(self) -> bool:
+        """Whether records expired before the group read them (a loss the consumer reports)."""
+        return (self.committed or 0) < self.earliest
+
+    @property
+    def warning(self) -> bool:
+        """Whether the oldest unread record is older than :data:`WARN_FRACTION` of retention."""
+        if self.retention_ms == NEVER or self.oldest_unread_ms is None:
+            return False
+        return self.oldest_unread_ms > WARN_FRACTION * self.retention_ms
+
+
+async def group_status(
+    conn: Any, *, topic: str, group: str, retention_ms: int, now_ms: int
+) -> list[PartitionStatus]:
+    """Return ``group``'s position on every partition of ``topic`` (reads, never commits)."""
+    from broker.transport import translate_kafka_errors  # transport imports this module
+
+    consumer = conn.consumer(group_id=group, enable_auto_commit=False)
+    out = []
+    with translate_kafka_errors(f"read the status of {topic}"):
+        parts = [TopicPartition(topic, p) for p in await _partitions(conn, topic)]
+        await consumer.start()
+        try:
+            consumer.assign(parts)  # no group join: the running consumer is not disturbed
+            earliest = await consumer.beginning_offsets(parts)
+            end = await consumer.end_offsets(parts)
+            for tp in parts:
+                committed = await consumer.committed(tp)
+                start = max(committed or 0, earliest[tp])
+                age = None
+                if start < end[tp]:
+                    consumer.seek(tp, start)
+                    batch = await consumer.getmany(tp, timeout_ms=5000, max_records=1)
+                    records = batch.get(tp, [])
+                    age = now_ms - records[0].timestamp if records else None
+                out.append(
+                    PartitionStatus(
+                        topic=topic,
+                        partition=tp.partition,
+                        retention_ms=retention_ms,
+                        committed=committed,
+                        earliest=earliest[tp],
+                        end=end[tp],
+                        oldest_unread_ms=age,
+                    )
+                )
+        finally:
+            await consumer.stop()
+    return out
+
+
+async def _partitions(conn: Any, topic: str) -> list[int]:
+    async with conn.admin() as admin:
+        described = await admin.describe_topics([topic])
+    return sorted(p["partition"] for d in described for p in d["partitions"])

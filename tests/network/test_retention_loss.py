@@ -7,12 +7,15 @@ broker's retention check (the ``retention-expiry`` chaos scenario uses real rete
 
 from __future__ import annotations
 
+import time
+
 from aiokafka import TopicPartition
 from aiokafka.admin import RecordsToDelete
 
 from broker.audit.events import AuditEvent, AuditKind
+from broker.cli.status import collect
 from broker.deadletter import DeadLetter
-from broker.retention import EXPIRED_UNREAD
+from broker.retention import DAY_MS, EXPIRED_UNREAD
 from broker.synthetic import example_dossier
 from broker.transport import KafkaConnection
 from tests.kafka_helpers import read_all
@@ -84,3 +87,25 @@ async def test_agency_offline_past_retention_gets_an_audited_loss_not_a_silent_s
     async with network.node("DE-BKA") as de:
         again = await de.consume(until_idle=4.0, send_receipts=False)
     assert EXPIRED_UNREAD not in again.reasons
+
+
+async def test_status_warns_before_an_unread_record_expires_and_flags_the_loss_after(
+    network: Network,
+) -> None:
+    inbox = network.layout.inbox("DE-BKA")
+    sixty_days_ago = int(time.time() * 1000) - 60 * DAY_MS  # retention: 90 days
+    producer = network.conn.producer()
+    await producer.start()
+    try:
+        await producer.send_and_wait(inbox, b"unread", partition=0, timestamp_ms=sixty_days_ago)
+    finally:
+        await producer.stop()
+    rows = {r.partition: r for r in await collect(network.settings, agency="DE-BKA", router=False)}
+    assert rows[0].retention_ms == 90 * DAY_MS and rows[0].lag == 1
+    assert rows[0].oldest_unread_ms is not None and rows[0].oldest_unread_ms >= 60 * DAY_MS
+    assert rows[0].warning and not rows[0].expired_unread
+    assert not rows[1].warning and rows[1].lag == 0
+
+    await expire_everything(network.conn, inbox)
+    rows = {r.partition: r for r in await collect(network.settings, agency="DE-BKA", router=False)}
+    assert rows[0].expired_unread and rows[0].lag == 0 and not rows[0].warning
