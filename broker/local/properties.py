@@ -74,6 +74,9 @@ def write_node_properties(record: ClusterRecord, info: NodeInfo) -> None:
         # Committed offsets outlive the longest inbox retention (broker/retention.py): an
         # agency away for months still knows where it stopped, so a gap is detected.
         "offsets.retention.minutes": str(OFFSETS_RETENTION_MINUTES),
+        # Retention is checked every 5 s (Kafka: 5 min), so a short test retention really
+        # deletes (the retention-expiry chaos scenario); cheap with our long retentions.
+        "log.retention.check.interval.ms": "5000",
         "log.cleaner.dedupe.buffer.size": "2097152",
         "transaction.abort.timed.out.transaction.cleanup.interval.ms": "5000",
         "transaction.max.timeout.ms": "900000",

@@ -109,3 +109,16 @@ async def test_status_warns_before_an_unread_record_expires_and_flags_the_loss_a
     await expire_everything(network.conn, inbox)
     rows = {r.partition: r for r in await collect(network.settings, agency="DE-BKA", router=False)}
     assert rows[0].expired_unread and rows[0].lag == 0 and not rows[0].warning
+
+
+async def test_agency_that_never_read_its_inbox_still_gets_the_loss_reported(
+    network: Network,
+) -> None:
+    async with network.node("ES-PN") as sender:
+        for i in range(2):
+            await sender.publish_dossier(example_dossier(30 + i), to=["DE-BKA"])
+    await network.router().run(until_idle=4.0)
+    await expire_everything(network.conn, network.layout.inbox("DE-BKA"))
+    async with network.node("DE-BKA") as de:
+        stats = await de.consume(until_idle=4.0, send_receipts=False)
+    assert 2 <= stats.reasons[EXPIRED_UNREAD] <= 4
