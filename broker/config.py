@@ -1,9 +1,13 @@
 """Settings: where the federation's files live and how to reach Kafka.
 
 Every value comes from, in order: an explicit argument, an environment variable
-(``BROKER_HOME``, ``KAFKA_BOOTSTRAP``, ``BROKER_TOPIC_PREFIX``, ``BROKER_CACHE_DIR``),
-then a default. All state lives under one home directory (default: the current
-directory) so several federations can coexist, e.g. one per test::
+(``BROKER_HOME``, ``KAFKA_BOOTSTRAP``, ``BROKER_TOPIC_PREFIX``, ``BROKER_CACHE_DIR``,
+``BROKER_INBOX_RETENTION_DAYS``, ``BROKER_OUTBOX_RETENTION_DAYS``,
+``BROKER_REJECTED_RETENTION_DAYS``), then a default. Retention is in days, -1 for
+never (see :mod:`broker.retention`; audit and federation topics never expire).
+
+All state lives under one home directory (default: the current directory) so several
+federations can coexist, e.g. one per test::
 
     home/
       agencies/   public agency profiles and certificates (committable)
@@ -16,6 +20,8 @@ Example::
     >>> s = Settings(home="/tmp/fed-example")
     >>> str(s.keys_dir)
     '/tmp/fed-example/keys'
+    >>> s.retention.inbox_ms // 86_400_000, s.retention.rejected_ms
+    (90, -1)
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from pathlib import Path
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from broker.retention import DAY_MS, NEVER, Retention
 
 __all__ = ["Settings", "default_cache_dir"]
 
@@ -45,6 +53,18 @@ class Settings(BaseSettings):
     )
     topic_prefix: str = "fed"
     cache_dir: Path = Field(default_factory=default_cache_dir)
+    # Well above any expected outage of an agency or the router; -1 keeps records forever.
+    inbox_retention_days: float = 90
+    outbox_retention_days: float = 90
+    rejected_retention_days: float = -1
+
+    @field_validator("inbox_retention_days", "outbox_retention_days", "rejected_retention_days")
+    @classmethod
+    def _check_retention(cls, value: float) -> float:
+        if value != -1 and value <= 0:
+            msg = "retention must be a positive number of days, or -1 for never"
+            raise ValueError(msg)
+        return value
 
     @field_validator("topic_prefix")
     @classmethod
@@ -54,6 +74,19 @@ class Settings(BaseSettings):
             msg = "topic prefix must be non-empty ASCII letters, digits, '-' or '_'"
             raise ValueError(msg)
         return value
+
+    @property
+    def retention(self) -> Retention:
+        """Per-topic retention to create (and keep) the federation's topics with."""
+
+        def ms(days: float) -> int:
+            return NEVER if days == -1 else max(1, round(days * DAY_MS))
+
+        return Retention(
+            inbox_ms=ms(self.inbox_retention_days),
+            outbox_ms=ms(self.outbox_retention_days),
+            rejected_ms=ms(self.rejected_retention_days),
+        )
 
     @property
     def agencies_dir(self) -> Path:

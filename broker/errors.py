@@ -7,7 +7,8 @@ The tree::
     ├── LocalKafkaError           the local Kafka stack (java/maven missing, port clash, start-up)
     ├── TransportError            Kafka I/O, translated from aiokafka at one boundary
     │   ├── AccessDeniedError     the broker refused the operation (Kafka ACLs)
-    │   └── UndeliverableError    the broker refused one record for good (e.g. too large)
+    │   ├── UndeliverableError    the broker refused one record for good (e.g. too large)
+    │   └── RecordsExpiredError   records expired (topic retention) before they were read
     ├── MerkleError               a Merkle proof does not verify (RFC 9162)
     ├── ValidationError           a dossier or other payload failed validation (lists every problem)
     ├── SchemaError               Avro encode/decode, unknown fingerprint, incompatible schema
@@ -83,6 +84,7 @@ __all__ = [
     "NoteSignatureError",
     "OversizedEnvelopeError",
     "ProofError",
+    "RecordsExpiredError",
     "RegistryManifestError",
     "RegistryRollbackError",
     "ReplayError",
@@ -159,6 +161,13 @@ class UndeliverableError(TransportError):
     """
 
     reason = "undeliverable"
+    retriable = False
+
+
+class RecordsExpiredError(TransportError):
+    """Records expired (topic retention) before their consumer read them: a loss, audited."""
+
+    reason = "expired-unread"
     retriable = False
 
 

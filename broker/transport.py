@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import logging
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -25,8 +26,10 @@ from typing import Any
 import aiokafka.errors as kafka_errors
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from broker.errors import AccessDeniedError, TransportError
+from broker.retention import Retention
 from broker.topics import TopicLayout
 
 __all__ = [
@@ -35,8 +38,11 @@ __all__ = [
     "TlsIdentity",
     "ensure_topics",
     "error_name",
+    "topic_configs",
     "translate_kafka_errors",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Kafka's error code for "topic already exists" (raw admin responses).
 TOPIC_ALREADY_EXISTS: int = kafka_errors.TopicAlreadyExistsError.errno
@@ -146,12 +152,17 @@ async def ensure_topics(
     layout: TopicLayout,
     agencies: list[str],
     partitions: int = 3,
+    retention: Retention | None = None,
 ) -> list[str]:
     """Create the federation's topics that do not exist yet; return the names created.
 
     Replication factor is min(3, brokers) and ``min.insync.replicas`` min(2, brokers).
-    ``<prefix>.federation`` is compacted.
+    ``<prefix>.federation`` is compacted. Every topic gets its retention from
+    ``retention`` (default :class:`broker.retention.Retention`: audit, federation and
+    rejected never expire); topics created by older versions, which had Kafka's 7-day
+    default, are altered to it (logged as a warning).
     """
+    retention = retention or Retention()
     async with conn.admin() as admin:
         with translate_kafka_errors("describe cluster"):
             cluster = await admin.describe_cluster()
@@ -164,6 +175,8 @@ async def ensure_topics(
         for agency in agencies:
             for topic in layout.agency_topics(agency):
                 wanted[topic] = dict(base)
+        for name, configs in wanted.items():
+            configs.update(retention.topic_configs(layout, name))
         new = [
             NewTopic(
                 name=name,
@@ -185,4 +198,62 @@ async def ensure_topics(
                     raise TransportError(
                         f"cannot create topic {name}", detail=f"{error.__name__}: {entry[2:]}"
                     )
+        older = {name: retention.topic_configs(layout, name) for name in wanted if name in existing}
+        await _align_configs(admin, older)
         return [t.name for t in new]
+
+
+async def topic_configs(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, dict[str, str]]:
+    """Return the configs set on each topic itself (not inherited from the broker)."""
+    if not topics:
+        return {}
+    with translate_kafka_errors("describe topic configs"):
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in topics]
+        )
+    found: dict[str, dict[str, str]] = {}
+    for response in responses:
+        # DescribeConfigs v0 has ``is_default`` where v1+ has ``config_source``
+        # (1 = DYNAMIC_TOPIC_CONFIG): https://kafka.apache.org/protocol#The_Messages_DescribeConfigs
+        v0 = type(response).API_VERSION == 0
+        for code, message, _type, name, entries, *_ in response.resources:
+            if code:
+                raise TransportError(
+                    f"cannot describe topic {name}",
+                    detail=f"{kafka_errors.for_code(code).__name__}: {message}",
+                )
+            found[name] = {
+                e[0]: e[1] for e in entries if (not e[3] if v0 else e[3] == 1) and e[1] is not None
+            }
+    return found
+
+
+async def _align_configs(admin: AIOKafkaAdminClient, wanted: dict[str, dict[str, str]]) -> None:
+    """Set ``wanted`` configs on existing topics whose own configs differ.
+
+    AlterConfigs (the only variant aiokafka speaks) replaces a topic's whole set of
+    dynamic configs, so each topic's current ones are sent back with the changes.
+    """
+    current = await topic_configs(admin, sorted(wanted))
+    changes = []
+    for name, configs in sorted(wanted.items()):
+        have = current.get(name, {})
+        if any(have.get(key) != value for key, value in configs.items()):
+            log.warning(
+                "topic %s: setting %s (was %s)",
+                name,
+                configs,
+                {k: have.get(k, "broker default") for k in configs},
+            )
+            changes.append(ConfigResource(ConfigResourceType.TOPIC, name, {**have, **configs}))
+    if not changes:
+        return
+    with translate_kafka_errors("alter topic configs"):
+        responses = await admin.alter_configs(changes)
+    for response in responses:
+        for code, message, _type, name, *_ in response.resources:
+            if code:
+                raise TransportError(
+                    f"cannot set the retention of topic {name}",
+                    detail=f"{kafka_errors.for_code(code).__name__}: {message}",
+                )

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
+from broker.config import Settings
 from broker.local.jars import kafka_version
+from broker.local.properties import OFFSETS_RETENTION_MINUTES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,3 +87,14 @@ def test_python_services_use_commands_the_cli_has(compose: dict[str, Any]) -> No
     for name in ("router", "hub", "agency-es-pn"):
         command = compose["services"][name]["command"][0]
         assert command in cli.commands, f"{name}: broker {command} does not exist"  # type: ignore[attr-defined]
+
+
+def test_group_offsets_outlive_the_inbox_retention_so_an_idle_agency_keeps_its_place(
+    compose: dict[str, Any],
+) -> None:
+    """Offsets expiring before the inbox would hide an expired-unread gap (issue 13)."""
+    inbox_days = Settings().inbox_retention_days
+    for svc in _kafka_services(compose).values():
+        minutes = int(svc["environment"]["KAFKA_OFFSETS_RETENTION_MINUTES"])
+        assert minutes == OFFSETS_RETENTION_MINUTES
+        assert minutes > 2 * inbox_days * 24 * 60

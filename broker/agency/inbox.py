@@ -38,6 +38,7 @@ from opentelemetry import trace
 
 from broker import telemetry
 from broker._internal.retry import retry_transport
+from broker.agency.expiry import ExpiryWatch
 from broker.agency.publisher import Outgoing, Publisher
 from broker.agency.results import ConsumeStats, Delivery, Handler
 from broker.agency.store import AgencyStore
@@ -49,6 +50,7 @@ from broker.envelope import DEFAULT_KEY_GRACE, OpenedEnvelope, Verifier
 from broker.envelope.pool import EnvelopePool
 from broker.errors import Error, ReplayError, TransportError, ValidationError
 from broker.models import Dossier
+from broker.retention import EXPIRED_UNREAD
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
 from broker.trust import AgencyIdentity, TrustStore
@@ -118,10 +120,13 @@ class Inbox:
             await consumer.start()
         batch = _Batch()
         last = time.monotonic()
+        expiry = self._expiry_watch(consumer)
         try:
             while not stop.is_set():
                 with translate_kafka_errors("poll inbox"):
                     fetched = await consumer.getmany(timeout_ms=200, max_records=200)
+                for gap in await expiry.check(consumer):  # before any commit on the partition
+                    stats.reasons[EXPIRED_UNREAD] = stats.reasons.get(EXPIRED_UNREAD, 0) + gap.lost
                 if not any(fetched.values()):
                     if until_idle is not None and time.monotonic() - last >= until_idle:
                         break
@@ -149,6 +154,20 @@ class Inbox:
             finally:
                 await consumer.stop()
         return stats
+
+    def _expiry_watch(self, consumer: Any) -> ExpiryWatch:
+        """Return the watch that turns records expired unread into audited losses."""
+
+        async def commit(tp: TopicPartition, offset: int) -> None:
+            await self._commit(consumer, tp, offset)
+
+        return ExpiryWatch(
+            agency=self.agency,
+            rejected_topic=self._layout.rejected(self.agency),
+            produce=self._publisher.produce,
+            audit=self._audit.record,
+            commit=commit,
+        )
 
     async def _settle(self, batch: _Batch) -> None:
         """Acknowledge the batch's dead letters, then its receipts; journal its audit events.

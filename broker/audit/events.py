@@ -271,6 +271,16 @@ class AuditEvent:
         )
 
     @classmethod
+    def lost(cls, *, actor: str, reason: str, where: str) -> AuditEvent:
+        """Records expired unread: ``where`` is ``topic/partition/first-last`` (no content).
+
+        A ``REJECT`` with outcome ``lost``: like every dead letter, the loss's has one.
+        """
+        return cls.new(
+            AuditKind.REJECT, actor=actor, parties=[actor], outcome="lost", reason=reason, ref=where
+        )
+
+    @classmethod
     def hit_notified(
         cls, *, actor: str, envelope_id: str, owner: str, others: Sequence[str], owner_envelope: str
     ) -> AuditEvent:

@@ -59,6 +59,7 @@ def _register() -> None:
     from broker.cli import local as local_cli
     from broker.cli import network as network_cli
     from broker.cli import schema as schema_cli
+    from broker.cli import status as status_cli
 
     app.add_typer(local_cli.app, name="local")
     app.add_typer(federation_cli.app, name="federation")
@@ -75,6 +76,7 @@ def _register() -> None:
     app.command(name="demo")(demo_cli.demo)
     app.command(name="bench")(bench_cli.bench)
     app.command(name="chaos")(chaos_cli.chaos)
+    app.command(name="status")(status_cli.status)
 
 
 _register()

@@ -55,7 +55,9 @@ async def create_topics(settings: Settings) -> list[str]:
     trust = load_trust(settings)
     layout = TopicLayout(prefix=settings.topic_prefix)
     conn = connection_for(settings, "admin")
-    created = await ensure_topics(conn, layout=layout, agencies=trust.agency_ids())
+    created = await ensure_topics(
+        conn, layout=layout, agencies=trust.agency_ids(), retention=settings.retention
+    )
     if conn.tls is not None:
         await apply_acls(conn, acl_bindings(layout, trust.agency_ids()))
     return created

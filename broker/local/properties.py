@@ -26,7 +26,7 @@ from pathlib import Path
 from broker.local.record import ClusterRecord, NodeInfo
 from broker.local.tls import ADMIN_PRINCIPAL, BROKER_PRINCIPAL
 
-__all__ = ["write_node_properties"]
+__all__ = ["OFFSETS_RETENTION_MINUTES", "write_node_properties"]
 
 _LOG4J = """\
 appender.f.type=File
@@ -41,6 +41,10 @@ logger.kafka.level=INFO
 logger.state.name=state.change.logger
 logger.state.level=WARN
 """
+
+
+#: ``offsets.retention.minutes``: one year, well above the default inbox retention (90 days).
+OFFSETS_RETENTION_MINUTES = 365 * 24 * 60
 
 
 def write_node_properties(record: ClusterRecord, info: NodeInfo) -> None:
@@ -67,6 +71,12 @@ def write_node_properties(record: ClusterRecord, info: NodeInfo) -> None:
         "share.coordinator.state.topic.replication.factor": str(rf),
         "share.coordinator.state.topic.min.isr": str(min_isr),
         "group.initial.rebalance.delay.ms": "0",
+        # Committed offsets outlive the longest inbox retention (broker/retention.py): an
+        # agency away for months still knows where it stopped, so a gap is detected.
+        "offsets.retention.minutes": str(OFFSETS_RETENTION_MINUTES),
+        # Retention is checked every 5 s (Kafka: 5 min), so a short test retention really
+        # deletes (the retention-expiry chaos scenario); cheap with our long retentions.
+        "log.retention.check.interval.ms": "5000",
         "log.cleaner.dedupe.buffer.size": "2097152",
         "transaction.abort.timed.out.transaction.cleanup.interval.ms": "5000",
         "transaction.max.timeout.ms": "900000",

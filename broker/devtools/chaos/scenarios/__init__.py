@@ -18,6 +18,7 @@ from broker.devtools.chaos.scenarios.brokers import broker_kill, broker_pause
 from broker.devtools.chaos.scenarios.hostile import hostile_input
 from broker.devtools.chaos.scenarios.load import sustained_load
 from broker.devtools.chaos.scenarios.processes import process_kills
+from broker.devtools.chaos.scenarios.retention import retention_expiry
 
 __all__ = ["SCENARIOS", "TLS_SCENARIOS", "Context", "Scenario", "Sizes"]
 
@@ -28,6 +29,7 @@ SCENARIOS: dict[str, Scenario] = {
     "process-kills": process_kills,
     "sustained-load": sustained_load,
     "hostile-input": hostile_input,
+    "retention-expiry": retention_expiry,
     "acl-probe": acl_probe,
 }
 #: Scenarios that need the mutual-TLS cluster (the others share a 3-node cluster).

@@ -35,6 +35,7 @@ class Sizes:
     hostile: int = 100_000
     valid_every: int = 10
     stall_s: float = 120.0
+    expiry_dossiers: int = 50
 
     @classmethod
     def full(cls) -> Sizes:
@@ -53,6 +54,7 @@ class Sizes:
             load_s=10.0,
             hostile=2_000,
             stall_s=60.0,
+            expiry_dossiers=5,
         )
 
 
