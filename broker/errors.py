@@ -25,7 +25,10 @@ The tree::
     │   ├── DecryptionError
     │   ├── ExpiredEnvelopeError
     │   └── ReplayError
-    └── AuditError                the audit log (tampering findings are data, not exceptions)
+    ├── AuditError                the audit log (tampering findings are data, not exceptions)
+    └── MediaError                hashing seized media (a bad file is counted, never raised)
+        ├── MediaSourceError      the folder to hash is missing or not a directory
+        └── MediaWorkerError      a hashing worker process died
 
 Behaviour is carried by class attributes (``reason``, ``retriable``), never by
 parsing messages. ``str(exc)`` is safe to show a peer: it never contains
@@ -56,6 +59,9 @@ __all__ = [
     "KeyRevokedError",
     "LocalKafkaError",
     "MalformedEnvelopeError",
+    "MediaError",
+    "MediaSourceError",
+    "MediaWorkerError",
     "NotARecipientError",
     "ReplayError",
     "SchemaError",
@@ -248,3 +254,21 @@ class AuditError(Error):
     """The audit log could not be read, written or exported."""
 
     reason = "audit"
+
+
+class MediaError(Error):
+    """Hashing seized media failed as a whole (a single bad file is counted, never raised)."""
+
+    reason = "media"
+
+
+class MediaSourceError(MediaError):
+    """The folder to hash does not exist, is not a directory, or cannot be listed."""
+
+    reason = "media-source"
+
+
+class MediaWorkerError(MediaError):
+    """A hashing worker process died (e.g. a decoder crashed on a hostile file)."""
+
+    reason = "media-worker"
