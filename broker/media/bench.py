@@ -6,6 +6,8 @@ command does (walk, batches over ``workers`` processes, SHA-256 + MD5 + decode +
 PDQ, validated references written as JSON Lines) and reports wall time and the
 CPU time of this process and its worker processes together.
 :func:`media_hash_files_per_s` is the figure ``broker bench --large`` reports.
+From a shell: ``python -m broker.media.bench --size 512 --count 500`` prints the
+measurement as JSON.
 
 Example::
 
@@ -16,6 +18,8 @@ Example::
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import resource
 import tempfile
@@ -29,7 +33,7 @@ from broker.media.references import ReferenceWriter, media_reference
 from broker.media.scan import Scan
 from broker.media.synthetic import write_images
 
-__all__ = ["HashRate", "measure", "media_hash_files_per_s"]
+__all__ = ["HashRate", "main", "measure", "media_hash_files_per_s"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,7 +44,7 @@ class HashRate:
     images: int
     size: int
     workers: int
-    generate_s: float  # wall time to write the pictures (one process)
+    generate_s: float  # wall time to write the pictures (same worker processes)
     wall_s: float  # wall time of the hashing run
     cpu_s: float  # CPU time of the hashing run, this process and its workers
 
@@ -84,7 +88,7 @@ def measure(
     with tempfile.TemporaryDirectory(prefix="media-bench-") as tmp:
         folder = Path(tmp) / "seized"
         start = time.perf_counter()
-        write_images(folder, count=count, size=size, seed=seed)
+        write_images(folder, count=count, size=size, seed=seed, workers=workers)
         generate_s = time.perf_counter() - start
         scan = Scan(directory=folder, workers=workers, options=options)
         cpu0, wall0 = _cpu_s(), time.perf_counter()
@@ -106,3 +110,24 @@ def measure(
 def media_hash_files_per_s(*, count: int = 2_000, size: int = 128) -> float:
     """Return files/s of ``broker media hash`` on generated pictures with every core."""
     return measure(count=count, size=size).files_per_s
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print one measurement as JSON (``python -m broker.media.bench --help``)."""
+    parser = argparse.ArgumentParser(prog="python -m broker.media.bench", description=__doc__)
+    parser.add_argument("--count", type=int, default=2_000, help="pictures to generate")
+    parser.add_argument("--size", type=int, default=128, help="side of each picture, px")
+    parser.add_argument("--workers", type=int, default=None, help="default: every core")
+    parser.add_argument("--pdq-downscale", action="store_true", help="see HashOptions")
+    args = parser.parse_args(argv)
+    rate = measure(
+        count=args.count,
+        size=args.size,
+        workers=args.workers,
+        options=HashOptions(pdq_downscale=args.pdq_downscale),
+    )
+    print(json.dumps(rate.to_json()))
+
+
+if __name__ == "__main__":
+    main()
