@@ -8,6 +8,7 @@ Example::
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import typer
@@ -32,6 +33,8 @@ app = typer.Typer(help="Seized media: hash a folder into media references.", no_
 
 #: Problem paths printed at the end (the summary keeps more; all are counted).
 _PRINTED_PROBLEMS = 50
+#: Seconds between progress bar redraws.
+_REFRESH_S = 0.2
 
 
 def _check_output(output: Path | None, root: Path) -> None:
@@ -119,13 +122,21 @@ def hash_cmd(
             console=console,
             disable=not progress,
             transient=True,
+            # No refresh thread: workers are forked, and a thread holding a lock at that
+            # moment would leave it held in them. advance() below refreshes instead.
+            auto_refresh=False,
         ) as bar,
     ):
         # A quick first walk gives the bar its total (and an ETA).
         task = bar.add_task("hash", total=scan.count()[0] if progress else None)
+        shown = time.monotonic()
 
         def advance(_: object) -> None:
+            nonlocal shown
             bar.advance(task)
+            if time.monotonic() - shown >= _REFRESH_S:
+                bar.refresh()
+                shown = time.monotonic()
 
         for file in scan.run(progress=advance):
             out.write(file, media_reference(file, device_ref=device_ref))

@@ -3,8 +3,15 @@
 :func:`ordered_map` is ``map`` over worker processes: results come back in the
 order of the items, and at most ``in_flight`` items are submitted and not yet
 consumed, so a lazy input of any length (a walk over 360,000 files) never sits
-in memory at once. Workers are started with ``spawn``: no thread or lock of the
-caller (a progress bar's refresh thread) is copied into them.
+in memory at once.
+
+On Linux the workers are forked (:data:`START_METHOD`), as
+:mod:`broker.envelope.pool` does: they start at once with everything imported,
+instead of re-importing the caller's main module (the whole CLI) each. They are
+forked on the first item, from the calling thread; the caller should run no other
+thread then (a thread holding a lock at that moment leaves it held in the child),
+which is why ``broker media hash`` refreshes its progress bar from the main thread.
+Elsewhere workers are spawned.
 
 With ``workers=1`` everything runs in the calling process (no pickling), which
 is also what tests of single files use.
@@ -18,12 +25,17 @@ Example::
 from __future__ import annotations
 
 import multiprocessing
+import sys
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TypeVar
 
-__all__ = ["ordered_map"]
+__all__ = ["START_METHOD", "ordered_map"]
+
+#: How worker processes start: forked on Linux, spawned elsewhere (macOS frameworks
+#: and Windows do not survive or have ``fork``).
+START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -44,7 +56,8 @@ def ordered_map(
         yield from map(fn, items)
         return
     limit = in_flight or 4 * workers
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    context = multiprocessing.get_context(START_METHOD)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     pending: deque[Future[R]] = deque()
     try:
         for item in items:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
+
+import pytest
 
 from broker.media.pool import ordered_map
 
 
 def _square(n: int) -> int:
     return n * n
+
+
+def _die_on_3(n: int) -> int:
+    if n == 3:
+        os._exit(1)  # what a decoder segfault looks like from the parent
+    return n
 
 
 def test_results_come_back_in_item_order_from_two_processes() -> None:
@@ -36,3 +46,8 @@ def test_items_are_pulled_lazily_so_memory_stays_bounded() -> None:
 
 def test_one_worker_runs_in_this_process() -> None:
     assert list(ordered_map(_square, iter([3, 4]), workers=1)) == [9, 16]
+
+
+def test_a_worker_that_dies_is_reported_not_hidden() -> None:
+    with pytest.raises(BrokenProcessPool):
+        list(ordered_map(_die_on_3, range(6), workers=2))

@@ -55,3 +55,14 @@ def test_problem_list_is_capped_but_every_problem_is_counted() -> None:
         summary.add(FileHash(path=f"{n}", outcome=Outcome.UNREADABLE, detail="x"))
     assert summary.unreadable == PROBLEMS_KEPT + 5
     assert len(summary.problems) == PROBLEMS_KEPT and summary.problems_not_listed == 5
+
+
+def test_file_name_that_is_not_utf8_is_hashed_and_kept_reversible(tmp_path: Path) -> None:
+    root = tmp_path / "seized"
+    root.mkdir()
+    raw = os.fsencode(root) + b"/caf\xe9.bin"  # Latin-1 name from an old device
+    with open(raw, "wb") as f:  # noqa: PTH123 - a bytes path on purpose
+        f.write(b"x")
+    (file,) = Scan(directory=root, workers=1).run()
+    assert file.path == "caf\udce9.bin" and os.fsencode(file.path) == b"caf\xe9.bin"
+    assert file.sha256 == hashlib.sha256(b"x").hexdigest()
