@@ -49,6 +49,8 @@ def _check_output(output: Path | None, root: Path) -> None:
         )
     if not parent.is_dir():
         raise ConfigError(f"{output.parent} is not a directory")
+    if output.is_dir():
+        raise ConfigError(f"{output} is a directory; name the file to write")
 
 
 def _print_summary(console: Console, summary: ScanSummary, output: Path | None) -> None:

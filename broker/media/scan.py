@@ -74,7 +74,8 @@ class ScanSummary:
         """Every symbolic link met (none is followed)."""
         return self.symlinks_inside + self.symlinks_outside
 
-    def _problem(self, path: str, kind: str, detail: str | None) -> None:
+    def add_problem(self, path: str, kind: str, detail: str | None) -> None:
+        """List a path that was not hashed (or hashed without PDQ), up to PROBLEMS_KEPT."""
         if len(self.problems) < PROBLEMS_KEPT:
             self.problems.append(Problem(path=path, kind=kind, detail=detail or ""))
         else:
@@ -84,7 +85,7 @@ class ScanSummary:
         """Count one hashed (or unreadable) file."""
         if file.outcome is Outcome.UNREADABLE:
             self.unreadable += 1
-            self._problem(file.path, file.outcome.value, file.detail)
+            self.add_problem(file.path, file.outcome.value, file.detail)
             return
         self.files += 1
         self.bytes += file.size
@@ -99,7 +100,7 @@ class ScanSummary:
                 self.broken_images += 1
             else:
                 self.oversized_images += 1
-            self._problem(file.path, file.outcome.value, file.detail)
+            self.add_problem(file.path, file.outcome.value, file.detail)
 
     def to_json(self) -> dict[str, Any]:
         """Return the counts and listed problems as JSON-ready values."""
@@ -159,7 +160,7 @@ class Scan:
                 self.summary.symlinks_outside += 1
             else:
                 self.summary.unreadable += 1
-                self.summary._problem(entry.path, entry.kind.value, entry.detail)
+                self.summary.add_problem(entry.path, entry.kind.value, entry.detail)
         if batch:
             yield batch
 
