@@ -5,13 +5,13 @@ order of the items, and at most ``in_flight`` items are submitted and not yet
 consumed, so a lazy input of any length (a walk over 360,000 files) never sits
 in memory at once.
 
-On Linux the workers are forked (:data:`START_METHOD`), as
-:mod:`broker.envelope.pool` does: they start at once with everything imported,
-instead of re-importing the caller's main module (the whole CLI) each. They are
-forked on the first item, from the calling thread; the caller should run no other
-thread then (a thread holding a lock at that moment leaves it held in the child),
-which is why ``broker media hash`` refreshes its progress bar from the main thread.
-Elsewhere workers are spawned.
+On Linux, when the caller runs no other thread, the workers are forked (as
+:mod:`broker.envelope.pool` does): they start at once with everything imported,
+instead of re-importing the caller's main module (the whole CLI) each. With other
+threads running they are spawned instead, since a thread holding a lock at the
+moment of a fork leaves it held forever in the child; that is why
+``broker media hash`` redraws its progress bar from the main thread rather than
+from rich's refresh thread. Elsewhere (macOS, Windows) workers are spawned.
 
 With ``workers=1`` everything runs in the calling process (no pickling), which
 is also what tests of single files use.
@@ -26,16 +26,21 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TypeVar
 
-__all__ = ["START_METHOD", "ordered_map"]
+__all__ = ["ordered_map", "start_method"]
 
-#: How worker processes start: forked on Linux, spawned elsewhere (macOS frameworks
-#: and Windows do not survive or have ``fork``).
-START_METHOD = "fork" if sys.platform == "linux" else "spawn"
+
+def start_method() -> str:
+    """Return how workers start now: ``fork`` on Linux with no other thread, else ``spawn``."""
+    # macOS system frameworks do not survive a fork, and Windows has none.
+    single_threaded = threading.active_count() == 1
+    return "fork" if sys.platform == "linux" and single_threaded else "spawn"
+
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -56,7 +61,7 @@ def ordered_map(
         yield from map(fn, items)
         return
     limit = in_flight or 4 * workers
-    context = multiprocessing.get_context(START_METHOD)
+    context = multiprocessing.get_context(start_method())
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     pending: deque[Future[R]] = deque()
     try:

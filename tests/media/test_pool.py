@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
-from broker.media.pool import ordered_map
+from broker.media.pool import ordered_map, start_method
 
 
 def _square(n: int) -> int:
@@ -51,3 +53,15 @@ def test_one_worker_runs_in_this_process() -> None:
 def test_a_worker_that_dies_is_reported_not_hidden() -> None:
     with pytest.raises(BrokenProcessPool):
         list(ordered_map(_die_on_3, range(6), workers=2))
+
+
+def test_workers_are_spawned_not_forked_while_another_thread_runs() -> None:
+    assert start_method() == ("fork" if sys.platform == "linux" else "spawn")
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert start_method() == "spawn"
+    finally:
+        stop.set()
+        other.join()
