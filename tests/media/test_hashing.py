@@ -158,3 +158,18 @@ def test_file_without_read_permission_is_unreadable(tmp_path: Path) -> None:
     (tmp_path / "locked.jpg").chmod(0)
     got = hash_file(str(tmp_path), "locked.jpg")
     assert got.outcome is Outcome.UNREADABLE and got.detail == "Permission denied"
+
+
+def test_pdq_downscale_stays_close_to_the_full_resolution_hash(
+    picture: Callable[..., Path],
+) -> None:
+    path = picture("large.jpg", seed=9, size=1200)
+    full, fast = _hash(path), _hash(path, pdq_downscale=True)
+    assert full.outcome is fast.outcome is Outcome.IMAGE and full.sha256 == fast.sha256
+    assert full.pdq is not None and fast.pdq is not None
+    assert 0 < pdq_distance(full.pdq, fast.pdq) <= MATCH  # close, not equal
+
+
+def test_pdq_downscale_leaves_small_pictures_alone(picture: Callable[..., Path]) -> None:
+    path = picture("small.jpg", seed=9, size=256)
+    assert _hash(path, pdq_downscale=True).pdq == _hash(path).pdq
