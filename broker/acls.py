@@ -20,12 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from aiokafka.errors import for_code
 from aiokafka.protocol.admin import CreateAclsRequest
 
 from broker.errors import TransportError
 from broker.topics import ROUTER, Operation, TopicLayout, access_matrix
-from broker.transport import KafkaConnection, translate_kafka_errors
+from broker.transport import KafkaConnection, error_name, translate_kafka_errors
 
 __all__ = [
     "AUDITOR",
@@ -138,6 +137,6 @@ async def apply_acls(conn: KafkaConnection, bindings: list[AclBinding]) -> int:
                 if code:
                     raise TransportError(
                         "cannot create ACL",
-                        detail=f"{for_code(code).__name__}: {message} ({binding})",
+                        detail=f"{error_name(code)}: {message} ({binding})",
                     )
     return len(bindings)

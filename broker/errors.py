@@ -6,6 +6,9 @@ The tree::
     ├── ConfigError               bad settings, missing home directory, bad CLI input
     ├── LocalKafkaError           the local Kafka stack (java/maven missing, port clash, start-up)
     ├── TransportError            Kafka I/O, translated from aiokafka at one boundary
+    │   ├── AccessDeniedError     the broker refused the operation (Kafka ACLs)
+    │   └── UndeliverableError    the broker refused one record for good (e.g. too large)
+    ├── MerkleError               a Merkle proof does not verify (RFC 9162)
     ├── ValidationError           a dossier or other payload failed validation (lists every problem)
     ├── SchemaError               Avro encode/decode, unknown fingerprint, incompatible schema
     ├── TrustError                federation trust: who may sign or receive what
@@ -15,7 +18,9 @@ The tree::
     │   ├── KeyExpiredError
     │   ├── KeyRevokedError
     │   ├── WrongKeyUsageError
-    │   └── CertificateError      a certificate or revocation that does not verify
+    │   ├── CertificateError      a certificate or revocation that does not verify
+    │   └── RegistryManifestError  public registry files disagree with the root-signed manifest
+    │       └── RegistryRollbackError  the manifest is older than (or forks) one already seen
     ├── EnvelopeError             a sealed envelope was refused
     │   ├── MalformedEnvelopeError
     │   ├── UnsupportedVersionError
@@ -24,11 +29,23 @@ The tree::
     │   ├── NotARecipientError
     │   ├── DecryptionError
     │   ├── ExpiredEnvelopeError
-    │   └── ReplayError
+    │   ├── ReplayError
+    │   ├── OversizedEnvelopeError  larger than MAX_ENVELOPE_BYTES (refused before any crypto)
+    │   └── StaleEnvelopeError    created longer ago than the router's transit window
     ├── AuditError                the audit log (tampering findings are data, not exceptions)
+    │   ├── NoteError             a signed note or checkpoint is malformed
+    │   │   └── NoteSignatureError  a known key's signature fails, or too few keys signed
+    │   ├── ProofError            an inclusion proof does not prove what it claims
+    │   └── WitnessError          a witness refuses to cosign (rollback, fork, bad note)
+    ├── MatchingError             the hash index (broker.matching)
+    │   ├── HashFormatError       a PDQ, SHA-256 or MD5 value that is not well formed
+    │   └── IndexCorruptError     a saved index is truncated, altered or of an unknown format
     └── MediaError                hashing seized media (a bad file is counted, never raised)
         ├── MediaSourceError      the folder to hash is missing or not a directory
         └── MediaWorkerError      a hashing worker process died
+
+The developer tools add ``ChaosError`` and ``BenchError`` (both under ``Error``)
+in :mod:`broker.devtools`; the runtime never raises them.
 
 Behaviour is carried by class attributes (``reason``, ``retriable``), never by
 parsing messages. ``str(exc)`` is safe to show a peer: it never contains
@@ -47,6 +64,7 @@ Example::
 from __future__ import annotations
 
 __all__ = [
+    "AccessDeniedError",
     "AuditError",
     "CertificateError",
     "ConfigError",
@@ -54,25 +72,38 @@ __all__ = [
     "EnvelopeError",
     "Error",
     "ExpiredEnvelopeError",
+    "HashFormatError",
+    "IndexCorruptError",
     "KeyExpiredError",
     "KeyNotYetValidError",
     "KeyRevokedError",
     "LocalKafkaError",
     "MalformedEnvelopeError",
+    "MatchingError",
     "MediaError",
     "MediaSourceError",
     "MediaWorkerError",
+    "MerkleError",
     "NotARecipientError",
+    "NoteError",
+    "NoteSignatureError",
+    "OversizedEnvelopeError",
+    "ProofError",
+    "RegistryManifestError",
+    "RegistryRollbackError",
     "ReplayError",
     "SchemaError",
     "SignatureError",
+    "StaleEnvelopeError",
     "TransportError",
     "TrustError",
+    "UndeliverableError",
     "UnknownAgencyError",
     "UnknownKeyError",
     "UnsupportedSuiteError",
     "UnsupportedVersionError",
     "ValidationError",
+    "WitnessError",
     "WrongKeyUsageError",
 ]
 
@@ -118,6 +149,29 @@ class TransportError(Error):
 
     reason = "transport"
     retriable = True
+
+
+class AccessDeniedError(TransportError):
+    """The broker refused the operation (Kafka ACLs): never retried."""
+
+    reason = "access-denied"
+    retriable = False
+
+
+class UndeliverableError(TransportError):
+    """The broker refused one record for good (too large for the topic, invalid): never retried.
+
+    The router dead-letters the envelope with this reason instead of committing it away.
+    """
+
+    reason = "undeliverable"
+    retriable = False
+
+
+class MerkleError(Error):
+    """A Merkle proof does not verify, or a proof was asked for an impossible range."""
+
+    reason = "bad-proof"
 
 
 class ValidationError(Error):
@@ -196,6 +250,23 @@ class CertificateError(TrustError):
     reason = "bad-certificate"
 
 
+class RegistryManifestError(TrustError):
+    """The public registry does not match the root-signed registry manifest.
+
+    A listed file is missing or altered, a registry file is present that the manifest
+    does not list, or the manifest itself is missing or does not verify. Fail closed:
+    deleting a revocation must never bring a key back.
+    """
+
+    reason = "bad-registry-manifest"
+
+
+class RegistryRollbackError(RegistryManifestError):
+    """The manifest is older than the newest this home has seen, or forks it (same version)."""
+
+    reason = "registry-rollback"
+
+
 class EnvelopeError(Error):
     """A sealed envelope was refused. ``str()`` is deliberately terse for peers."""
 
@@ -250,10 +321,66 @@ class ReplayError(EnvelopeError):
     reason = "replayed"
 
 
+class OversizedEnvelopeError(EnvelopeError):
+    """The record is larger than the maximum envelope size; refused before any decoding."""
+
+    reason = "too-large"
+
+
+class StaleEnvelopeError(EnvelopeError):
+    """The envelope was created longer ago than the transit window allows (back-dating?)."""
+
+    reason = "stale"
+
+
 class AuditError(Error):
     """The audit log could not be read, written or exported."""
 
     reason = "audit"
+
+
+class NoteError(AuditError):
+    """A signed note or checkpoint is malformed."""
+
+    reason = "bad-note"
+
+
+class NoteSignatureError(NoteError):
+    """A known key's signature fails, or too few trusted keys signed."""
+
+    reason = "bad-note-signature"
+
+
+class ProofError(AuditError):
+    """An inclusion proof does not prove what it claims."""
+
+    # Stored in reports since the first audit release; kebab-case would change stored data.
+    reason = "audit_proof"
+
+
+class WitnessError(AuditError):
+    """The witness refuses to cosign (rollback, fork, or a note it cannot verify)."""
+
+    # Stored in reports since the first audit release; kebab-case would change stored data.
+    reason = "witness_refused"
+
+
+class MatchingError(Error):
+    """The hash index could not add, match, save or load."""
+
+    reason = "matching"
+
+
+class HashFormatError(MatchingError):
+    """A PDQ, SHA-256 or MD5 value is not well formed (length, hex digits, array shape)."""
+
+    reason = "bad-hash"
+
+
+class IndexCorruptError(MatchingError):
+    """A saved index is truncated, altered or of an unknown format; it was not loaded."""
+
+    reason = "index-corrupt"
 
 
 class MediaError(Error):

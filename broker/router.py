@@ -3,9 +3,11 @@
 For every record on ``<prefix>.outbox.<SENDER>`` the router checks, without
 decrypting, that the envelope's signature verifies against the federation
 registry, that the signer owns that outbox, and that every recipient exists and
-is not revoked. It then copies the exact bytes to each recipient's inbox; a
-record that fails goes to the sender's rejected topic with a reason code and the
-original bytes.
+is not revoked, and that it is no larger than
+:data:`~broker.envelope.MAX_ENVELOPE_BYTES` (``too-large``). It then copies the
+exact bytes to each recipient's inbox; a record that fails goes to the sender's
+rejected topic as a bounded dead letter with a reason code (see
+:mod:`broker.deadletter`).
 
 Exactly once: consume-transform-produce in a Kafka transaction. The inbox writes,
 the dead letters and the consumer offsets commit atomically
@@ -13,6 +15,16 @@ the dead letters and the consumer offsets commit atomically
 A router killed mid-batch leaves an open transaction that the restarted router
 (same ``transactional.id``) fences and aborts; it resumes from the committed
 offsets, so nothing is lost and nothing is delivered twice.
+
+Every write of a transaction is acknowledged before its offsets are committed:
+Kafka does not fail a transaction when one of its records is refused, so the
+router awaits each send first. A refused write aborts the transaction and the
+batch is routed again; a record the broker refuses for good (e.g. too large for
+the recipient's inbox) goes to the sender's rejected topic as
+``undeliverable`` instead. ``DELIVER`` is audited only for acknowledged writes.
+If even the dead letter is refused for good, the loss is logged and audited as
+a ``REJECT`` carrying the record's SHA-256, and the offset moves on: one record
+never stalls the router.
 
 Example::
 
@@ -28,19 +40,26 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiokafka import TopicPartition
 from opentelemetry import trace
 
 from broker import telemetry
-from broker.audit.events import AuditKind
-from broker.audit.log import AuditLog
+from broker._internal.retry import retry_transport
+from broker.audit.events import AuditEvent
+from broker.audit.writer import AuditLog
 from broker.deadletter import DeadLetter
-from broker.envelope import Verifier
-from broker.errors import Error, SignatureError, TransportError
-from broker.topics import TopicLayout
+from broker.envelope import DEFAULT_MAX_TRANSIT, MAX_ENVELOPE_BYTES, Verifier
+from broker.errors import (
+    Error,
+    OversizedEnvelopeError,
+    SignatureError,
+    TransportError,
+    UndeliverableError,
+)
+from broker.topics import ROUTER, TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
 from broker.trust.registry import TrustStore
 
@@ -68,11 +87,15 @@ class RoutingCheck(Protocol):
 class EnvelopeCheck:
     """The router's check: signature, outbox ownership, recipients known and not revoked.
 
-    Holds only the public registry: the router can verify but never decrypt.
+    Holds only the public registry: the router can verify but never decrypt. The
+    router is the first trusted observer of an envelope: it refuses one created
+    longer than ``max_transit`` ago (``stale``), so a retired key cannot back-date.
     """
 
-    def __init__(self, *, trust: TrustStore) -> None:
-        self._verifier = Verifier(trust=trust)
+    def __init__(
+        self, *, trust: TrustStore, max_transit: dt.timedelta = DEFAULT_MAX_TRANSIT
+    ) -> None:
+        self._verifier = Verifier(trust=trust, max_transit=max_transit)
         self._trust = trust
 
     def __call__(self, value: bytes, *, outbox_owner: str) -> Route:
@@ -119,6 +142,7 @@ class Router:
         on_reject: Callable[[DeadLetter, Error], None] | None = None,
         max_batch: int = 500,
         audit: AuditLog | None = None,
+        max_envelope_bytes: int = MAX_ENVELOPE_BYTES,
     ) -> None:
         self._conn = conn
         self._layout = layout
@@ -126,9 +150,12 @@ class Router:
         self._txn_id = transactional_id or f"{layout.router_group}.0"
         self._on_reject = on_reject
         self._max_batch = max_batch
+        self._max_envelope_bytes = max_envelope_bytes
         self._metrics = telemetry.Metrics()
         self._audit = audit
-        self._audit_pending: list[tuple[AuditKind, dict[str, Any]]] = []
+        # Records of the current batch that Kafka refused for good, and what became of them.
+        self._refused: dict[tuple[str, int, int], Error] = {}
+        self._letter_lost: set[tuple[str, int, int]] = set()
         self.stats = RouterStats()
 
     async def run(
@@ -171,7 +198,8 @@ class Router:
         failure — e.g. the transaction coordinator's broker just died — is retried with
         backoff instead of ending the router.
         """
-        for attempt in range(attempts):
+
+        async def start() -> tuple[Any, Any]:
             producer = self._conn.producer(transactional_id=self._txn_id, linger_ms=2)
             consumer = self._conn.consumer(
                 group_id=self._layout.router_group, metadata_max_age_ms=5_000
@@ -181,42 +209,101 @@ class Router:
                     await producer.start()
                     await consumer.start()
                     consumer.subscribe(pattern=self._layout.outbox_pattern)
-            except TransportError as exc:
+            except TransportError:
                 await consumer.stop()
                 await producer.stop()
-                if attempt == attempts - 1:
-                    raise
-                log.warning("router start failed, retrying: %s", exc.diagnostics())
-                await asyncio.sleep(min(0.5 * 2**attempt, 10.0))
-            else:
-                return producer, consumer
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+                raise
+            return producer, consumer
+
+        return await retry_transport(
+            start, what="router start", attempts=attempts, base=0.5, cap=10.0
+        )
 
     async def _route_batch(self, producer: Any, consumer: Any, batch: dict[Any, list[Any]]) -> None:
-        self._audit_pending.clear()
+        try:
+            while True:
+                try:
+                    attempt = await self._transact(producer, consumer, batch)
+                    break
+                except _Refused:
+                    continue  # the refused records are marked: route the batch again
+        finally:
+            self._refused.clear()
+            self._letter_lost.clear()
+        # Audit what the committed transaction did (an aborted one did nothing).
+        if self._audit is not None:
+            self._audit.record(attempt.audit)
+        self.stats.transactions += 1
+        self.stats.consumed += sum(len(r) for r in batch.values())
+        self.stats.routed += attempt.routed
+        self.stats.rejected += attempt.rejected
+        for letter, exc in attempt.letters:
+            if self._on_reject is not None:
+                self._on_reject(letter, exc)
+
+    async def _transact(
+        self, producer: Any, consumer: Any, batch: dict[Any, list[Any]]
+    ) -> _Attempt:
+        """Route ``batch`` in one transaction; commit only once every write is acknowledged."""
+        attempt = _Attempt()
         try:
             with translate_kafka_errors("route transaction"):
                 async with producer.transaction():
                     offsets: dict[TopicPartition, int] = {}
                     for tp, records in batch.items():
                         for record in records:
-                            await self._route_one(producer, record)
+                            await self._route_one(producer, record, attempt)
                         offsets[tp] = records[-1].offset + 1
+                    # Kafka does not fail the transaction when a record is refused: await
+                    # every acknowledgement before the offsets join it (any failure aborts).
+                    await self._acknowledged(attempt)
                     await producer.send_offsets_to_transaction(offsets, self._layout.router_group)
         except TransportError:
             # The transaction was aborted: rewind to the first record of the batch so it is
             # routed again (nothing from the aborted transaction is visible to readers).
+            # On _Refused the caller routes the same batch again at once: no rewind.
             for tp, records in batch.items():
                 consumer.seek(tp, records[0].offset)
             raise
-        # Audit what the committed transaction did (an aborted one did nothing).
-        if self._audit is not None:
-            self._audit.emit_many(self._audit_pending)
-        self._audit_pending.clear()
-        self.stats.transactions += 1
-        self.stats.consumed += sum(len(r) for r in batch.values())
+        return attempt
 
-    async def _route_one(self, producer: Any, record: Any) -> None:
+    async def _acknowledged(self, attempt: _Attempt) -> None:
+        """Await every send of ``attempt``; mark records the broker refuses for good.
+
+        A retriable failure raises (the batch is retried as a whole); a terminal one
+        marks its record — a delivery becomes an ``undeliverable`` dead letter, a dead
+        letter becomes a logged and audited loss — and raises :class:`_Refused`.
+        """
+        refused = False
+        retriable: TransportError | None = None
+        for sent in attempt.sends:
+            try:
+                with translate_kafka_errors(f"write {sent.topic}"):
+                    await sent.future
+            except TransportError as exc:
+                if exc.retriable:
+                    retriable = retriable or exc
+                    continue
+                refused = True
+                log.error(  # noqa: TRY400 - the cause is in diagnostics, no traceback wanted
+                    "Kafka refused %s for %s@%d: %s",
+                    "the dead letter" if sent.dead_letter else "the inbox copy",
+                    sent.record.topic,
+                    sent.record.offset,
+                    exc.diagnostics(),
+                )
+                if sent.dead_letter:
+                    self._letter_lost.add(_where(sent.record))
+                else:
+                    self._refused[_where(sent.record)] = UndeliverableError(
+                        "inbox write refused", detail=f"{sent.topic}: {exc.detail}"
+                    )
+        if retriable is not None:
+            raise retriable
+        if refused:
+            raise _Refused
+
+    async def _route_one(self, producer: Any, record: Any, attempt: _Attempt) -> None:
         value: bytes = record.value or b""
         try:
             owner = self._layout.agency_of_outbox(record.topic)
@@ -226,7 +313,7 @@ class Router:
             log.error(  # noqa: TRY400 - the cause is in diagnostics, no traceback wanted
                 "unroutable topic %s@%d: %s", record.topic, record.offset, exc.diagnostics()
             )
-            self.stats.rejected += 1
+            attempt.rejected += 1
             return
         parent = telemetry.extract_context(record.headers)
         with telemetry.span(
@@ -235,46 +322,61 @@ class Router:
             context=parent,
             attributes={"messaging.source": record.topic, "fed.sender": owner},
         ) as current:
+            refused = self._refused.get(_where(record))
             try:
+                if refused is not None:
+                    raise refused
+                if len(value) > self._max_envelope_bytes:
+                    # Refused whatever the check would say, before it looks at the bytes:
+                    # the inbox copy and its dead letter must always fit in Kafka.
+                    raise OversizedEnvelopeError(
+                        "envelope rejected",
+                        detail=f"{len(value)} bytes > {self._max_envelope_bytes}",
+                    )
                 route = self._check(value, outbox_owner=owner)
             except Error as exc:
                 current.set_attribute("fed.rejected", exc.reason)
-                await self._reject(producer, record, owner, exc)
+                await self._reject(producer, record, owner, exc, attempt)
                 return
             current.set_attribute("fed.envelope_id", route.envelope_id)
             headers = telemetry.inject_context([])
             key = record.key if record.key is not None else secrets.token_bytes(16)
             for recipient in route.recipients:
-                await producer.send(
-                    self._layout.inbox(recipient), value=value, key=key, headers=headers
-                )
+                topic = self._layout.inbox(recipient)
+                future = await producer.send(topic, value=value, key=key, headers=headers)
+                attempt.sends.append(_Send(future=future, record=record, topic=topic))
                 self._metrics.routed.add(1, {"fed.recipient": recipient})
-            self.stats.routed += len(route.recipients)
+            attempt.routed += len(route.recipients)
             if self._audit is not None:
-                self._note_route(route, hashlib.sha256(value).digest())
+                self._note_route(route, hashlib.sha256(value).digest(), attempt)
 
-    def _note_route(self, route: Route, digest: bytes) -> None:
-        common = {"envelope_id": route.envelope_id, "envelope_sha256": digest}
-        self._audit_pending.append(
-            (
-                AuditKind.ROUTE,
-                {
-                    **common,
-                    "parties": [route.sender, *route.recipients],
-                    "message_kind": route.kind,
-                    "outcome": "routed",
-                },
+    def _note_route(self, route: Route, digest: bytes, attempt: _Attempt) -> None:
+        envelope_id, sender, kind = route.envelope_id, route.sender, route.kind
+        attempt.audit.append(
+            AuditEvent.route(
+                actor=ROUTER,
+                envelope_id=envelope_id,
+                envelope_sha256=digest,
+                sender=sender,
+                recipients=route.recipients,
+                message_kind=kind,
             )
         )
-        for recipient in route.recipients:
-            self._audit_pending.append(
-                (
-                    AuditKind.DELIVER,
-                    {**common, "parties": [route.sender, recipient], "message_kind": route.kind},
-                )
+        attempt.audit.extend(
+            AuditEvent.deliver(
+                actor=ROUTER,
+                envelope_id=envelope_id,
+                envelope_sha256=digest,
+                sender=sender,
+                recipient=recipient,
+                message_kind=kind,
             )
+            for recipient in route.recipients
+        )
 
-    async def _reject(self, producer: Any, record: Any, owner: str, exc: Error) -> None:
+    async def _reject(
+        self, producer: Any, record: Any, owner: str, exc: Error, attempt: _Attempt
+    ) -> None:
         # The sender's rejected topic is readable by the sender, who may be the attacker:
         # only the reason code goes there; the precise cause goes to our log and hook.
         letter = DeadLetter.for_record(
@@ -284,25 +386,63 @@ class Router:
             partition=record.partition,
             offset=record.offset,
             stage="ROUTER",
-            rejected_by="router",
+            rejected_by=ROUTER,
             reason=exc.reason,
         )
         log.warning("rejected %s@%d: %s", record.topic, record.offset, exc.diagnostics())
-        await producer.send(self._layout.rejected(owner), value=letter.to_bytes(), key=record.key)
+        if _where(record) in self._letter_lost:
+            # Kafka refused the dead letter itself for good: the loss is logged and audited
+            # (REJECT with the record's hash and position) rather than stalling the router.
+            log.error(
+                "dead letter for %s@%d lost (refused by Kafka); sha256 %s",
+                record.topic,
+                record.offset,
+                letter.envelope_sha256.hex(),
+            )
+        else:
+            topic = self._layout.rejected(owner)
+            future = await producer.send(topic, value=letter.to_bytes(), key=record.key)
+            attempt.sends.append(_Send(future=future, record=record, topic=topic, dead_letter=True))
         self._metrics.rejected.add(1, {"fed.reason": exc.reason, "fed.stage": "router"})
-        self.stats.rejected += 1
+        attempt.rejected += 1
         if self._audit is not None:
-            self._audit_pending.append(
-                (
-                    AuditKind.REJECT,
-                    {
-                        "envelope_sha256": hashlib.sha256(record.value or b"").digest(),
-                        "parties": [owner],
-                        "outcome": "rejected",
-                        "reason": exc.reason,
-                        "ref": f"{record.topic}/{record.partition}/{record.offset}",
-                    },
+            attempt.audit.append(
+                AuditEvent.reject(
+                    actor=ROUTER,
+                    envelope_id=letter.envelope_id,
+                    envelope_sha256=letter.envelope_sha256,
+                    parties=[owner],
+                    reason=exc.reason,
+                    where=f"{record.topic}/{record.partition}/{record.offset}",
                 )
             )
-        if self._on_reject is not None:
-            self._on_reject(letter, exc)
+        attempt.letters.append((letter, exc))
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Send:
+    """One write handed to the producer inside a transaction, and why."""
+
+    future: Any
+    record: Any
+    topic: str
+    dead_letter: bool = False
+
+
+@dataclass
+class _Attempt:
+    """What one transaction attempt wrote; applied (audit, stats) only once it commits."""
+
+    sends: list[_Send] = field(default_factory=list)
+    audit: list[AuditEvent] = field(default_factory=list)
+    letters: list[tuple[DeadLetter, Error]] = field(default_factory=list)
+    routed: int = 0
+    rejected: int = 0
+
+
+class _Refused(Exception):  # noqa: N818 - internal signal, never leaves the router
+    """Kafka refused some writes for good; their records are marked, route the batch again."""
+
+
+def _where(record: Any) -> tuple[str, int, int]:
+    return (record.topic, record.partition, record.offset)

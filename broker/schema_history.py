@@ -36,6 +36,7 @@ TOP_LEVEL = (
     "eu.fed.envelope.Inner",
     "eu.fed.trust.AuditKey",
     "eu.fed.trust.KeyCertificate",
+    "eu.fed.trust.RegistryManifest",
     "eu.fed.trust.Revocation",
     "eu.fed.trust.SignedStatement",
 )

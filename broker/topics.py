@@ -33,6 +33,7 @@ from broker.errors import ConfigError
 
 __all__ = [
     "AGENCY_ID_PATTERN",
+    "HUB",
     "ROUTER",
     "Operation",
     "Permission",
@@ -46,6 +47,8 @@ AGENCY_ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,7}(?:-[A-Z0-9]{1,8}){0,2}$")
 
 #: Principal of the router (certificate CN under mTLS).
 ROUTER = "router"
+#: The hub's agency id by default (a Europol-like hub; every hub command takes ``--as``/``--hub``).
+HUB = "EUROPOL"
 
 
 def check_agency_id(agency: str) -> str:

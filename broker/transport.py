@@ -26,23 +26,26 @@ import aiokafka.errors as kafka_errors
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from broker.errors import TransportError
+from broker.errors import AccessDeniedError, TransportError
 from broker.topics import TopicLayout
 
 __all__ = [
-    "AccessDeniedError",
+    "TOPIC_ALREADY_EXISTS",
     "KafkaConnection",
     "TlsIdentity",
     "ensure_topics",
+    "error_name",
     "translate_kafka_errors",
 ]
 
+#: Kafka's error code for "topic already exists" (raw admin responses).
+TOPIC_ALREADY_EXISTS: int = kafka_errors.TopicAlreadyExistsError.errno
 
-class AccessDeniedError(TransportError):
-    """The broker refused the operation (Kafka ACLs): never retried."""
 
-    reason = "access-denied"
-    retriable = False
+def error_name(code: int) -> str:
+    """Return Kafka's name for a protocol error code found in a raw admin response."""
+    name: str = kafka_errors.for_code(code).__name__
+    return name
 
 
 _DENIED = (

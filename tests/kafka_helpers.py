@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka.admin import NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from broker.transport import KafkaConnection
 
@@ -31,6 +32,18 @@ async def create_topic(
                 return
             await asyncio.sleep(0.1)
     raise AssertionError(f"topic {name} never appeared")
+
+
+async def alter_topic(conn: KafkaConnection, name: str, configs: dict[str, str]) -> None:
+    """Set topic-level configs (e.g. a small ``max.message.bytes``) on an existing topic."""
+    async with conn.admin() as admin:
+        responses = await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, configs=configs)]
+        )
+    for response in responses:
+        for code, message, *_ in response.resources:
+            if code:
+                raise AssertionError(f"altering {name} failed: error {code} {message}")
 
 
 async def read_all(

@@ -2,7 +2,12 @@
 
 WAL with ``synchronous=NORMAL``: durable against process crashes (the threat the
 reliability suite exercises), not against power loss; autocommit mode, so every
-transaction is explicit; usable from worker threads.
+transaction is explicit; usable from worker threads. Another process that only
+reads a state file (a test rig counting deliveries) opens it read-only.
+
+Private: the database is created 0600 in a 0700 directory before SQLite opens it,
+and SQLite gives its ``-wal`` and ``-shm`` files the database file's mode; a
+looser mode left on any of the three (or the directory) is tightened on open.
 """
 
 from __future__ import annotations
@@ -10,15 +15,28 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-__all__ = ["open_wal"]
+from broker.home import private_file
+
+__all__ = ["open_read_only", "open_wal"]
 
 
 def open_wal(path: Path, *, schema: str, busy_timeout_ms: int) -> sqlite3.Connection:
     """Open (creating the directory and tables if needed) the database at ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_file(path)
+    for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if companion.exists():
+            companion.chmod(0o600)
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     db.executescript(schema)
+    return db
+
+
+def open_read_only(path: Path, *, busy_timeout_ms: int) -> sqlite3.Connection:
+    """Open the existing database at ``path`` for reading only (no tables created)."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     return db

@@ -5,6 +5,13 @@ are published as signed checkpoints (:mod:`broker.audit.checkpoint`): the log
 signs with Ed25519, other agencies cosign as witnesses. An auditor replays the
 stream, recomputes the root at every checkpoint size and compares.
 
+The package reads like its specifications: ``events`` (what is recorded, with a
+typed constructor per kind), ``journal`` and ``writer`` (durable, gap-free
+streams published to Kafka), ``note``/``checkpoint``/``signers`` (C2SP signed
+notes, tlog-checkpoint bodies, key types), ``keys`` (root-certified stream keys),
+``findings``/``verify``/``rules`` (the auditor's replay), ``export``, ``proof``,
+``witness`` and ``auditor`` (the jobs behind ``broker audit``).
+
 Example::
 
     >>> from broker import merkle
@@ -16,3 +23,29 @@ Example::
 """
 
 from __future__ import annotations
+
+from broker.audit.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
+from broker.audit.events import AuditEvent, AuditKind
+from broker.audit.findings import AuditReport, Finding, FindingKind, RawRecord
+from broker.audit.keys import load_audit_keys, load_audit_signer
+from broker.audit.verify import AuditVerifier
+from broker.audit.writer import AuditLog, AuditSink, CheckpointPolicy, load_audit_log
+
+__all__ = [
+    "AuditEvent",
+    "AuditKind",
+    "AuditLog",
+    "AuditReport",
+    "AuditSink",
+    "AuditVerifier",
+    "Checkpoint",
+    "CheckpointPolicy",
+    "Finding",
+    "FindingKind",
+    "RawRecord",
+    "SignedCheckpoint",
+    "load_audit_keys",
+    "load_audit_log",
+    "load_audit_signer",
+    "open_checkpoint",
+]

@@ -14,27 +14,32 @@ Example::
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from broker import home
+from broker.audit.events import AuditEvent
 from broker.audit.export import read_archive, write_archive
-from broker.audit.log import CheckpointPolicy, load_audit_log
+from broker.audit.findings import AuditReport, Finding, FindingKind, RawRecord
+from broker.audit.keys import load_audit_key_times, load_audit_keys
 from broker.audit.replay import read_topic
-from broker.audit.verify import AuditReport, AuditVerifier, Finding, FindingKind, RawRecord
+from broker.audit.verify import AuditVerifier
 from broker.audit.witness import witness_verifiers
+from broker.audit.writer import CheckpointPolicy, load_audit_log
 from broker.config import Settings
 from broker.errors import AuditError
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection
 from broker.trust import load_identity, load_trust
-from broker.trust.storage import load_audit_keys
 
 __all__ = [
     "export_archive",
     "flush_stream",
     "local_checkpoints",
     "replay_and_verify",
+    "trail_of",
     "verify_archive",
     "verify_records",
 ]
@@ -44,14 +49,19 @@ Progress = Callable[[int, int], None]
 
 def local_checkpoints(settings: Settings) -> list[bytes]:
     """Return the newest checkpoint note each writer under this home kept outside Kafka."""
-    return [p.read_bytes() for p in sorted(settings.state_dir.glob("*/audit-checkpoint.note"))]
+    return [p.read_bytes() for p in home.checkpoint_copies(settings)]
 
 
 def _verifier(
     settings: Settings, *, keep_events: bool, witnesses: Sequence[str], quorum: int
 ) -> AuditVerifier:
     keys = load_audit_keys(settings)
-    verifier = AuditVerifier(keys=keys, witnesses=witness_verifiers(keys, witnesses), quorum=quorum)
+    verifier = AuditVerifier(
+        keys=keys,
+        witnesses=witness_verifiers(keys, witnesses),
+        quorum=quorum,
+        certified_at=load_audit_key_times(settings),
+    )
     verifier.keep_events = keep_events
     return verifier
 
@@ -65,16 +75,18 @@ def verify_records(
     keep_events: bool = False,
     witnesses: Sequence[str] = (),
     quorum: int = 0,
+    now: dt.datetime | None = None,
 ) -> AuditVerifier:
     """Verify raw records with this federation's audit keys; return the finished verifier.
 
     Checkpoints in ``external`` must carry ``quorum`` cosignatures of ``witnesses``;
     ``vouched`` ones (an export's signed manifest) need only the log's signature.
+    ``now`` is the reference time for freshness (default: the clock).
     """
     verifier = _verifier(settings, keep_events=keep_events, witnesses=witnesses, quorum=quorum)
     started = time.perf_counter()
     verifier.feed_all(records)
-    verifier.finish(external=external, vouched=vouched)
+    verifier.finish(external=external, vouched=vouched, now=now)
     verifier.report.seconds = time.perf_counter() - started
     return verifier
 
@@ -124,6 +136,7 @@ def verify_archive(
         keep_events=keep_events,
         witnesses=witnesses,
         quorum=quorum,
+        now=contents.exported_at,  # fresh as of the signed export, not as of today
     )
     for problem in contents.problems:
         verifier.report.findings.insert(
@@ -176,3 +189,18 @@ async def flush_stream(settings: Settings, *, stream: str, conn: KafkaConnection
     if log.failures:
         raise AuditError("audit events could not be published", detail=stream)
     return pending
+
+
+def trail_of(verifier: AuditVerifier, dossier: str) -> list[tuple[AuditEvent, bool]]:
+    """Return ``dossier``'s events from a finished replay (``keep_events``) in time order.
+
+    Each comes with whether it is verified: covered by a signed checkpoint whose root
+    matched. An unverified event could have been appended by anyone who can write the
+    audit topic (it is chained to a public leaf hash; no key is needed).
+    """
+    streams = verifier.report.streams
+    events = sorted(
+        (ev for ev, _ in verifier.events if dossier in (ev.envelope_id, ev.ref)),
+        key=lambda ev: (ev.at, ev.stream, ev.seq),
+    )
+    return [(ev, ev.seq < int(streams.get(ev.stream, {}).get("anchored", 0))) for ev in events]

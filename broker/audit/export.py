@@ -34,7 +34,7 @@ from cryptography.exceptions import InvalidSignature
 
 from broker._internal.framing import frame
 from broker.audit.events import CHECKPOINT_SCHEMA
-from broker.audit.verify import RawRecord
+from broker.audit.findings import RawRecord
 from broker.codec import SchemaStore, schemas_dir
 from broker.errors import AuditError, Error
 from broker.trust import AgencyIdentity, TrustStore
@@ -115,11 +115,18 @@ class ArchiveContents:
     """What :func:`read_archive` found: records, outside checkpoints, archive problems."""
 
     def __init__(
-        self, *, records: list[RawRecord], external: list[bytes], problems: list[str]
+        self,
+        *,
+        records: list[RawRecord],
+        external: list[bytes],
+        problems: list[str],
+        exported_at: dt.datetime | None = None,
     ) -> None:
         self.records = records
         self.external = external
         self.problems = problems
+        #: The signed manifest's export time: the reference time for freshness.
+        self.exported_at = exported_at
 
 
 def _read_rows(path: Path, problems: list[str]) -> list[RawRecord]:
@@ -185,4 +192,9 @@ def read_archive(directory: Path, *, trust: TrustStore) -> ArchiveContents:
         directory / CHECKPOINTS, problems
     )
     external = [note.encode() for note in manifest.get("checkpoints", {}).values()]
-    return ArchiveContents(records=records, external=external, problems=problems)
+    return ArchiveContents(
+        records=records,
+        external=external,
+        problems=problems,
+        exported_at=dt.datetime.fromisoformat(manifest["exported_at"]),
+    )

@@ -187,6 +187,10 @@ class AuditJournal:
             (size, note, time.time()),
         )
 
+    def renew_checkpoint(self, *, size: int, note: bytes) -> None:
+        """Replace the note at ``size`` by one re-signed later (same tree, newer time)."""
+        self._db.execute("UPDATE checkpoints SET note=? WHERE size=?", (note, size))
+
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         """Return the checkpoint with the largest size, if any."""
         row = self._db.execute(

@@ -20,20 +20,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from broker import merkle
-from broker.audit.checkpoint import NoteVerifier, open_checkpoint
+from broker.audit.checkpoint import open_checkpoint
 from broker.audit.events import AuditEvent, origin_for
+from broker.audit.signers import NoteVerifier
 from broker.audit.verify import AuditVerifier
-from broker.errors import AuditError
+from broker.errors import AuditError, ProofError
 
-__all__ = ["ProofError", "build_proof", "check_proof"]
+__all__ = ["build_proof", "check_proof"]
 
 FORMAT = "fed-audit-proof-v1"
-
-
-class ProofError(AuditError):
-    """An inclusion proof does not prove what it claims."""
-
-    reason = "audit_proof"
 
 
 def build_proof(verifier: AuditVerifier, *, event_id: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from aiokafka import TopicPartition
 
-from broker.audit.verify import RawRecord
+from broker.audit.findings import RawRecord
 from broker.errors import AuditError
 from broker.transport import KafkaConnection, translate_kafka_errors
 

@@ -1,26 +1,27 @@
 """Replay-verify audit streams: every way to tamper with them is a named finding.
 
-:class:`AuditVerifier` is fed raw records (:class:`RawRecord`: exact value
-bytes plus where they were read) from Kafka or from an export, in log order, and
-checks:
+:class:`AuditVerifier` is fed raw records (:class:`RawRecord`: exact bytes and
+where they were read) from Kafka or an export, in log order, and checks:
 
 * **decoding** — single-object Avro with a known ``AuditEvent`` or
   ``AuditCheckpoint`` fingerprint, else ``undecodable``;
-* **sequence** — per stream, gap-free from 0: a gap is ``deleted`` (reported at
-  the end if the missing events never show up), a number arriving after a later
-  one is ``reordered``, a repeated number with other bytes is ``injected``
-  (byte-identical repeats are a writer's retry and only counted);
-* **chain** — ``prev_leaf_hash`` must be the previous event's leaf: the first
-  event after a modified one names it (``modified``);
+* **sequence** — per stream, gap-free from 0: a gap is ``deleted``, a number
+  arriving after a later one is ``reordered``, a repeated number with other bytes
+  is ``injected`` (byte-identical repeats are writer retries, only counted), and
+  so is a number more than :data:`SEQ_WINDOW` past the stream's end and its newest
+  signed checkpoint (memory stays bounded by the honest log);
+* **chain** — ``prev_leaf_hash`` must be the previous event's leaf (``modified``);
 * **checkpoints** — the note must verify with the stream's root-certified audit
-  key (``forged-checkpoint``), and the RFC 9162 root recomputed at its size must
-  match (``root-mismatch``); two checkpoints of one size with different roots are
-  a ``fork``;
-* **truncation** — the newest checkpoint known outside the broker (and every
-  checkpoint in the log) must not be larger than the stream (``truncated``);
-* **semantic rules** (:mod:`broker.audit.rules`).
-
-Events after a stream's last checkpoint are reported as not yet anchored.
+  key (``forged-checkpoint``; a stream's own key never counts as its witness), the
+  RFC 9162 root at its size must match (``root-mismatch``); two roots for one size
+  are a ``fork``; no checkpoint may be larger than the stream (``truncated``);
+* **presence** — every certified stream has records or an outside checkpoint
+  (``missing-stream``);
+* **rollback** — each stream is *anchored* (an outside or witnessed checkpoint)
+  and *fresh* (newest signed ``time`` within :data:`MAX_CHECKPOINT_AGE` of the
+  reference time), else the verdict is "OK (not anchored against rollback)";
+* **semantic rules** (:mod:`broker.audit.rules`), where only events covered by a
+  matching signed checkpoint count as evidence.
 
 Example::
 
@@ -33,154 +34,34 @@ Example::
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import fastavro
 
 from broker import merkle
-from broker.audit.checkpoint import NoteVerifier, Verifier, open_checkpoint
+from broker.audit.checkpoint import REPUBLISH_SECONDS, open_checkpoint
 from broker.audit.events import CHECKPOINT_SCHEMA, EVENT_SCHEMA, AuditEvent, origin_for
+from broker.audit.findings import AuditReport, Finding, FindingKind, RawRecord
+from broker.audit.note import NoteKeyVerifier
 from broker.audit.rules import RuleBook
+from broker.audit.signers import NoteVerifier
+from broker.audit.streams import SEQ_WINDOW, CheckpointSeen, StreamState
+from broker.audit.witness import witness_name
 from broker.codec import SchemaStore
 from broker.errors import AuditError, SchemaError
 
-__all__ = ["AuditReport", "AuditVerifier", "Finding", "FindingKind", "RawRecord", "StreamState"]
+__all__ = ["EMPTY_STREAM_GRACE", "MAX_CHECKPOINT_AGE", "SEQ_WINDOW", "AuditVerifier", "StreamState"]
 
-_HASH = merkle.HASH_SIZE
-
-
-class FindingKind(StrEnum):
-    """The kind of tampering (or breakage) a finding reports."""
-
-    UNDECODABLE = "undecodable"
-    UNKNOWN_STREAM = "unknown-stream"
-    DELETED = "deleted"
-    REORDERED = "reordered"
-    INJECTED = "injected"
-    MODIFIED = "modified"
-    ROOT_MISMATCH = "root-mismatch"
-    FORGED_CHECKPOINT = "forged-checkpoint"
-    FORK = "fork"
-    TRUNCATED = "truncated"
-    RULE = "rule-violation"
-
-
-@dataclass(frozen=True, kw_only=True)
-class RawRecord:
-    """One record of the audit topic as stored (exact bytes and its position)."""
-
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-
-    @property
-    def where(self) -> str:
-        """``partition:offset``."""
-        return f"{self.partition}:{self.offset}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Finding:
-    """One problem found, and where."""
-
-    kind: FindingKind
-    stream: str | None
-    where: str | None
-    seq: int | None
-    detail: str
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "kind": self.kind.value,
-            "stream": self.stream,
-            "where": self.where,
-            "seq": self.seq,
-            "detail": self.detail,
-        }
-
-    def line(self) -> str:
-        """One human line."""
-        at = f"stream {self.stream}" if self.stream else "log"
-        if self.seq is not None:
-            at += f" seq {self.seq}"
-        if self.where:
-            at += f" (partition:offset {self.where})"
-        return f"{self.kind.value.upper()}: {at}: {self.detail}"
-
-
-@dataclass
-class _Checkpoint:
-    size: int
-    root: bytes
-    where: str
-    note: bytes
-
-
-@dataclass
-class StreamState:
-    """What the verifier knows about one stream."""
-
-    stream: str
-    leaves: bytearray = field(default_factory=bytearray)
-    where: dict[int, RawRecord] = field(default_factory=dict)
-    missing: dict[int, RawRecord] = field(default_factory=dict)
-    checkpoints: dict[int, _Checkpoint] = field(default_factory=dict)
-    retries: int = 0
-
-    @property
-    def size(self) -> int:
-        """Events seen (including holes still missing)."""
-        return len(self.leaves) // _HASH
-
-    def leaf(self, seq: int) -> bytes:
-        """The leaf hash at ``seq``."""
-        return bytes(self.leaves[seq * _HASH : (seq + 1) * _HASH])
-
-    def leaf_hashes(self, size: int, start: int = 0) -> list[bytes]:
-        """The leaf hashes ``start <= seq < size``."""
-        data = self.leaves
-        return [bytes(data[i : i + _HASH]) for i in range(start * _HASH, size * _HASH, _HASH)]
-
-    def at(self, seq: int) -> str | None:
-        """Where the event ``seq`` was read (``partition:offset``)."""
-        record = self.where.get(seq)
-        return record.where if record else None
-
-
-@dataclass
-class AuditReport:
-    """The outcome of one replay."""
-
-    records: int = 0
-    events: int = 0
-    checkpoints: int = 0
-    findings: list[Finding] = field(default_factory=list)
-    streams: dict[str, dict[str, Any]] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """No finding at all."""
-        return not self.findings
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "ok": self.ok,
-            "records": self.records,
-            "events": self.events,
-            "checkpoints": self.checkpoints,
-            "seconds": round(self.seconds, 3),
-            "events_per_s": round(self.events / self.seconds) if self.seconds else None,
-            "streams": self.streams,
-            "findings": [f.to_json_dict() for f in self.findings],
-        }
+#: A stream whose newest signed checkpoint time is older than this, relative to the
+#: replay's reference time, is stale (seconds): writers re-sign their newest checkpoint
+#: every :data:`~broker.audit.checkpoint.REPUBLISH_SECONDS` while they run; 60 s of slack.
+MAX_CHECKPOINT_AGE = REPUBLISH_SECONDS + 60.0
+#: A certified stream with no record yet is a finding once its key is older than this
+#: (seconds): its writer signs the empty tree when it first starts.
+EMPTY_STREAM_GRACE = 15 * 60.0
 
 
 class AuditVerifier:
@@ -191,10 +72,17 @@ class AuditVerifier:
         *,
         keys: Mapping[str, NoteVerifier],
         rules: bool = True,
-        witnesses: Sequence[Verifier] = (),
+        witnesses: Sequence[NoteKeyVerifier] = (),
         quorum: int = 0,
+        max_checkpoint_age: float = MAX_CHECKPOINT_AGE,
+        certified_at: Mapping[str, dt.datetime] | None = None,
     ) -> None:
         self._keys = dict(keys)
+        #: When each stream's key was certified: an empty stream is a finding only after
+        #: :data:`EMPTY_STREAM_GRACE` (time for its writer to start and sign the empty tree).
+        self._certified_at = dict(certified_at or {})
+        #: Seconds a stream's newest signed checkpoint may lag the reference time.
+        self.max_checkpoint_age = max_checkpoint_age
         #: Checkpoints known outside the broker must carry ``quorum`` of these cosignatures.
         self._witnesses = list(witnesses)
         self._quorum = quorum
@@ -227,7 +115,7 @@ class AuditVerifier:
             Finding(kind=kind, stream=stream, where=where, seq=seq, detail=detail)
         )
 
-    def _state(self, stream: str, where: str) -> StreamState:
+    def _state(self, stream: str, record: RawRecord) -> StreamState:
         state = self.streams.get(stream)
         if state is None:
             if stream not in self._keys:
@@ -235,7 +123,7 @@ class AuditVerifier:
                     FindingKind.UNKNOWN_STREAM,
                     "no root-certified audit key for this stream: its records are not trusted",
                     stream=stream,
-                    where=where,
+                    where=record.where,
                 )
             state = self.streams[stream] = StreamState(stream=stream)
         return state
@@ -296,26 +184,27 @@ class AuditVerifier:
                 where=record.where,
                 seq=seq,
             )
-        state = self._state(stream, record.where)
+        state = self._state(stream, record)
         leaf = merkle.leaf_hash(record.value)
         expected = state.size
-        if seq == expected:
-            state.leaves += leaf
-            state.where[seq] = record
-        elif seq > expected:
-            for gap in range(expected, seq):
-                state.missing[gap] = record
-            state.leaves += bytes(_HASH) * (seq - expected) + leaf
-            state.where[seq] = record
-        elif seq < 0:
-            self._find(
-                FindingKind.INJECTED, "negative sequence number", stream=stream, where=record.where
+        if seq < 0 or seq > max(expected, state.signed_size) + SEQ_WINDOW:
+            # No honest writer jumps this far: a forged number. Allocate nothing for it.
+            why = (
+                "negative sequence number"
+                if seq < 0
+                else f"sequence {seq} is far past the stream's end (size {expected}, newest "
+                f"signed checkpoint {state.signed_size}): a forged number, ignored"
             )
+            self._find(FindingKind.INJECTED, why, stream=stream, where=record.where, seq=seq)
             return
-        elif seq in state.missing:
-            del state.missing[seq]
-            state.leaves[seq * _HASH : (seq + 1) * _HASH] = leaf
-            state.where[seq] = record
+        if seq == expected:
+            state.put(seq, leaf, record)
+        elif seq > expected:
+            state.jump(seq, record)
+            state.put(seq, leaf, record)
+        elif state.missing(seq):
+            state.fill(seq)
+            state.put(seq, leaf, record)
             self._find(
                 FindingKind.REORDERED,
                 f"sequence {seq} arrived after sequence {expected - 1}",
@@ -345,7 +234,7 @@ class AuditVerifier:
         prev: bytes = rec["prev_leaf_hash"]
         if seq == 0:
             ok = prev == b""
-        elif seq - 1 in state.missing:
+        elif state.missing(seq - 1):
             return  # the gap is reported on its own
         else:
             ok = prev == state.leaf(seq - 1)
@@ -368,7 +257,7 @@ class AuditVerifier:
             return
         self.report.checkpoints += 1
         stream: str = rec["stream"]
-        state = self._state(stream, where)
+        state = self._state(stream, record)
         checkpoint = self.open_note(stream, rec["note"], where=where)
         if checkpoint is None:
             return
@@ -376,20 +265,28 @@ class AuditVerifier:
 
     def open_note(
         self, stream: str, note: bytes, *, where: str, witnessed: bool = False
-    ) -> _Checkpoint | None:
+    ) -> CheckpointSeen | None:
         """Verify a checkpoint note of ``stream``; record a finding and return None if bad.
 
-        ``witnessed`` notes must also carry the verifier's witness quorum.
+        ``witnessed`` notes must also carry the verifier's witness quorum. A stream's own
+        key never counts as its witness (neither under its ``witness/<stream>`` name nor
+        under any other). A note that carries the quorum (at least one cosignature) anchors
+        the stream against rollback.
         """
         key = self._keys.get(stream)
         if key is None:
             return None
+        witnesses = [
+            w
+            for w in self._witnesses
+            if w.name != witness_name(stream) and w.public_key != key.public_key
+        ]
         try:
             signed = open_checkpoint(
                 note,
                 log=key,
                 origin=origin_for(stream),
-                witnesses=self._witnesses if witnessed else (),
+                witnesses=witnesses,
                 quorum=self._quorum if witnessed else 0,
             )
         except AuditError as exc:
@@ -401,9 +298,21 @@ class AuditVerifier:
             )
             return None
         cp = signed.checkpoint
-        return _Checkpoint(size=cp.size, root=cp.root, where=where, note=note)
+        cosigned = len(signed.witnesses) >= max(self._quorum, 1)
+        return CheckpointSeen(
+            size=cp.size,
+            root=cp.root,
+            where=where,
+            note=note,
+            time=cp.time,
+            anchors=(where == "external" and witnessed) or cosigned,
+        )
 
-    def _add_checkpoint(self, state: StreamState, cp: _Checkpoint) -> None:
+    def _add_checkpoint(self, state: StreamState, cp: CheckpointSeen) -> None:
+        state.signed_size = max(state.signed_size, cp.size)
+        if cp.time is not None and (state.newest_time is None or cp.time > state.newest_time):
+            state.newest_time = cp.time
+        state.anchored_against_rollback |= cp.anchors
         seen = state.checkpoints.get(cp.size)
         if seen is None:
             state.checkpoints[cp.size] = cp
@@ -419,24 +328,53 @@ class AuditVerifier:
     # -- the end ------------------------------------------------------------------------
 
     def finish(
-        self, *, external: Iterable[bytes] = (), vouched: Iterable[bytes] = ()
+        self,
+        *,
+        external: Iterable[bytes] = (),
+        vouched: Iterable[bytes] = (),
+        now: dt.datetime | None = None,
     ) -> AuditReport:
-        """Check checkpoints, truncation and rules; return the report.
+        """Check checkpoints, truncation, freshness and rules; return the report.
 
         ``external`` checkpoints were kept outside the broker and must meet the
         witness quorum; ``vouched`` ones come with their own signed provenance.
+        ``now`` is the replay's reference time for freshness (default: the clock).
         """
         for note in external:
             self._external(note, witnessed=True)
         for note in vouched:
             self._external(note, witnessed=False)
+        now = now or dt.datetime.now(dt.UTC)
+        for stream in sorted(set(self._keys) - set(self.streams)):
+            certified = self._certified_at.get(stream)
+            if certified is not None and (now - certified).total_seconds() <= EMPTY_STREAM_GRACE:
+                self.streams[stream] = StreamState(stream=stream)  # too young to judge
+                continue
+            self._find(
+                FindingKind.MISSING_STREAM,
+                "a root-certified stream with no record in the log and no checkpoint kept "
+                "outside the broker: the whole stream was deleted (or its writer never ran)",
+                stream=stream,
+            )
+        anchored: dict[str, int] = {}
         for state in self.streams.values():
-            self._finish_stream(state)
+            anchored[state.stream] = self._finish_stream(state)
+        self._freshness(now)
         if self.rules is not None:
-            for kind_where_detail in self.rules.violations():
-                stream, where, detail = kind_where_detail
+            times = [s.newest_time for s in self.streams.values() if s.newest_time is not None]
+            newest = dt.datetime.fromtimestamp(max(times), dt.UTC) if times else None
+            for stream, where, detail in self.rules.violations(anchored=anchored, newest=newest):
                 self._find(FindingKind.RULE, detail, stream=stream, where=where)
         return self.report
+
+    def _freshness(self, now: dt.datetime) -> None:
+        """Mark each stream fresh or stale and qualify the verdict (rollback, F6)."""
+        reference = now.timestamp()
+        for name, info in self.report.streams.items():
+            state = self.streams[name]
+            info["newest_checkpoint_time"] = newest = state.newest_time
+            info["fresh"] = newest is not None and reference - newest <= self.max_checkpoint_age
+            info["anchored_against_rollback"] = state.anchored_against_rollback
 
     def _external(self, note: bytes, *, witnessed: bool) -> None:
         text = note.decode("utf-8", errors="replace")
@@ -451,18 +389,25 @@ class AuditVerifier:
         state = self.streams.setdefault(stream, StreamState(stream=stream))
         self._add_checkpoint(state, cp)
 
-    def _finish_stream(self, state: StreamState) -> None:
+    def _finish_stream(self, state: StreamState) -> int:
+        """Check one stream's gaps, roots and truncation; return its anchored size."""
         stream = state.stream
-        for seq, after in sorted(state.missing.items()):
+        for gap in state.gaps:
+            seqs = (
+                f"sequence {gap.start} is"
+                if gap.end == gap.start + 1
+                else f"sequences {gap.start}..{gap.end - 1} are"
+            )
             self._find(
                 FindingKind.DELETED,
-                f"sequence {seq} is missing (the stream jumps past it)",
+                f"{seqs} missing (the stream jumps past it)",
                 stream=stream,
-                where=after.where,
-                seq=seq,
+                where=gap.where,
+                seq=gap.start,
             )
         rng = merkle.CompactRange()
         sizes = sorted(state.checkpoints)
+        anchored = 0
         for size in sizes:
             cp = state.checkpoints[size]
             if size > state.size:
@@ -491,7 +436,8 @@ class AuditVerifier:
                     where=cp.where,
                     seq=size - 1,
                 )
-        anchored = max((s for s in sizes if s <= state.size), default=0)
+            elif not state.gaps or state.gaps[0].start >= size:
+                anchored = size
         self.report.streams[stream] = {
             "size": state.size,
             "checkpoints": len(sizes),
@@ -499,3 +445,4 @@ class AuditVerifier:
             "unanchored": state.size - anchored,
             "retries": state.retries,
         }
+        return anchored

@@ -8,10 +8,16 @@ auditor who replays the log does that by recomputing every signed root. The
 cosignature is c2sp.org/tlog-cosignature ``cosignature/v1`` under the name
 ``witness/<AGENCY>``, made with the witness agency's root-certified audit key.
 
+A witness's *verifier key* is public and derived from that certificate alone
+(:func:`witness_key`, ``broker audit witness-key --as AGENCY``): the same Ed25519
+public key under the name ``witness/<AGENCY>`` with signature type 0x04, so its
+key ID differs from the audit key's. Any C2SP tlog-cosignature verifier takes it.
+
 Example::
 
     cosigned = cosign(note, witness="DE-BKA", signer=load_audit_signer(settings, stream="DE-BKA"),
-                      keys=load_audit_keys(settings), seen_dir=settings.state_dir / "DE-BKA")
+                      keys=load_audit_keys(settings),
+                      seen_dir=home.stream_state_dir(settings, "DE-BKA"))
     verify: AuditVerifier(keys=keys, witnesses=witness_verifiers(keys, ["DE-BKA"]), quorum=1)
 """
 
@@ -20,24 +26,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from broker.audit.checkpoint import (
-    CosignatureVerifier,
-    NoteSigner,
-    NoteVerifier,
-    add_signatures,
-    open_checkpoint,
-)
-from broker.errors import AuditError
+from broker import home
+from broker.audit.checkpoint import open_checkpoint
+from broker.audit.note import add_signatures
+from broker.audit.signers import CosignatureVerifier, NoteSigner, NoteVerifier
+from broker.errors import AuditError, WitnessError
 
-__all__ = ["WitnessError", "cosign", "witness_name", "witness_verifiers"]
+__all__ = ["cosign", "witness_key", "witness_name", "witness_verifiers"]
 
 _PREFIX = "fed.audit/"
-
-
-class WitnessError(AuditError):
-    """The witness refuses to cosign (rollback, fork, or a note it cannot verify)."""
-
-    reason = "witness_refused"
 
 
 def witness_name(agency: str) -> str:
@@ -48,7 +45,11 @@ def witness_name(agency: str) -> str:
 def witness_verifiers(
     keys: Mapping[str, NoteVerifier], agencies: Iterable[str]
 ) -> list[CosignatureVerifier]:
-    """Return the cosignature verifiers of these witness agencies (from their audit keys)."""
+    """Return the cosignature verifiers of these witness agencies (from their audit keys).
+
+    The verifier never counts a stream's own key as its witness
+    (:meth:`broker.audit.verify.AuditVerifier.open_note`, :func:`open_checkpoint`).
+    """
     out = []
     for agency in agencies:
         key = keys.get(agency)
@@ -56,6 +57,16 @@ def witness_verifiers(
             raise WitnessError("no certified audit key for this witness", detail=agency)
         out.append(CosignatureVerifier(name=witness_name(agency), public_key=key.public_key))
     return out
+
+
+def witness_key(keys: Mapping[str, NoteVerifier], agency: str) -> str:
+    """Return the verifier key string of ``agency``'s cosignatures (from its certified key).
+
+    ``<witness/AGENCY>+<hex key ID>+<base64(0x04 || Ed25519 public key)>``, the form
+    c2sp.org/signed-note and Go's ``note.NewVerifier`` read.
+    """
+    (verifier,) = witness_verifiers(keys, [agency])
+    return verifier.verifier_key_string()
 
 
 def cosign(
@@ -72,6 +83,8 @@ def cosign(
     key = keys.get(stream)
     if not origin.startswith(_PREFIX) or key is None:
         raise WitnessError("not a checkpoint of a known audit stream", detail=origin)
+    if stream == witness or signer.verifier().public_key == key.public_key:
+        raise WitnessError("a stream cannot witness its own checkpoint", detail=stream)
     try:
         new = open_checkpoint(note, log=key, origin=origin).checkpoint
     except AuditError as exc:
@@ -87,8 +100,5 @@ def cosign(
         if new.size == old.size and new.root != old.root:
             raise WitnessError("fork: another root for a size already witnessed", detail=stream)
     cosigned = add_signatures(note, [signer.cosigner(witness_name(witness))])
-    seen.parent.mkdir(parents=True, exist_ok=True)
-    tmp = seen.with_suffix(".tmp")
-    tmp.write_bytes(note)
-    tmp.replace(seen)
+    home.write_private(seen, note)
     return cosigned

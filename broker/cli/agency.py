@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
+from broker.cli.federation import PublishOption, publish_after_change
 from broker.cli.network import create_topics_if_known
-from broker.trust.storage import add_agency, remove_agency, revoke_key, rotate_keys
+from broker.federation import add_agency, remove_agency, revoke_key, rotate_keys
 
 app = typer.Typer(help="Manage member agencies and their keys.", no_args_is_help=True)
 
@@ -17,12 +18,14 @@ app = typer.Typer(help="Manage member agencies and their keys.", no_args_is_help
 def add(
     agency: str = typer.Argument(..., help="Agency id, e.g. PT-PJ."),
     passphrase_env: str | None = PassphraseEnvOption,
+    publish: bool | None = PublishOption,
     home: Path | None = HomeOption,
 ) -> None:
     """Add an agency with fresh signing and encryption keys."""
     add_agency(settings_for(home), agency=agency, passphrase=passphrase_from(passphrase_env))
     typer.echo(f"agency {agency} added")
-    create_topics_if_known(settings_for(home))
+    if not publish_after_change(settings_for(home), publish):
+        create_topics_if_known(settings_for(home))
 
 
 @app.command()
@@ -30,6 +33,7 @@ def rotate(
     agency: str = typer.Argument(...),
     usage: str = typer.Option("both", "--usage", help="sign, encrypt or both."),
     passphrase_env: str | None = PassphraseEnvOption,
+    publish: bool | None = PublishOption,
     home: Path | None = HomeOption,
 ) -> None:
     """Issue new keys; old ones stay valid for what was made before, and are kept."""
@@ -43,6 +47,7 @@ def rotate(
         passphrase=passphrase_from(passphrase_env),
     )
     typer.echo(f"agency {agency}: new keys {', '.join(ids)}")
+    publish_after_change(settings_for(home), publish)
 
 
 @app.command()
@@ -51,6 +56,7 @@ def revoke(
     key_id: str = typer.Option(..., "--key-id"),
     reason: str = typer.Option(..., "--reason"),
     passphrase_env: str | None = PassphraseEnvOption,
+    publish: bool | None = PublishOption,
     home: Path | None = HomeOption,
 ) -> None:
     """Revoke a key as compromised: refused for any time from now on."""
@@ -62,12 +68,14 @@ def revoke(
         passphrase=passphrase_from(passphrase_env),
     )
     typer.echo(f"key {agency}/{key_id} revoked")
+    publish_after_change(settings_for(home), publish)
 
 
 @app.command()
 def remove(
     agency: str = typer.Argument(...),
     passphrase_env: str | None = PassphraseEnvOption,
+    publish: bool | None = PublishOption,
     home: Path | None = HomeOption,
 ) -> None:
     """Remove an agency: withdraw all its keys."""
@@ -75,3 +83,4 @@ def remove(
         settings_for(home), agency=agency, passphrase=passphrase_from(passphrase_env)
     )
     typer.echo(f"agency {agency} removed ({len(ids)} keys withdrawn)")
+    publish_after_change(settings_for(home), publish)

@@ -16,16 +16,21 @@ from broker.audit.auditor import (
     export_archive,
     flush_stream,
     replay_and_verify,
+    trail_of,
     verify_archive,
 )
+from broker.audit.events import FEDERATION_STREAM
+from broker.audit.findings import AuditReport
+from broker.audit.keys import load_audit_keys, load_audit_signer
 from broker.audit.proof import build_proof, check_proof
-from broker.audit.verify import AuditReport, AuditVerifier
+from broker.audit.verify import AuditVerifier
 from broker.audit.witness import cosign as cosign_note
+from broker.audit.witness import witness_key as witness_key_of
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
 from broker.config import Settings
+from broker.connect import connection_for
 from broker.errors import ConfigError
-from broker.local import connection_for
-from broker.trust.storage import FEDERATION_STREAM, load_audit_keys, load_audit_signer
+from broker.home import stream_state_dir
 
 __all__ = ["app"]
 
@@ -124,9 +129,20 @@ def _print_report(report: AuditReport, *, as_json: bool) -> None:
     )
     for name, info in sorted(report.streams.items()):
         note = f", {info['unanchored']} not yet anchored" if info["unanchored"] else ""
+        if not info.get("anchored_against_rollback"):
+            note += ", no outside or witnessed checkpoint"
+        if not info.get("fresh"):
+            note += ", stale (newest signed checkpoint too old or untimed)"
         typer.echo(f"  {name:<12} size {info['size']:>7}  checkpoints {info['checkpoints']}{note}")
     if report.ok:
-        typer.secho("audit log OK", fg=typer.colors.GREEN)
+        weak = report.unanchored
+        if weak:
+            typer.secho(
+                f"audit log OK (not anchored against rollback: {', '.join(weak)})",
+                fg=typer.colors.YELLOW,
+            )
+        else:
+            typer.secho("audit log OK", fg=typer.colors.GREEN)
         return
     for finding in report.findings:
         typer.secho(finding.line(), fg=typer.colors.RED)
@@ -223,15 +239,17 @@ def trail(
     archive: Path | None = ArchiveOption,
     home: Path | None = HomeOption,
 ) -> None:
-    """Show one dossier's chain of custody in time order (from a verified replay)."""
+    """Show one dossier's chain of custody in time order (from a verified replay).
+
+    Events not covered by a signed checkpoint are marked UNVERIFIED (``"verified": false``).
+    """
     settings = settings_for(home)
     verifier = _load(
         settings, archive=archive, checkpoints=None, keep_events=True, show_progress=False
     )
-    events = sorted(
-        (ev for ev, _ in verifier.events if dossier in (ev.envelope_id, ev.ref)),
-        key=lambda ev: (ev.at, ev.stream, ev.seq),
-    )
+    steps = trail_of(verifier, dossier)
+    events = [ev for ev, _ in steps]
+    verified = {ev.event_id: ok for ev, ok in steps}
     if as_json:
         typer.echo(
             json.dumps(
@@ -246,6 +264,7 @@ def trail(
                         "stream": ev.stream,
                         "seq": ev.seq,
                         "event_id": ev.event_id,
+                        "verified": verified[ev.event_id],
                     }
                     for ev in events
                 ],
@@ -254,7 +273,7 @@ def trail(
         )
     else:
         for ev in events:
-            typer.echo(ev.summary())
+            typer.echo(ev.summary() if verified[ev.event_id] else f"UNVERIFIED {ev.summary()}")
         status = "OK" if verifier.report.ok else f"{len(verifier.report.findings)} finding(s)"
         typer.echo(f"{len(events)} event(s); audit log {status}")
     if not events:
@@ -285,13 +304,26 @@ def cosign(
         witness=agency,
         signer=signer,
         keys=load_audit_keys(settings),
-        seen_dir=settings.state_dir / agency,
+        seen_dir=stream_state_dir(settings, agency),
     )
     if out is None:
         typer.echo(cosigned.decode(), nl=False)
     else:
         out.write_bytes(cosigned)
         typer.echo(f"cosigned by {agency}: {out}")
+
+
+@app.command("witness-key")
+def witness_key(
+    agency: str = typer.Option(..., "--as", help="The witnessing agency."),
+    home: Path | None = HomeOption,
+) -> None:
+    """Print the verifier key of an agency's witness cosignatures (public; from its certificate).
+
+    Derived from the agency's root-certified audit key, so it needs only the
+    federation's public files: give it to anyone who checks our cosignatures.
+    """
+    typer.echo(witness_key_of(load_audit_keys(settings_for(home)), agency))
 
 
 @app.command()

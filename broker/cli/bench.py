@@ -12,7 +12,7 @@ import json
 
 import typer
 
-from broker.bench.runner import CRYPTO_WORKERS, Options, run
+from broker.devtools.bench.runner import CRYPTO_WORKERS, Options, run
 
 __all__ = ["bench"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from broker.chaos import SCENARIOS, Sizes, render_json, render_table, run_chaos
+from broker.devtools.chaos import SCENARIOS, Sizes, render_json, render_table, run_chaos
 
 __all__ = ["chaos"]
 

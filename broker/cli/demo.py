@@ -6,7 +6,7 @@ import asyncio
 
 import typer
 
-from broker.demo import already_running, default_settings, run_demo
+from broker.devtools.demo import already_running, default_settings, run_demo
 from broker.errors import ConfigError
 
 __all__ = ["demo"]

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import typer
 
+from broker.agency.store import AgencyStore
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
 from broker.envelope import SUITES, Verifier, seal
 from broker.errors import ConfigError, ValidationError
+from broker.home import agency_db
 from broker.models import Dossier, validate_dossier_json
-from broker.store import AgencyStore
 from broker.synthetic import example_dossier
 from broker.trust import load_identity, load_trust
 
@@ -67,7 +68,7 @@ def seal_cmd(
     recipients = [r.strip() for r in to.split(",") if r.strip()]
     for agency in recipients:  # refuse unknown recipients before using a sequence number
         trust.require_agency(agency)
-    store = AgencyStore.open(settings.state_dir / sender / "state.db")
+    store = AgencyStore.open(agency_db(settings, sender))
     try:
         sequence = store.next_sequence()
     finally:

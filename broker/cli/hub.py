@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 from pathlib import Path
 
 import typer
 
 from broker import telemetry
-from broker.audit.events import AuditKind
+from broker.agency import AgencyNode
+from broker.agency.store import AgencyStore
 from broker.cli._common import HomeOption, settings_for
 from broker.cli.network import UntilIdle, _stop_on_sigterm
-from broker.codec import SchemaStore
-from broker.errors import ConfigError
+from broker.connect import connection_for
+from broker.home import agency_db, hub_db
 from broker.hub import Hub, HubIndex
+from broker.hub.grant import find_release_request, grant_release, release_requests
 from broker.hub.report import build_report, explain
 from broker.models import normalize_selector
-from broker.node import AgencyNode
-from broker.store import AgencyStore
+from broker.topics import HUB
 
 app = typer.Typer(
     help="The hub: cross-border matching with originator control.", no_args_is_help=True
@@ -27,12 +27,12 @@ app = typer.Typer(
 
 
 def _index_path(home: Path | None, agency: str) -> Path:
-    return settings_for(home).state_dir / agency / "hub.db"
+    return hub_db(settings_for(home), agency)
 
 
 @app.command()
 def run(
-    agency: str = typer.Option("EUROPOL", "--as", help="The hub's agency id."),
+    agency: str = typer.Option(HUB, "--as", help="The hub's agency id."),
     known_material: Path | None = typer.Option(
         None, "--known-material", help="File of known-material SHA-256 hashes, one per line."
     ),
@@ -49,7 +49,7 @@ def run(
         typer.echo(f"hub: {count} known-material hashes loaded")
 
     async def main() -> None:
-        node = AgencyNode.load(settings, agency=agency)
+        node = AgencyNode.load(settings, agency=agency, conn=connection_for(settings, agency))
         hub = Hub(node=node, index=index)
         async with node:
             stats = await node.consume(
@@ -66,7 +66,7 @@ def run(
 
 @app.command()
 def report(
-    agency: str = typer.Option("EUROPOL", "--as"),
+    agency: str = typer.Option(HUB, "--as", help="The hub's agency id."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     home: Path | None = HomeOption,
 ) -> None:
@@ -91,7 +91,7 @@ def links(
     selector: str = typer.Option(..., "--selector", help="A hub key or a raw value."),
     selector_type: str | None = typer.Option(None, "--type", help="e.g. PHONE_E164, EMAIL."),
     platform: str | None = typer.Option(None, "--platform"),
-    agency: str = typer.Option("EUROPOL", "--as"),
+    agency: str = typer.Option(HUB, "--as", help="The hub's agency id."),
     home: Path | None = HomeOption,
 ) -> None:
     """Explain one link: which agencies hold the selector, and what may be released."""
@@ -110,19 +110,17 @@ def requests_cmd(
     home: Path | None = HomeOption,
 ) -> None:
     """List release requests the hub sent to this agency (run `broker inbox` first)."""
-    store = AgencyStore.open(settings_for(home).state_dir / agency / "state.db")
+    store = AgencyStore.open(agency_db(settings_for(home), agency))
     try:
-        items = store.inbox(kind="RELEASE_REQUEST")
+        requests = release_requests(store)
     finally:
         store.close()
-    codec = SchemaStore.default()
-    for item in items:
-        req = codec.decode("eu.fed.ReleaseRequest", item.payload)
+    for req in requests:
         typer.echo(
-            f"{req['request_id']}  {req['hit_key']}  your envelope {req['owner_envelope_id']}  "
-            f"asked for: {', '.join(req['requested_for'])}"
+            f"{req.request_id}  {req.hit_key}  your envelope {req.owner_envelope_id}  "
+            f"asked for: {', '.join(req.requested_for)}"
         )
-    typer.echo(f"{len(items)} release request(s)")
+    typer.echo(f"{len(requests)} release request(s)")
 
 
 @app.command()
@@ -130,47 +128,24 @@ def grant(
     agency: str = typer.Option(..., "--as", help="The owner agency granting the release."),
     request_id: str = typer.Option(..., "--request", help="The release request id."),
     to: str = typer.Option(..., "--to", help="Comma-separated agencies to release to."),
-    hub_agency: str = typer.Option("EUROPOL", "--hub"),
+    hub_agency: str = typer.Option(HUB, "--hub", help="The hub's agency id."),
     home: Path | None = HomeOption,
 ) -> None:
     """Send the hub a signed ReleaseGrant for exactly these agencies (a subset of the request)."""
     settings = settings_for(home)
-    store = AgencyStore.open(settings.state_dir / agency / "state.db")
-    try:
-        items = store.inbox(kind="RELEASE_REQUEST")
+    store = AgencyStore.open(agency_db(settings, agency))
+    try:  # a clear error before anything connects to Kafka
+        find_release_request(store, agency=agency, request_id=request_id)
     finally:
         store.close()
-    codec = SchemaStore.default()
-    requests = [codec.decode("eu.fed.ReleaseRequest", i.payload) for i in items]
-    match = [(r, i) for r, i in zip(requests, items, strict=True) if r["request_id"] == request_id]
-    if not match:
-        raise ConfigError(f"no release request {request_id!r} received by {agency}")
-    request, item = match[0]
     release_to = sorted({a.strip() for a in to.split(",") if a.strip()})
-    payload = codec.encode(
-        "eu.fed.ReleaseGrant",
-        {
-            "request_id": request_id,
-            "hit_key": request["hit_key"],
-            "release_to": release_to,
-            "at": dt.datetime.now(dt.UTC),
-        },
-    )
-    codes = dict(item.provenance["codes"])
-    codes["retention_review"] = dt.date.fromisoformat(codes["retention_review"])
 
     async def main() -> None:
-        async with AgencyNode.load(settings, agency=agency) as node:
-            result = await node.publish(payload, kind="RELEASE_GRANT", codes=codes, to=[hub_agency])
-            if node.audit is not None:
-                node.audit.emit(
-                    AuditKind.RELEASE_GRANT,
-                    envelope_id=result.envelope_id,
-                    parties=[agency, *release_to],
-                    outcome="granted",
-                    ref=request_id,
-                    message_kind="RELEASE_GRANT",
-                )
+        conn = connection_for(settings, agency)
+        async with AgencyNode.load(settings, agency=agency, conn=conn) as node:
+            result = await grant_release(
+                node, request_id=request_id, release_to=release_to, hub=hub_agency
+            )
         typer.echo(f"grant {result.envelope_id} sent: release to {', '.join(release_to)}")
 
     asyncio.run(main())

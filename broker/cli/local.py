@@ -18,8 +18,7 @@ import typer
 
 from broker.config import Settings
 from broker.errors import LocalKafkaError
-from broker.local import LocalCluster, fetch_jars, kafka_version
-from broker.local.cluster import read_record
+from broker.local import LocalCluster, fetch_jars, kafka_version, read_record
 
 app = typer.Typer(
     help="Run a real local Apache Kafka (KRaft) from Maven Central jars.", no_args_is_help=True

@@ -12,20 +12,21 @@ import typer
 
 from broker import telemetry
 from broker.acls import acl_bindings, apply_acls
-from broker.audit.log import load_audit_log
+from broker.agency import AgencyNode, Delivery
+from broker.agency.store import AgencyStore
+from broker.audit.events import ROUTER_STREAM
+from broker.audit.writer import load_audit_log
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
 from broker.config import Settings
+from broker.connect import connection_for
 from broker.envelope import SUITES
-from broker.local import connection_for
-from broker.local.cluster import read_record
+from broker.home import agency_db
+from broker.local import read_record
 from broker.models import validate_dossier_json
-from broker.node import AgencyNode, Delivery
 from broker.router import EnvelopeCheck, Router
-from broker.store import AgencyStore
 from broker.topics import ROUTER, TopicLayout
 from broker.transport import ensure_topics
 from broker.trust import load_trust
-from broker.trust.storage import ROUTER_STREAM
 
 __all__ = ["inbox", "publish", "receipts", "router_app", "topics_app"]
 
@@ -97,7 +98,12 @@ def publish(
     telemetry.configure(service=f"agency-{sender}")
 
     async def run() -> None:
-        node = AgencyNode.load(settings, agency=sender, passphrase=passphrase_from(passphrase_env))
+        node = AgencyNode.load(
+            settings,
+            agency=sender,
+            conn=connection_for(settings, sender),
+            passphrase=passphrase_from(passphrase_env),
+        )
         async with node:
             result = await node.publish_dossier(
                 dossier, to=[t.strip() for t in to.split(",") if t.strip()], suite=suite
@@ -121,6 +127,7 @@ def router_run(
     telemetry.configure(service="router")
 
     async def run() -> None:
+        stop = _stop_on_sigterm()  # first: a SIGTERM during start-up also stops cleanly
         trust = load_trust(settings)
         conn = connection_for(settings, ROUTER)
         router = Router(
@@ -130,7 +137,7 @@ def router_run(
             max_batch=max_batch,
             audit=load_audit_log(settings, stream=ROUTER_STREAM, conn=conn),
         )
-        stats = await router.run(stop=_stop_on_sigterm(), until_idle=until_idle)
+        stats = await router.run(stop=stop, until_idle=until_idle)
         typer.echo(
             f"router: consumed {stats.consumed}, routed {stats.routed}, "
             f"rejected {stats.rejected}, transactions {stats.transactions}"
@@ -164,9 +171,15 @@ def inbox(
             )
 
     async def run() -> None:
-        node = AgencyNode.load(settings, agency=agency, passphrase=passphrase_from(passphrase_env))
+        stop = _stop_on_sigterm()  # first: a SIGTERM during start-up also stops cleanly
+        node = AgencyNode.load(
+            settings,
+            agency=agency,
+            conn=connection_for(settings, agency),
+            passphrase=passphrase_from(passphrase_env),
+        )
         async with node:
-            stats = await node.consume(handler=show, stop=_stop_on_sigterm(), until_idle=idle)
+            stats = await node.consume(handler=show, stop=stop, until_idle=idle)
         if not as_json:
             typer.echo(
                 f"delivered {stats.delivered}, receipts {stats.receipts}, "
@@ -183,7 +196,7 @@ def receipts(
 ) -> None:
     """List what the agency published: delivered, rejected, or still unacknowledged."""
     settings = settings_for(home)
-    store = AgencyStore.open(settings.state_dir / agency / "state.db")
+    store = AgencyStore.open(agency_db(settings, agency))
     try:
         items = [i for i in store.sent() if i.kind == "DOSSIER"]
     finally:

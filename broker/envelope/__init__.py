@@ -21,21 +21,26 @@ Example::
 from __future__ import annotations
 
 from broker.envelope.format import FORMAT_VERSION, KINDS, MAX_LIFETIME, SUITES, Header
+from broker.envelope.opened import OpenedEnvelope, VerifiedEnvelope
 from broker.envelope.seal import DEFAULT_TTL, SealRequest, seal, seal_batch
 from broker.envelope.verify import (
+    DEFAULT_KEY_GRACE,
+    DEFAULT_MAX_TRANSIT,
     DEFAULT_SKEW,
-    OpenedEnvelope,
-    VerifiedEnvelope,
+    MAX_ENVELOPE_BYTES,
     Verifier,
     open_envelope,
     verify_envelope,
 )
 
 __all__ = [
+    "DEFAULT_KEY_GRACE",
+    "DEFAULT_MAX_TRANSIT",
     "DEFAULT_SKEW",
     "DEFAULT_TTL",
     "FORMAT_VERSION",
     "KINDS",
+    "MAX_ENVELOPE_BYTES",
     "MAX_LIFETIME",
     "SUITES",
     "Header",

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from broker._internal.framing import frame
+from broker.errors import ConfigError
 
 __all__ = [
     "ENVELOPE_ID",
@@ -44,6 +45,7 @@ __all__ = [
     "SUITES",
     "Header",
     "SuiteSpec",
+    "aware_now",
     "batch_message",
     "commitment",
     "tbs",
@@ -186,3 +188,12 @@ def commitment(content_key: bytes, envelope_id: str) -> bytes:
 def batch_message(root: bytes, size: int) -> bytes:
     """Return the message signed for a batch: its Merkle root and size."""
     return frame("fed-envelope-v1/batch", root, struct.pack(">Q", size))
+
+
+def aware_now(now: dt.datetime | None) -> dt.datetime:
+    """Return ``now`` (timezone-aware, as every header time is), or the current UTC time."""
+    if now is None:
+        return dt.datetime.now(dt.UTC)
+    if now.tzinfo is None:
+        raise ConfigError("now must be timezone-aware")
+    return now

@@ -38,8 +38,9 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
+from broker.envelope.opened import OpenedEnvelope
 from broker.envelope.seal import SealRequest, seal_batch
-from broker.envelope.verify import OpenedEnvelope, Verifier
+from broker.envelope.verify import DEFAULT_KEY_GRACE, Verifier
 from broker.errors import ConfigError, Error
 from broker.trust.keys import AgencyIdentity
 from broker.trust.registry import TrustStore
@@ -55,7 +56,8 @@ _Failure = tuple[type[Error], str, str | None]
 def _init(identity: AgencyIdentity, trust: TrustStore) -> None:
     global _worker  # one identity per worker process, set once
     # One long-lived Verifier per worker, so its batch-signature cache pays off.
-    _worker = (identity, trust, Verifier(trust=trust))
+    # Sender keys judged at receive time too, as the inbox does (a retired key cannot back-date).
+    _worker = (identity, trust, Verifier(trust=trust, key_grace=DEFAULT_KEY_GRACE))
 
 
 def _state() -> tuple[AgencyIdentity, TrustStore, Verifier]:

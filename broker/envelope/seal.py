@@ -47,6 +47,7 @@ from broker.envelope.format import (
     ML_DSA_CONTEXT,
     SUITES,
     Header,
+    aware_now,
     batch_message,
     commitment,
     tbs,
@@ -177,14 +178,6 @@ def _encrypt(
     )
 
 
-def _aware(now: dt.datetime | None) -> dt.datetime:
-    if now is None:
-        return dt.datetime.now(dt.UTC)
-    if now.tzinfo is None:
-        raise ConfigError("now must be timezone-aware")
-    return now
-
-
 def _sign(sender: AgencyIdentity, message: bytes, suite: str) -> tuple[bytes, bytes | None]:
     ed = sender.signing.ed25519.sign(message)
     ml = (
@@ -219,7 +212,7 @@ def seal(
         ttl=ttl,
         envelope_id=envelope_id,
     )
-    unsigned = _encrypt(req, sender=sender, trust=trust, suite=suite, now=_aware(now))
+    unsigned = _encrypt(req, sender=sender, trust=trust, suite=suite, now=aware_now(now))
     ed, ml = _sign(sender, unsigned.tbs(), suite)
     return unsigned.encode({"ed25519": ed, "ml_dsa_65": ml})
 
@@ -235,7 +228,7 @@ def seal_batch(
     """Seal many envelopes under one signature over the Merkle root of their TBS bytes."""
     if not requests:
         return []
-    at = _aware(now)
+    at = aware_now(now)
     unsigned = [_encrypt(r, sender=sender, trust=trust, suite=suite, now=at) for r in requests]
     leaves = [merkle.leaf_hash(u.tbs()) for u in unsigned]
     # One tree for the whole batch: every audit path is read from it (building a tree

@@ -5,8 +5,10 @@ router does with only the public registry. :meth:`Verifier.open` then unwraps
 the content key for one recipient, checks the key commitment, decrypts, and
 checks that the sender, recipients and envelope id inside the plaintext match
 the signed header (Davis 2001: a recipient cannot re-sign and forward as its
-own). Order of checks: decode (canonical bytes only) → version → suite → header
-sanity → expiry → sender key valid at ``created_at`` → signature(s) → (open)
+own). Order of checks: size (at most :data:`MAX_ENVELOPE_BYTES`, before anything
+is decoded) → decode (canonical bytes only) → version → suite → header
+sanity → expiry → transit (optional) → sender key valid at ``created_at`` (and,
+optionally, still in service at receive time) → signature(s) → (open)
 wrap → commitment → AEAD → inner binding → payload fingerprint.
 
 Batch signatures: the verifier caches the batch signatures it has verified
@@ -29,7 +31,6 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -48,11 +49,13 @@ from broker.envelope.format import (
     ML_DSA_CONTEXT,
     SUITES,
     Header,
+    aware_now,
     batch_message,
     commitment,
     tbs,
     wrap_info,
 )
+from broker.envelope.opened import OpenedEnvelope, VerifiedEnvelope
 from broker.errors import (
     ConfigError,
     DecryptionError,
@@ -61,8 +64,10 @@ from broker.errors import (
     ExpiredEnvelopeError,
     MalformedEnvelopeError,
     NotARecipientError,
+    OversizedEnvelopeError,
     SchemaError,
     SignatureError,
+    StaleEnvelopeError,
     UnsupportedSuiteError,
     UnsupportedVersionError,
 )
@@ -70,17 +75,30 @@ from broker.trust.keys import AgencyIdentity, SigningPublicKeys
 from broker.trust.registry import TrustStore
 
 __all__ = [
+    "DEFAULT_KEY_GRACE",
+    "DEFAULT_MAX_TRANSIT",
     "DEFAULT_SKEW",
+    "MAX_ENVELOPE_BYTES",
     "MAX_LIFETIME",
-    "OpenedEnvelope",
-    "VerifiedEnvelope",
     "Verifier",
+    "claimed_envelope_id",
     "open_envelope",
     "verify_envelope",
 ]
 
 _PEER_MESSAGE = "envelope rejected"
 DEFAULT_SKEW = dt.timedelta(minutes=5)
+#: The largest envelope accepted anywhere (900 KiB). Well below Kafka's default
+#: ``message.max.bytes`` (about 1 MiB), so the router's inbox copy (a key and trace
+#: headers more) and a bounded dead letter always fit: no envelope, however built, can
+#: make a write fail and stall an inbox. The verifier and the router both enforce it.
+MAX_ENVELOPE_BYTES = 900 * 1024
+#: The router refuses envelopes created longer ago than this (``stale``): the signer
+#: chooses ``created_at``, so without a bound a retired key could back-date new ones.
+DEFAULT_MAX_TRANSIT = dt.timedelta(hours=24)
+#: A consumer accepts a sender key retired (rotated out or expired) at most this long
+#: before it receives the envelope: a grace for envelopes in flight during a rotation.
+DEFAULT_KEY_GRACE = dt.timedelta(days=7)
 
 # (root, size, suite, Ed25519 public key, Ed25519 signature, ML-DSA-65 signature)
 _CacheKey = tuple[bytes, int, str, bytes, bytes, bytes | None]
@@ -91,64 +109,21 @@ def _reject(cls: type[EnvelopeError], detail: str) -> EnvelopeError:
     return cls(_PEER_MESSAGE, detail=detail)
 
 
-@dataclass(frozen=True, kw_only=True)
-class VerifiedEnvelope:
-    """An envelope whose signature verified (not decrypted)."""
-
-    header: Header
-    header_bytes: bytes
-    batch_root: bytes | None
-
-    @property
-    def envelope_id(self) -> str:
-        """The envelope id."""
-        return self.header.envelope_id
-
-    @property
-    def sender(self) -> str:
-        """The authenticated sender."""
-        return self.header.sender
-
-
-@dataclass(frozen=True, kw_only=True)
-class OpenedEnvelope:
-    """A verified, decrypted envelope: the payload and its provenance."""
-
-    header: Header
-    recipient: str
-    recipient_key_id: str
-    payload: bytes
-
-    def provenance(self) -> dict[str, Any]:
-        """Return JSON-friendly provenance (no payload)."""
-        h = self.header
-        return {
-            "envelope_id": h.envelope_id,
-            "sender": h.sender,
-            "sender_key_id": h.sender_key_id,
-            "recipients": h.recipient_agencies,
-            "recipient": self.recipient,
-            "recipient_key_id": self.recipient_key_id,
-            "suite": h.suite,
-            "kind": h.kind,
-            "sequence": h.sequence,
-            "created_at": h.created_at.isoformat(),
-            "expires_at": h.expires_at.isoformat(),
-            "payload_fingerprint": h.payload_fingerprint.hex(),
-            "codes": {
-                **h.codes,
-                "retention_review": h.codes["retention_review"].isoformat(),
-            },
-        }
-
-
 class Verifier:
     """Verify and open envelopes against a trust store; cache verified batch signatures.
 
     Keep one per consumer or router for the batch cache to pay off. ``skew`` is the
     clock-skew allowance for ``created_at``; ``max_lifetime`` the longest accepted
     ``expires_at - created_at``; ``cache_size`` the number of batch signatures
-    remembered (0 disables the cache).
+    remembered (0 disables the cache); ``max_envelope_bytes`` the largest envelope
+    looked at (anything larger is refused before any decoding or cryptography).
+
+    Back-dating (a retired key minting new envelopes with an old ``created_at``) is
+    bounded by a trusted receive time, ``now``: ``max_transit`` (the router's setting)
+    refuses envelopes created longer ago than that (``stale``); ``key_grace`` (the
+    consumer's) requires the sender key to be still valid at ``now - key_grace``, so
+    a key superseded or expired longer ago fails with its own trust error. ``None``
+    (the default) skips each bound, for re-verifying stored envelopes later.
     """
 
     def __init__(
@@ -158,9 +133,21 @@ class Verifier:
         skew: dt.timedelta = DEFAULT_SKEW,
         max_lifetime: dt.timedelta = MAX_LIFETIME,
         cache_size: int = 4096,
+        max_envelope_bytes: int = MAX_ENVELOPE_BYTES,
+        max_transit: dt.timedelta | None = None,
+        key_grace: dt.timedelta | None = None,
     ) -> None:
         if cache_size < 0 or skew < dt.timedelta(0) or max_lifetime <= dt.timedelta(0):
             raise ConfigError("cache_size and skew must be >= 0, max_lifetime > 0")
+        if max_envelope_bytes < 1:
+            raise ConfigError("max_envelope_bytes must be > 0")
+        self.max_envelope_bytes = max_envelope_bytes
+        if (max_transit is not None and max_transit <= dt.timedelta(0)) or (
+            key_grace is not None and key_grace < dt.timedelta(0)
+        ):
+            raise ConfigError("max_transit must be > 0 and key_grace >= 0")
+        self.max_transit = max_transit
+        self.key_grace = key_grace
         self.trust = trust
         self.skew = skew
         self.max_lifetime = max_lifetime
@@ -221,7 +208,7 @@ class Verifier:
 
     def verify(self, data: bytes, *, now: dt.datetime | None = None) -> VerifiedEnvelope:
         """Verify ``data``'s signature(s) against the trust store, without decrypting."""
-        at = _aware(now)
+        at = aware_now(now)
         try:
             return self._verify(bytes(data), at)[1]
         except Error:
@@ -231,6 +218,8 @@ class Verifier:
             raise _reject(MalformedEnvelopeError, f"unexpected {type(exc).__name__}") from exc
 
     def _verify(self, data: bytes, now: dt.datetime) -> tuple[dict[str, Any], VerifiedEnvelope]:
+        if len(data) > self.max_envelope_bytes:
+            raise _reject(OversizedEnvelopeError, f"{len(data)} bytes > {self.max_envelope_bytes}")
         outer, header = self._decode(data)
         if now > header.expires_at:
             raise _reject(ExpiredEnvelopeError, f"expired at {header.expires_at}")
@@ -240,9 +229,19 @@ class Verifier:
             raise _reject(MalformedEnvelopeError, "expires before it was created")
         if header.expires_at - header.created_at > self.max_lifetime:
             raise _reject(MalformedEnvelopeError, f"lifetime exceeds {self.max_lifetime}")
+        if self.max_transit is not None and header.created_at < now - self.max_transit:
+            raise _reject(
+                StaleEnvelopeError, f"created {header.created_at}, before now - {self.max_transit}"
+            )
         keys = self.trust.signing_key(
             agency=header.sender, key_id=header.sender_key_id, at=header.created_at
         )
+        if self.key_grace is not None and header.created_at < now - self.key_grace:
+            # Valid when (it says) it was signed, but is the key still in service now? A key
+            # retired (SUPERSEDED, expired) before now - grace raises its own TrustError.
+            self.trust.signing_key(
+                agency=header.sender, key_id=header.sender_key_id, at=now - self.key_grace
+            )
         spec = SUITES[header.suite]
         sig = outer["signature"]
         if (sig["ml_dsa_65"] is not None) != spec.requires_ml_dsa:
@@ -312,7 +311,7 @@ class Verifier:
         self, data: bytes, *, identity: AgencyIdentity, now: dt.datetime | None = None
     ) -> OpenedEnvelope:
         """Verify, then decrypt ``data`` for ``identity``; return payload and provenance."""
-        at = _aware(now)
+        at = aware_now(now)
         try:
             return self._open(bytes(data), identity, at)
         except Error:
@@ -362,10 +361,9 @@ class Verifier:
             or inner["recipients"] != header.recipient_agencies
             or inner["envelope_id"] != header.envelope_id
         ):
-            raise _reject(
+            raise _reject(  # the inner values are decrypted content: never quoted
                 SignatureError,
-                f"inner sender/recipients/id ({inner['sender']}, {inner['recipients']}) "
-                "differ from the signed header: re-signed or re-addressed",
+                "inner sender/recipients/id differ from the signed header (re-signed?)",
             )
         payload: bytes = inner["payload"]
         try:
@@ -377,14 +375,6 @@ class Verifier:
         return OpenedEnvelope(
             header=header, recipient=me, recipient_key_id=wrap["key_id"], payload=payload
         )
-
-
-def _aware(now: dt.datetime | None) -> dt.datetime:
-    if now is None:
-        return dt.datetime.now(dt.UTC)
-    if now.tzinfo is None:
-        raise ConfigError("now must be timezone-aware")
-    return now
 
 
 def verify_envelope(
@@ -399,3 +389,25 @@ def open_envelope(
 ) -> OpenedEnvelope:
     """Verify and decrypt an envelope for one recipient."""
     return Verifier(trust=trust).open(data, identity=identity, now=now)
+
+
+def claimed_envelope_id(data: bytes) -> str | None:
+    """Return the envelope id the header of ``data`` claims, if it decodes; verify nothing.
+
+    For dead letters and audit events of rejected records: the id names what the
+    bytes claim to be (so an operator can find every trace of one envelope), it
+    proves nothing. None unless the envelope and its header decode and the id is
+    32 lower-case hex characters.
+
+        >>> claimed_envelope_id(b"not an envelope") is None
+        True
+    """
+    store = SchemaStore.default()
+    try:
+        outer = store.decode(ENVELOPE_SCHEMA, bytes(data))
+        envelope_id = store.decode(HEADER_SCHEMA, outer["header"])["envelope_id"]
+    except (SchemaError, KeyError, TypeError):
+        return None
+    if not isinstance(envelope_id, str) or not ENVELOPE_ID.fullmatch(envelope_id):
+        return None
+    return envelope_id

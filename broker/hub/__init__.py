@@ -10,6 +10,16 @@ Example::
 from __future__ import annotations
 
 from broker.hub.index import Holding, HubIndex, dossier_keys, hamming
-from broker.hub.service import Hub, Notice, plan
+from broker.hub.service import ANONYMOUS_PREFIX, Hub, Notice, anonymous_alias, plan
 
-__all__ = ["Holding", "Hub", "HubIndex", "Notice", "dossier_keys", "hamming", "plan"]
+__all__ = [
+    "ANONYMOUS_PREFIX",
+    "Holding",
+    "Hub",
+    "HubIndex",
+    "Notice",
+    "anonymous_alias",
+    "dossier_keys",
+    "hamming",
+    "plan",
+]

@@ -1,11 +1,16 @@
 """The hub's index: who holds which selector or media hash, in SQLite.
 
 Keys are normalized selectors (:func:`broker.models.normalize_selector`),
-``sha256:<hex>`` for exact media hashes, and ``pdq:<hex>`` for perceptual hashes,
-which match within a Hamming distance (default 31 of 256 bits) — a near
-duplicate joins the cluster keyed by the first hash seen. A key held by two or
-more agencies is a cross-border link; a media hash on the known-material list is
-a known-material hit.
+``sha256:<hex>`` for exact media hashes, and ``pdq:cluster-<32 hex>`` for
+perceptual hashes, which match within a Hamming distance (default 31 of 256
+bits) — a near duplicate joins the cluster of the first stored hash it is near.
+A cluster's id is random (:func:`cluster_id`), never a member's hash: it is the
+``hit_key`` every member is sent, so no agency learns another's exact hash
+(red-team F11); each holding keeps its own hash as the value shown to its owner.
+An index written before opaque ids is migrated when opened (the old
+``pdq:<founder hash>`` keys are renamed, and grants naming them still resolve).
+A key held by two or more agencies is a cross-border link; a media hash on the
+known-material list is a known-material hit.
 
 Example::
 
@@ -18,16 +23,26 @@ Example::
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from broker._internal.sqlite import open_wal
 from broker.errors import ConfigError
 from broker.models import Dossier, normalize_selector
 
-__all__ = ["Holding", "HubIndex", "dossier_keys", "hamming"]
+__all__ = ["CLUSTER_PREFIX", "Holding", "HubIndex", "cluster_id", "dossier_keys", "hamming"]
+
+#: PDQ cluster ids (``pdq:cluster-<32 hex>``): opaque, never a member's hash.
+CLUSTER_PREFIX = "cluster-"
+_RENAME_KEY = (
+    "UPDATE OR IGNORE holdings SET key = ? WHERE key = ?",
+    "UPDATE OR IGNORE notified SET key = ? WHERE key = ?",
+    "UPDATE OR IGNORE release_requests SET key = ? WHERE key = ?",
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS holdings (
@@ -47,7 +62,22 @@ CREATE TABLE IF NOT EXISTS release_requests (
     owner_envelope_id TEXT NOT NULL, requested_for TEXT NOT NULL,
     status TEXT NOT NULL, released_to TEXT
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS renamed_keys (old TEXT PRIMARY KEY, new TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS anonymous_parties (
+    request_id TEXT NOT NULL, alias TEXT NOT NULL, agency TEXT NOT NULL,
+    PRIMARY KEY (request_id, alias)
+);
 """
+
+
+def cluster_id() -> str:
+    """Return a fresh opaque id for a PDQ cluster: random, so it says nothing of any hash.
+
+    >>> cluster_id().startswith(CLUSTER_PREFIX)
+    True
+    """
+    return CLUSTER_PREFIX + secrets.token_hex(16)
 
 
 def hamming(a: str, b: str) -> int:
@@ -97,13 +127,12 @@ class HubIndex:
     def open(cls, path: Path, *, pdq_threshold: int = 31) -> HubIndex:
         """Open (creating if needed) the index at ``path``."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+            db = open_wal(path, schema=_SCHEMA, busy_timeout_ms=10_000)  # 0600 in 0700
+            index = cls(db=db, pdq_threshold=pdq_threshold)
+            index._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError("cannot open the hub index", detail=str(path)) from exc
-        return cls(db=db, pdq_threshold=pdq_threshold)
+        return index
 
     def close(self) -> None:
         """Close the database."""
@@ -127,8 +156,38 @@ class HubIndex:
             if len(stored) == len(phash) and hamming(stored, phash) <= self.pdq_threshold:
                 self._db.execute("INSERT OR IGNORE INTO pdq VALUES (?, ?)", (phash, cluster))
                 return str(cluster)
-        self._db.execute("INSERT OR IGNORE INTO pdq VALUES (?, ?)", (phash, phash))
-        return phash
+        cluster = cluster_id()
+        self._db.execute("INSERT OR IGNORE INTO pdq VALUES (?, ?)", (phash, cluster))
+        return cluster
+
+    def _migrate(self) -> None:
+        """Give clusters keyed by their founder's hash (hub.db before F11) opaque ids."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'pdq_cluster_ids'").fetchone()
+        if row is not None:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            old = [str(r[0]) for r in self._db.execute("SELECT DISTINCT cluster FROM pdq")]
+            for founder in (c for c in old if not c.startswith(CLUSTER_PREFIX)):
+                new = cluster_id()
+                old_key, new_key = f"pdq:{founder}", f"pdq:{new}"
+                self._db.execute("UPDATE pdq SET cluster = ? WHERE cluster = ?", (new, founder))
+                for statement in _RENAME_KEY:
+                    self._db.execute(statement, (new_key, old_key))
+                # Requests already sent named the old key: their grants still resolve.
+                self._db.execute(
+                    "INSERT OR IGNORE INTO renamed_keys VALUES (?, ?)", (old_key, new_key)
+                )
+            self._db.execute("INSERT INTO meta VALUES ('pdq_cluster_ids', 'opaque')")
+        except sqlite3.Error:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def current_key(self, key: str) -> str:
+        """Return what ``key`` is called now (a PDQ key renamed by the migration, or itself)."""
+        row = self._db.execute("SELECT new FROM renamed_keys WHERE old = ?", (key,)).fetchone()
+        return key if row is None else str(row[0])
 
     def add(self, dossier: Dossier, *, agency: str, envelope_id: str) -> list[str]:
         """Index a dossier; return the keys it touches (each may now be a link)."""
@@ -214,21 +273,46 @@ class HubIndex:
         owner: str,
         owner_envelope_id: str,
         requested_for: set[str],
+        anonymous: dict[str, str] | None = None,
     ) -> None:
-        """Record a pending release request to ``owner``."""
-        self._db.execute(
-            "INSERT OR IGNORE INTO release_requests VALUES (?, ?, ?, ?, ?, 'PENDING', NULL)",
-            (request_id, key, owner, owner_envelope_id, ",".join(sorted(requested_for))),
-        )
+        """Record a pending release request to ``owner``.
 
-    def pending_request(self, key: str, owner: str) -> str | None:
-        """Return the id of a pending request to ``owner`` about ``key``, if any."""
+        ``requested_for`` is what the owner is shown: agency ids and the aliases of
+        ``anonymous`` (alias -> the restricted agency it stands for, never sent).
+        """
+        anonymous = anonymous or {}
+        self._db.execute("BEGIN")
+        try:
+            self._db.execute(
+                "INSERT OR IGNORE INTO release_requests VALUES (?, ?, ?, ?, ?, 'PENDING', NULL)",
+                (request_id, key, owner, owner_envelope_id, ",".join(sorted(requested_for))),
+            )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO anonymous_parties VALUES (?, ?, ?)",
+                [(request_id, alias, agency) for alias, agency in sorted(anonymous.items())],
+            )
+        except sqlite3.Error:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def resolve(self, request_id: str, party: str) -> str:
+        """Return the agency behind ``party`` of a request (an alias, or an agency id itself)."""
         row = self._db.execute(
-            "SELECT request_id FROM release_requests "
-            "WHERE key = ? AND owner = ? AND status = 'PENDING'",
-            (key, owner),
+            "SELECT agency FROM anonymous_parties WHERE request_id = ? AND alias = ?",
+            (request_id, party),
         ).fetchone()
-        return None if row is None else str(row[0])
+        return party if row is None else str(row[0])
+
+    def requested_parties(self, key: str, owner: str) -> set[str]:
+        """Return every agency ``owner`` was already asked about for ``key``, aliases resolved."""
+        out: set[str] = set()
+        for request_id, requested in self._db.execute(
+            "SELECT request_id, requested_for FROM release_requests WHERE key = ? AND owner = ?",
+            (key, owner),
+        ):
+            out |= {self.resolve(str(request_id), a) for a in str(requested).split(",") if a}
+        return out
 
     def release_request(self, request_id: str) -> dict[str, str] | None:
         """Return a release request by id."""

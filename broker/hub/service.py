@@ -7,12 +7,24 @@ Hit/no-hit with originator control:
   the other agencies holding it.
 * An agency whose holding is restricted — handling code H2, TLP:RED or
   TLP:AMBER+STRICT (``Codes.originator_consent_required``) — is never named to
-  anyone: the others get "hit, permission required", and the restricted owner
-  gets a ``ReleaseRequest``. Nothing from another agency's dossier (value,
-  envelope id, content) is ever put in a notification.
+  anyone, in any message: the others get "hit, permission required", and the
+  restricted owner gets a ``ReleaseRequest``. Nothing from another agency's
+  dossier (value, envelope id, content) is ever put in a notification: a
+  PDQ hit is keyed by its cluster's opaque id, and each owner is told only its
+  own hash (red-team F11).
+* A ``ReleaseRequest``'s ``requested_for`` names the *unrestricted* holders
+  only. Each other restricted holder appears as a fresh alias
+  (``restricted-holder-<16 hex>``, random per request, never an agency id):
+  "another restricted holder asks". The hub keeps alias -> agency in its index
+  and resolves it when the owner grants; so two restricted holders can release
+  to each other, each granting without learning the other's name (a grant
+  reveals the grantor to the holder behind the alias, never the reverse). A
+  holder that joins later gets a request of its own; nobody is asked twice
+  about the same holder. Otherwise a prober could mark its own probe H2 and
+  read the names of the restricted holders off its request (red-team F1).
 * The owner's signed ``ReleaseGrant`` releases exactly the hit it names to
-  exactly the agencies it names, which must be among those requested:
-  forwarding can only narrow the audience.
+  exactly the agencies (or aliases) it names, which must be among those
+  requested: forwarding can only narrow the audience.
 * A media hash on the hub's known-material list is reported to its holder.
 
 Example::
@@ -26,17 +38,20 @@ import datetime as dt
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
-from broker.audit.events import AuditKind
+from broker.agency import AgencyNode, Delivery
+from broker.audit.events import AuditEvent
 from broker.codec import SchemaStore
 from broker.errors import ValidationError
 from broker.hub.index import Holding, HubIndex
-from broker.node import AgencyNode, Delivery
+from broker.models.codes import codes_from_json
 
-__all__ = ["Hub", "Notice"]
+__all__ = ["ANONYMOUS_PREFIX", "Hub", "Notice", "anonymous_alias", "plan"]
 
 log = logging.getLogger(__name__)
+#: What stands, in a ``ReleaseRequest``, for a restricted holder the owner may not learn of.
+ANONYMOUS_PREFIX = "restricted-holder-"
+
 _TYPES = {
     "phone": "PHONE_E164",
     "email": "EMAIL",
@@ -49,6 +64,18 @@ _TYPES = {
     "sha256": "MEDIA_SHA256",
     "pdq": "MEDIA_PDQ",
 }
+
+
+def anonymous_alias() -> str:
+    """Return a fresh alias for one restricted holder in one release request.
+
+    Random per request, so aliases do not link requests to each other; lower case, so
+    never an agency id (:data:`broker.topics.AGENCY_ID_PATTERN`).
+
+    >>> anonymous_alias().startswith(ANONYMOUS_PREFIX)
+    True
+    """
+    return ANONYMOUS_PREFIX + secrets.token_hex(8)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,41 +172,44 @@ class Hub:
                 "permission_required": bool(notice and notice.permission_required),
                 "known_material": bool(notice and notice.known_material),
                 "hit_key": own.key,
-                "codes": _codes_record(own.codes),
+                "codes": codes_from_json(own.codes),
                 "at": dt.datetime.now(dt.UTC),
             },
         )
         sent = await self.node.publish(
-            payload, kind="HIT_NOTIFICATION", codes=_codes_record(own.codes), to=[own.agency]
+            payload, kind="HIT_NOTIFICATION", codes=codes_from_json(own.codes), to=[own.agency]
         )
         self.notifications += 1
-        if self.node.audit is not None:
-            if released_by is not None:
-                # Reveals a restricted holder: the verifier demands that holder's grant.
-                parties, outcome, ref = (
-                    [self.node.agency, own.agency, released_by],
-                    "released",
-                    (request_id),
-                )
-            else:
-                parties = [self.node.agency, own.agency, *sorted(visible)]
-                outcome, ref = "notified", own.envelope_id
-            self.node.audit.emit(
-                AuditKind.HIT_NOTIFICATION,
+        if released_by is not None and request_id is not None:
+            # Reveals a restricted holder: the verifier demands that holder's grant.
+            event = AuditEvent.hit_released(
                 actor=self.node.agency,
                 envelope_id=sent.envelope_id,
-                parties=parties,
-                outcome=outcome,
-                ref=ref,
-                message_kind="HIT_NOTIFICATION",
+                owner=own.agency,
+                released_by=released_by,
+                request_id=request_id,
             )
+        else:
+            event = AuditEvent.hit_notified(
+                actor=self.node.agency,
+                envelope_id=sent.envelope_id,
+                owner=own.agency,
+                others=sorted(visible),
+                owner_envelope=own.envelope_id,
+            )
+        self.node.audit.record(event)
 
     async def _request_release(self, key: str, owner: str) -> None:
-        if self.index.pending_request(key, owner) is not None:
-            return
         holdings = self.index.holdings(key)
         own = next(h for h in holdings if h.agency == owner)
-        requested_for = {h.agency for h in holdings} - {owner}
+        # Ask only about holders this owner was never asked about (a later holder gets a
+        # request of its own); a restricted holder only ever appears behind a fresh alias.
+        wanted = {h.agency for h in holdings} - {owner} - self.index.requested_parties(key, owner)
+        if not wanted:
+            return
+        restricted = {h.agency for h in holdings if h.restricted}
+        anonymous = {anonymous_alias(): agency for agency in sorted(wanted & restricted)}
+        requested_for = (wanted - restricted) | set(anonymous)
         request_id = secrets.token_hex(8)
         self.index.add_release_request(
             request_id=request_id,
@@ -187,6 +217,7 @@ class Hub:
             owner=owner,
             owner_envelope_id=own.envelope_id,
             requested_for=requested_for,
+            anonymous=anonymous,
         )
         payload = self._store.encode(
             "eu.fed.ReleaseRequest",
@@ -199,19 +230,19 @@ class Hub:
             },
         )
         sent = await self.node.publish(
-            payload, kind="RELEASE_REQUEST", codes=_codes_record(own.codes), to=[owner]
+            payload, kind="RELEASE_REQUEST", codes=codes_from_json(own.codes), to=[owner]
         )
         self.release_requests += 1
-        if self.node.audit is not None:
-            self.node.audit.emit(
-                AuditKind.RELEASE_REQUEST,
+        self.node.audit.record(
+            AuditEvent.release_request(
                 actor=self.node.agency,
                 envelope_id=sent.envelope_id,
-                parties=[self.node.agency, owner, *sorted(requested_for)],
-                outcome="requested",
-                ref=request_id,
-                message_kind="RELEASE_REQUEST",
+                owner=owner,
+                requested_for=sorted(wanted - restricted),
+                request_id=request_id,
+                anonymous=anonymous,
             )
+        )
 
     async def _on_grant(self, sender: str, payload: bytes) -> None:
         grant = self._store.decode("eu.fed.ReleaseGrant", payload)
@@ -223,7 +254,7 @@ class Hub:
                 "release grant not signed by the owner",
                 detail=f"request to {request['owner']}, grant from {sender}",
             )
-        if grant["hit_key"] != request["key"]:
+        if self.index.current_key(grant["hit_key"]) != request["key"]:
             raise ValidationError("release grant names another hit than the request")
         requested = {a for a in request["requested_for"].split(",") if a}
         release_to = set(grant["release_to"])
@@ -234,7 +265,8 @@ class Hub:
             )
         self.index.grant(grant["request_id"], release_to)
         key = request["key"]
-        for agency in sorted(release_to):
+        # An alias names a restricted holder the owner may not know: only the hub resolves it.
+        for agency in sorted({self.index.resolve(grant["request_id"], a) for a in release_to}):
             before = self.index.notified_others(key, agency) or set()
             own = next(h for h in self.index.holdings(key) if h.agency == agency)
             visible = (before - {"?"}) | {sender}
@@ -242,11 +274,3 @@ class Hub:
                 own, visible, None, released_by=sender, request_id=grant["request_id"]
             )
             self.index.mark_notified(key, agency, before | {sender})
-
-
-def _codes_record(codes: dict[str, Any]) -> dict[str, Any]:
-    rec = dict(codes)
-    if isinstance(rec.get("retention_review"), str):
-        rec["retention_review"] = dt.date.fromisoformat(rec["retention_review"])
-    rec["evaluation"] = dict(rec["evaluation"])
-    return rec

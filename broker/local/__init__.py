@@ -3,58 +3,27 @@
 No Docker and no Apache download site are needed: Maven fetches the pinned broker
 jars (``broker/local/pom.xml``) into ``~/.cache/dossier-broker``, and
 :class:`LocalCluster` formats KRaft storage and starts one node or three on
-127.0.0.1. :func:`resolve_bootstrap` tells every command where Kafka is:
-``KAFKA_BOOTSTRAP`` if set, else the cluster recorded by ``broker local up``.
+127.0.0.1. This is a developer tool: the runtime (agency node, router, hub) is
+given its :class:`~broker.transport.KafkaConnection`; only the command line
+resolves one, through :mod:`broker.connect`.
 
 Example::
 
-    >>> from broker.config import Settings
-    >>> resolve_bootstrap(Settings(kafka_bootstrap="127.0.0.1:9092"))
-    '127.0.0.1:9092'
+    cluster = await LocalCluster.start(state_dir=Path("state"), nodes=1, cache_dir=cache)
 """
 
 from __future__ import annotations
 
-from broker.config import Settings
-from broker.errors import ConfigError
-from broker.local.cluster import ADMIN_PRINCIPAL, LocalCluster, NodeInfo, read_record
+from broker.local.cluster import LocalCluster
 from broker.local.jars import fetch_jars, kafka_version
-from broker.transport import KafkaConnection
+from broker.local.record import NodeInfo, read_record
+from broker.local.tls import ADMIN_PRINCIPAL
 
 __all__ = [
     "ADMIN_PRINCIPAL",
     "LocalCluster",
     "NodeInfo",
-    "connection_for",
     "fetch_jars",
     "kafka_version",
-    "resolve_bootstrap",
+    "read_record",
 ]
-
-
-def resolve_bootstrap(settings: Settings) -> str:
-    """Return the Kafka bootstrap address: ``KAFKA_BOOTSTRAP``, else the local record."""
-    if settings.kafka_bootstrap:
-        return settings.kafka_bootstrap
-    record = read_record(settings.state_dir)
-    if record is None:
-        raise ConfigError(
-            "no Kafka to talk to",
-            detail="run `broker local up` (or set KAFKA_BOOTSTRAP=host:port)",
-        )
-    return str(record["bootstrap"])
-
-
-def connection_for(settings: Settings, principal: str) -> KafkaConnection:
-    """Return how ``principal`` (an agency id, ``router``, ``admin``) reaches Kafka.
-
-    Under a local TLS cluster the principal's client certificate is used (issued by
-    the local CA on first use); with ``KAFKA_BOOTSTRAP`` a plain connection.
-    """
-    if settings.kafka_bootstrap:
-        return KafkaConnection(bootstrap=settings.kafka_bootstrap, client_id=principal)
-    record = read_record(settings.state_dir)
-    if record is None:
-        resolve_bootstrap(settings)  # raises the helpful error
-    cluster = LocalCluster.attach(state_dir=settings.state_dir)
-    return cluster.connection(principal)

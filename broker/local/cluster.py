@@ -1,14 +1,13 @@
 """Start, watch and stop a real Apache Kafka (KRaft) on 127.0.0.1 from the cached jars.
 
 One combined broker+controller node, or a three-node cluster (replication factor
-3, ``min.insync.replicas=2``), on free ports, small heaps, logs to files. Each JVM
-runs in its own session (process group) so it can be signalled on its own; the
-cluster (bootstrap, pids, ports, directories, Kafka version) is recorded in
-``<state>/local-kafka.json`` so ``broker local down`` stops exactly the JVMs it
-started; configs, data and logs live under ``<state>/local-kafka/node-<id>/``.
-With ``tls=True`` every listener speaks mutual TLS with certificates from
-:class:`broker.local.tls.LocalCA` and the ``StandardAuthorizer`` enforces ACLs
-(nothing allowed without one).
+3, ``min.insync.replicas=2``), on free ports (:mod:`broker.local.ports`), small
+heaps, logs to files (:mod:`broker.local.jvm`). The cluster is recorded in
+``<state>/local-kafka.json`` (:mod:`broker.local.record`) so ``broker local down``
+stops exactly the JVMs it started; configs (:mod:`broker.local.properties`), data
+and logs live under ``<state>/local-kafka/node-<id>/``. With ``tls=True`` every
+listener speaks mutual TLS with certificates from :class:`broker.local.tls.LocalCA`
+and the ``StandardAuthorizer`` enforces ACLs (nothing allowed without one).
 
 Example (not run here: it starts JVMs)::
 
@@ -23,72 +22,27 @@ import asyncio
 import base64
 import contextlib
 import functools
-import json
 import logging
 import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from broker.errors import LocalKafkaError
 from broker.local.jars import fetch_jars, find_java, kafka_version
-from broker.local.tls import BROKER_PRINCIPAL, LocalCA
+from broker.local.jvm import format_storage, launch, log_tail, startup_error
+from broker.local.ports import free_ports
+from broker.local.properties import write_node_properties
+from broker.local.record import ClusterRecord, NodeInfo, read_record, record_path, write_record
+from broker.local.tls import ADMIN_PRINCIPAL, BROKER_PRINCIPAL, LocalCA
 from broker.transport import KafkaConnection, TlsIdentity
 
-__all__ = [
-    "ADMIN_PRINCIPAL",
-    "LocalCluster",
-    "NodeInfo",
-    "free_port",
-    "free_ports",
-    "read_record",
-    "record_path",
-]
+__all__ = ["LocalCluster"]
 
-#: Super-user principal for topic and ACL administration under TLS.
-ADMIN_PRINCIPAL = "admin"
-_RECORD = "local-kafka.json"
 _ROOT = "local-kafka"
-_LOG4J = """\
-appender.f.type=File
-appender.f.name=FILE
-appender.f.fileName=${sys:kafka.logs.dir}/server.log
-appender.f.layout.type=PatternLayout
-appender.f.layout.pattern=[%d] %p %m (%c)%n
-rootLogger.level=INFO
-rootLogger.appenderRef.f.ref=FILE
-logger.kafka.name=kafka
-logger.kafka.level=INFO
-logger.state.name=state.change.logger
-logger.state.level=WARN
-"""
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    return free_ports(1)[0]
-
-
-def free_ports(count: int) -> list[int]:
-    """Return ``count`` distinct TCP ports on 127.0.0.1 that were free a moment ago.
-
-    All sockets stay bound until every port is chosen, so no port is handed out
-    twice; another process may still take one before the JVM binds it, which
-    start-up then reports as a port clash.
-    """
-    with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind(("127.0.0.1", 0))
-            ports.append(int(sock.getsockname()[1]))
-        return ports
 
 
 def _cluster_id() -> str:
@@ -98,38 +52,6 @@ def _cluster_id() -> str:
         cid = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
         if not cid.startswith("-"):
             return cid
-
-
-@dataclass
-class NodeInfo:
-    """One JVM of the cluster."""
-
-    node_id: int
-    client_port: int
-    controller_port: int
-    directory: str
-    pid: int | None = None
-
-    @property
-    def log_file(self) -> Path:
-        """The node's server log."""
-        return Path(self.directory) / "logs" / "server.log"
-
-    @property
-    def stdout_file(self) -> Path:
-        """The JVM's captured stdout/stderr."""
-        return Path(self.directory) / "logs" / "stdout.log"
-
-
-@dataclass
-class _Record:
-    version: str
-    cluster_id: str
-    bootstrap: str
-    tls: bool
-    root: str
-    libs: str
-    nodes: list[NodeInfo] = field(default_factory=list)
 
 
 def _is_our_jvm(pid: int, directory: str) -> bool:
@@ -148,27 +70,10 @@ def _is_our_jvm(pid: int, directory: str) -> bool:
     return "kafka.Kafka" in cmdline and directory in cmdline
 
 
-def record_path(state_dir: Path) -> Path:
-    """Return where the local cluster under ``state_dir`` is recorded."""
-    return state_dir / _RECORD
-
-
-def read_record(state_dir: Path) -> dict[str, Any] | None:
-    """Return the recorded local cluster (``None`` if none is recorded)."""
-    path = record_path(state_dir)
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise LocalKafkaError("unreadable local Kafka record", detail=str(path)) from exc
-    return data
-
-
 class LocalCluster:
     """A running local Kafka cluster and the handles to control its JVMs."""
 
-    def __init__(self, *, record: _Record, java: str) -> None:
+    def __init__(self, *, record: ClusterRecord, java: str) -> None:
         self._rec = record
         self._java = java
         # Keep our children's Popen handles: they reap the JVMs and avoid ResourceWarnings.
@@ -219,7 +124,7 @@ class LocalCluster:
             for i in range(1, nodes + 1)
         ]
         bootstrap = ",".join(f"127.0.0.1:{n.client_port}" for n in infos)
-        rec = _Record(
+        rec = ClusterRecord(
             version=kafka_version(),
             cluster_id=_cluster_id(),
             bootstrap=bootstrap,
@@ -237,8 +142,10 @@ class LocalCluster:
             for principal in (ADMIN_PRINCIPAL, "router", "auditor"):
                 ca.issue(principal)
         for info in infos:
-            cluster._write_config(info)
-        await asyncio.gather(*(asyncio.to_thread(cluster._format, n) for n in infos))
+            write_node_properties(rec, info)
+        await asyncio.gather(
+            *(asyncio.to_thread(format_storage, java=java, record=rec, info=n) for n in infos)
+        )
         try:
             # A static quorum needs a majority of controllers: launch all, then wait.
             for info in infos:
@@ -260,7 +167,7 @@ class LocalCluster:
                 "no local Kafka is recorded here", detail="run `broker local up` first"
             )
         nodes = [NodeInfo(**n) for n in data.pop("nodes")]
-        return cls(record=_Record(**data, nodes=nodes), java=shutil.which("java") or "java")
+        return cls(record=ClusterRecord(**data, nodes=nodes), java=shutil.which("java") or "java")
 
     # -- properties ------------------------------------------------------------------------
 
@@ -315,133 +222,13 @@ class LocalCluster:
 
     # -- JVM management ---------------------------------------------------------------------
 
-    def _write_config(self, info: NodeInfo) -> None:
-        nodes = self._rec.nodes
-        rf, min_isr = (3, 2) if len(nodes) == 3 else (1, 1)
-        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
-        d = Path(info.directory)
-        (d / "logs").mkdir(parents=True, exist_ok=True)
-        props = {
-            "process.roles": "broker,controller",
-            "node.id": str(info.node_id),
-            "controller.quorum.voters": voters,
-            "controller.listener.names": "CONTROLLER",
-            "log.dirs": str(d / "data"),
-            "num.partitions": "3",
-            "default.replication.factor": str(rf),
-            "min.insync.replicas": str(min_isr),
-            "offsets.topic.replication.factor": str(rf),
-            "offsets.topic.num.partitions": "5",
-            "transaction.state.log.replication.factor": str(rf),
-            "transaction.state.log.min.isr": str(min_isr),
-            "transaction.state.log.num.partitions": "5",
-            "share.coordinator.state.topic.replication.factor": str(rf),
-            "share.coordinator.state.topic.min.isr": str(min_isr),
-            "group.initial.rebalance.delay.ms": "0",
-            "log.cleaner.dedupe.buffer.size": "2097152",
-            "transaction.abort.timed.out.transaction.cleanup.interval.ms": "5000",
-            "transaction.max.timeout.ms": "900000",
-        }
-        if self._rec.tls:
-            tls_dir = self.root / "tls"
-            props |= {
-                "listeners": f"CLIENT://127.0.0.1:{info.client_port},"
-                f"CONTROLLER://127.0.0.1:{info.controller_port}",
-                "advertised.listeners": f"CLIENT://127.0.0.1:{info.client_port}",
-                "inter.broker.listener.name": "CLIENT",
-                "listener.security.protocol.map": "CLIENT:SSL,CONTROLLER:SSL",
-                "ssl.keystore.type": "PEM",
-                "ssl.keystore.location": str(tls_dir / f"{BROKER_PRINCIPAL}.pem"),
-                "ssl.truststore.type": "PEM",
-                "ssl.truststore.location": str(tls_dir / "ca.crt"),
-                "ssl.client.auth": "required",
-                "ssl.endpoint.identification.algorithm": "https",
-                "ssl.principal.mapping.rules": "RULE:^CN=([a-zA-Z0-9._-]+).*$/$1/,DEFAULT",
-                "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-                "super.users": f"User:{BROKER_PRINCIPAL};User:{ADMIN_PRINCIPAL}",
-                "allow.everyone.if.no.acl.found": "false",
-            }
-        else:
-            props |= {
-                "listeners": f"PLAINTEXT://127.0.0.1:{info.client_port},"
-                f"CONTROLLER://127.0.0.1:{info.controller_port}",
-                "advertised.listeners": f"PLAINTEXT://127.0.0.1:{info.client_port}",
-                "inter.broker.listener.name": "PLAINTEXT",
-                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            }
-        text = "".join(f"{k}={v}\n" for k, v in props.items())
-        (d / "server.properties").write_text(text)
-        (d / "log4j2.properties").write_text(_LOG4J)
-
-    def _jvm_base(self, info: NodeInfo) -> list[str]:
-        d = Path(info.directory)
-        return [
-            self._java,
-            f"-Dlog4j2.configurationFile={d / 'log4j2.properties'}",
-            f"-Dkafka.logs.dir={d / 'logs'}",
-            "-cp",
-            f"{self._rec.libs}/*",
-        ]
-
-    def _format(self, info: NodeInfo) -> None:
-        d = Path(info.directory)
-        # A short-lived tool: C1-only JIT and the serial GC halve its CPU time.
-        java, *rest = self._jvm_base(info)
-        argv = [java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", *rest]
-        argv += ["kafka.tools.StorageTool", "format"]
-        argv += ["-t", self._rec.cluster_id, "-c", str(d / "server.properties")]
-        try:
-            result = subprocess.run(  # noqa: S603 - fixed argv
-                argv, capture_output=True, text=True, timeout=180, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise LocalKafkaError("cannot format Kafka storage", detail=str(exc)) from exc
-        if result.returncode != 0:
-            raise LocalKafkaError(
-                f"formatting Kafka storage failed for node {info.node_id}",
-                detail=(result.stdout + result.stderr)[-2000:],
-            )
-
     def _launch(self, info: NodeInfo) -> None:
-        heap = "-Xmx512m" if len(self._rec.nodes) == 1 else "-Xmx384m"
-        argv = [
-            self._java,
-            "-Xms128m",
-            heap,
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
-            "-Djava.awt.headless=true",
-            *self._jvm_base(info)[1:],
-            "kafka.Kafka",
-            str(Path(info.directory) / "server.properties"),
-        ]
-        with info.stdout_file.open("ab") as out:
-            try:
-                proc = subprocess.Popen(  # noqa: S603 - fixed argv
-                    argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-                )
-            except OSError as exc:
-                raise LocalKafkaError(
-                    f"cannot start the Kafka JVM for node {info.node_id}", detail=str(exc)
-                ) from exc
+        proc = launch(java=self._java, record=self._rec, info=info)
         info.pid = proc.pid
         self._procs[info.node_id] = proc
 
     def _save(self) -> None:
-        path = self.record_file
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self._rec), indent=2))
-        tmp.replace(path)
-
-    def _log_tail(self, info: NodeInfo, lines: int = 25) -> str:
-        for f in (info.log_file, info.stdout_file):
-            with contextlib.suppress(OSError):
-                text = f.read_text(errors="replace").splitlines()
-                errors = [ln for ln in text if " ERROR " in ln or "Exception" in ln]
-                chosen = (errors or text)[-lines:]
-                if chosen:
-                    return f"{f}:\n" + "\n".join(chosen)
-        return f"(no log yet in {info.log_file.parent})"
+        write_record(self.record_file, self._rec)
 
     def _alive(self, info: NodeInfo) -> bool:
         if info.pid is None:
@@ -459,7 +246,7 @@ class LocalCluster:
         while time.monotonic() < deadline:
             for info in self._rec.nodes:
                 if info.pid is not None and not self._alive(info):
-                    raise self._died(info)
+                    raise startup_error(info)
             try:
                 seen = await self._count_brokers()
             except Exception as exc:  # noqa: BLE001 - any failure here means "not ready yet"
@@ -470,18 +257,7 @@ class LocalCluster:
             await asyncio.sleep(0.5)
         raise LocalKafkaError(
             f"Kafka did not become ready within {ready_timeout:.0f}s (logs under {self.root})",
-            detail=f"last check: {last}\n" + self._log_tail(self._rec.nodes[0]),
-        )
-
-    def _died(self, info: NodeInfo) -> LocalKafkaError:
-        tail = self._log_tail(info)
-        if "Address already in use" in tail or "BindException" in tail:
-            ports = f"{info.client_port} or {info.controller_port}"
-            cause = f"port clash: another process took port {ports} on 127.0.0.1"
-        else:
-            cause = "exited during start-up"
-        return LocalKafkaError(
-            f"Kafka node {info.node_id} {cause} (log: {info.log_file})", detail=tail
+            detail=f"last check: {last}\n" + log_tail(self._rec.nodes[0]),
         )
 
     async def _count_brokers(self) -> int:

@@ -35,8 +35,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from broker.errors import LocalKafkaError
 from broker.transport import TlsIdentity
 
-__all__ = ["BROKER_PRINCIPAL", "LocalCA"]
+__all__ = ["ADMIN_PRINCIPAL", "BROKER_PRINCIPAL", "LocalCA"]
 
+#: Super-user principal for topic and ACL administration under TLS.
+ADMIN_PRINCIPAL = "admin"
 #: CN of the broker's own certificate; must be a Kafka super user.
 BROKER_PRINCIPAL = "broker"
 _VALIDITY = dt.timedelta(days=30)

@@ -26,11 +26,11 @@ Example::
 
 from __future__ import annotations
 
+from broker.errors import MerkleError
 from broker.merkle.tree import CompactRange, MerkleTree, consistency_proof, inclusion_proof
 from broker.merkle.verify import (
     EMPTY_ROOT,
     HASH_SIZE,
-    MerkleError,
     leaf_hash,
     node_hash,
     root,

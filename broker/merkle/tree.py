@@ -33,7 +33,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from hashlib import sha256
 
-from broker.merkle.verify import EMPTY_ROOT, HASH_SIZE, MerkleError, node_hash
+from broker.errors import MerkleError
+from broker.merkle.verify import EMPTY_ROOT, HASH_SIZE, node_hash
 
 __all__ = ["CompactRange", "MerkleTree", "consistency_proof", "inclusion_proof"]
 

@@ -21,7 +21,7 @@ Example::
     >>> verify_inclusion(leaf_hash=b, index=2, size=2, proof=[a], root=root([a, b]))
     Traceback (most recent call last):
     ...
-    broker.merkle.verify.MerkleError: Merkle proof does not verify
+    broker.errors.MerkleError: Merkle proof does not verify
 """
 
 from __future__ import annotations
@@ -29,12 +29,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from hashlib import sha256
 
-from broker.errors import Error
+from broker.errors import MerkleError
 
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
-    "MerkleError",
     "leaf_hash",
     "node_hash",
     "root",
@@ -47,12 +46,6 @@ __all__ = [
 HASH_SIZE = 32
 #: MTH({}) = SHA-256() — the root of the empty tree (RFC 9162 2.1.1).
 EMPTY_ROOT = sha256(b"").digest()
-
-
-class MerkleError(Error):
-    """A Merkle proof does not verify, or a proof was asked for an impossible range."""
-
-    reason = "bad-proof"
 
 
 def _fail(detail: str) -> MerkleError:

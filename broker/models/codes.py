@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-__all__ = ["Codes", "Evaluation"]
+__all__ = ["Codes", "Evaluation", "codes_from_json", "codes_to_json"]
 
 HandlingCode = Literal["H0", "H1", "H2", "H3"]
 Tlp = Literal["CLEAR", "GREEN", "AMBER", "AMBER_STRICT", "RED"]
@@ -31,7 +31,7 @@ Classification = Literal["UNCLASSIFIED", "BASIC_PROTECTION", "RESTRICTED", "CONF
 class Evaluation(BaseModel):
     """4x4 evaluation: source reliability (A, B, C, X) and information (I1-I4)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     source: Literal["A", "B", "C", "X"]
     information: Literal["I1", "I2", "I3", "I4"]
@@ -47,7 +47,7 @@ class Evaluation(BaseModel):
 class Codes(BaseModel):
     """Handling codes, TLP, PAP, classification, evaluation and legal context."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     handling: list[HandlingCode]
     h3_restrictions: str | None = None
@@ -95,3 +95,26 @@ class Codes(BaseModel):
     def to_avro(self) -> dict[str, Any]:
         """Return the ``eu.fed.Codes`` Avro record."""
         return self.model_dump()
+
+
+def codes_to_json(codes: dict[str, Any]) -> dict[str, Any]:
+    """Return an ``eu.fed.Codes`` record in JSON form (the review date as ISO text).
+
+    >>> codes_to_json({"retention_review": dt.date(2030, 1, 1)})
+    {'retention_review': '2030-01-01'}
+    """
+    return {**codes, "retention_review": codes["retention_review"].isoformat()}
+
+
+def codes_from_json(codes: dict[str, Any]) -> dict[str, Any]:
+    """Return the ``eu.fed.Codes`` record from its JSON form (provenance, stored deliveries).
+
+    >>> codes_from_json({"retention_review": "2030-01-01", "evaluation": {"source": "B"}})
+    {'retention_review': datetime.date(2030, 1, 1), 'evaluation': {'source': 'B'}}
+    """
+    rec = dict(codes)
+    if isinstance(rec.get("retention_review"), str):
+        rec["retention_review"] = dt.date.fromisoformat(rec["retention_review"])
+    if "evaluation" in rec:
+        rec["evaluation"] = dict(rec["evaluation"])
+    return rec

@@ -67,7 +67,8 @@ SelectorType = Literal[
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Decrypted content is parsed with these models: errors never quote the input.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
 
 def _iso2(values: list[str]) -> list[str]:

@@ -4,6 +4,10 @@ Public API::
 
     from broker.trust import TrustStore, AgencyIdentity, load_trust, load_identity
 
+Administration (init, add, rotate, revoke, remove) is :mod:`broker.federation`,
+which writes federation audit events; importing this package never loads the
+audit writer.
+
 Example::
 
     >>> from broker.trust.testing import UnsafeTestFederation
@@ -22,16 +26,8 @@ from broker.trust.keys import (
     SigningKeyPair,
     SigningPublicKeys,
 )
+from broker.trust.keystore import load_identity, load_trust
 from broker.trust.registry import AgencyProfile, TrustStore
-from broker.trust.storage import (
-    add_agency,
-    init_federation,
-    load_identity,
-    load_trust,
-    remove_agency,
-    revoke_key,
-    rotate_keys,
-)
 
 __all__ = [
     "AgencyIdentity",
@@ -43,11 +39,6 @@ __all__ = [
     "SigningKeyPair",
     "SigningPublicKeys",
     "TrustStore",
-    "add_agency",
-    "init_federation",
     "load_identity",
     "load_trust",
-    "remove_agency",
-    "revoke_key",
-    "rotate_keys",
 ]

@@ -1,6 +1,7 @@
-"""Key certificates and revocations, signed by the federation root.
+"""Key certificates, revocations and registry manifests, signed by the federation root.
 
-A statement (``eu.fed.trust.KeyCertificate`` or ``eu.fed.trust.Revocation``) is
+A statement (``eu.fed.trust.KeyCertificate``, ``eu.fed.trust.Revocation``,
+``eu.fed.trust.AuditKey`` or ``eu.fed.trust.RegistryManifest``) is
 Avro single-object encoded once; the root signs ``frame(type, body)`` with
 Ed25519 *and* ML-DSA-65 (context ``fed-trust-v1``). Verification runs over the
 stored body bytes, then decodes them — never a re-encoding. Both signatures are
@@ -42,16 +43,19 @@ __all__ = [
     "AuditKeyStatement",
     "Certificate",
     "FederationRoot",
+    "RegistryManifest",
     "RevocationRecord",
     "RootPublicKeys",
     "verify_audit_key",
     "verify_certificate",
+    "verify_manifest",
     "verify_revocation",
 ]
 
 CERT_TYPE = "fed-key-cert-v1"
 REVOCATION_TYPE = "fed-revocation-v1"
 AUDIT_KEY_TYPE = "fed-audit-key-v1"
+MANIFEST_TYPE = "fed-registry-manifest-v1"
 _CONTEXT = b"fed-trust-v1"
 _SIGNED = "eu.fed.trust.SignedStatement"
 
@@ -91,6 +95,16 @@ class RevocationRecord:
     kind: str
     revoked_at: dt.datetime
     reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegistryManifest:
+    """A verified registry manifest: which public files make up the registry, at which version."""
+
+    version: int
+    issued_at: dt.datetime
+    members: list[str]
+    files: dict[str, bytes]  # path under agencies/ -> SHA-256 of its exact bytes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -245,6 +259,26 @@ class FederationRoot:
         )
         return self._sign(AUDIT_KEY_TYPE, body)
 
+    def sign_manifest(
+        self,
+        *,
+        version: int,
+        members: list[str],
+        files: dict[str, bytes],
+        issued_at: dt.datetime | None = None,
+    ) -> bytes:
+        """Return the signed registry manifest listing ``files`` (path -> SHA-256)."""
+        body = SchemaStore.default().encode(
+            "eu.fed.trust.RegistryManifest",
+            {
+                "version": version,
+                "issued_at": issued_at or dt.datetime.now(dt.UTC),
+                "members": sorted(members),
+                "files": [{"path": p, "sha256": files[p]} for p in sorted(files)],
+            },
+        )
+        return self._sign(MANIFEST_TYPE, body)
+
 
 @dataclass(frozen=True, kw_only=True)
 class AuditKeyStatement:
@@ -298,3 +332,18 @@ def verify_audit_key(data: bytes, *, root: RootPublicKeys) -> AuditKeyStatement:
     """Verify a signed audit-key statement against the root and return it."""
     rec = _open(data, root=root, statement_type=AUDIT_KEY_TYPE, schema="eu.fed.trust.AuditKey")
     return AuditKeyStatement(**rec)
+
+
+def verify_manifest(data: bytes, *, root: RootPublicKeys) -> RegistryManifest:
+    """Verify a signed registry manifest against the root and return it."""
+    rec = _open(
+        data, root=root, statement_type=MANIFEST_TYPE, schema="eu.fed.trust.RegistryManifest"
+    )
+    files = {f["path"]: f["sha256"] for f in rec["files"]}
+    if len(files) != len(rec["files"]) or any(len(h) != 32 for h in files.values()):
+        raise CertificateError("malformed registry manifest", detail="duplicate path or bad hash")
+    if rec["version"] < 1:
+        raise CertificateError("malformed registry manifest", detail="version below 1")
+    return RegistryManifest(
+        version=rec["version"], issued_at=rec["issued_at"], members=rec["members"], files=files
+    )

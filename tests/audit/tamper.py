@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from broker import merkle
 from broker.audit.events import CHECKPOINT_SCHEMA, AuditEvent, AuditKind
-from broker.audit.verify import RawRecord
+from broker.audit.findings import RawRecord
 from broker.codec import SchemaStore
 
 Tamper = Callable[[list[RawRecord]], list[RawRecord]]

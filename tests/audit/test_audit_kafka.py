@@ -10,27 +10,31 @@ import dataclasses
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import fastavro
 import pytest
 from typer.testing import CliRunner, Result
 
+from broker.agency import AgencyNode
 from broker.audit.auditor import flush_stream, replay_and_verify, verify_archive
-from broker.audit.events import AuditKind
+from broker.audit.events import FEDERATION_STREAM, ROUTER_STREAM, AuditKind
 from broker.audit.export import EVENTS
-from broker.audit.log import load_audit_log
-from broker.audit.proof import ProofError, build_proof, check_proof
+from broker.audit.findings import FindingKind, RawRecord
+from broker.audit.keys import load_audit_keys
+from broker.audit.proof import build_proof, check_proof
 from broker.audit.replay import read_topic
-from broker.audit.verify import AuditVerifier, FindingKind, RawRecord
+from broker.audit.verify import AuditVerifier
+from broker.audit.writer import load_audit_log
 from broker.cli import app
 from broker.config import Settings
-from broker.node import AgencyNode
+from broker.errors import ProofError
+from broker.federation import init_federation
 from broker.router import EnvelopeCheck, Router
 from broker.synthetic import example_dossier
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, ensure_topics
-from broker.trust import init_federation, load_trust
-from broker.trust.storage import FEDERATION_STREAM, ROUTER_STREAM, load_audit_keys
+from broker.trust import load_trust
 from tests.audit import tamper
 from tests.kafka_helpers import create_topic
 
@@ -195,7 +199,7 @@ async def test_attack_rewritten_export_is_caught_offline(audited: Audited, tmp_p
     with (archive / EVENTS).open("rb") as fh:
         reader = fastavro.reader(fh)
         schema = reader.writer_schema
-        rows = list(reader)
+        rows: list[dict[str, Any]] = [r for r in reader if isinstance(r, dict)]
     events = [
         RawRecord(partition=r["partition"], offset=r["offset"], key=r["key"], value=r["value"])
         for r in rows
@@ -269,6 +273,7 @@ async def test_trail_shows_a_dossiers_chain_of_custody_in_time_order(audited: Au
     assert {("DELIVER", "router"), ("OPEN", "DE-BKA"), ("OPEN", "IT-PS")} <= set(steps)
     assert {("RECEIPT", "ES-PN")} <= set(steps)
     assert [t["at"] for t in trail] == sorted(t["at"] for t in trail)
+    assert all(t["verified"] for t in trail)  # every step is covered by a signed checkpoint
 
 
 async def test_cli_verify_prints_ok_and_exits_zero_on_the_honest_log(audited: Audited) -> None:

@@ -16,28 +16,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker import merkle
-from broker.audit import checkpoint as checkpoint_module
-from broker.audit.checkpoint import (
+from broker.audit import note as note_module
+from broker.audit.checkpoint import Checkpoint, open_checkpoint
+from broker.audit.note import MAX_SIGNATURES, add_signatures, key_id, open_note, sign_note
+from broker.audit.signers import (
     ALG_COSIGNATURE_V1,
     ALG_ED25519,
     ALG_MLDSA44_SUBTREE_V1,
-    MAX_SIGNATURES,
-    Checkpoint,
     CosignatureSigner,
     CosignatureVerifier,
     MLDSACosignatureSigner,
-    NoteError,
-    NoteSignatureError,
     NoteSigner,
     NoteVerifier,
-    add_signatures,
-    key_id,
-    open_checkpoint,
-    open_note,
-    sign_note,
     verifier_from_key_string,
 )
-from broker.errors import AuditError
+from broker.errors import AuditError, NoteError, NoteSignatureError
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "checkpoint" / "signed_note.json"
 ORIGIN = "audit.example/ES-PN"
@@ -383,7 +376,7 @@ def _in_signatures(note: bytes, old: bytes, new: bytes) -> bytes:
         (lambda n: b"\xff" + n, "not-utf8"),
         (lambda n: n.replace(b"\n", b"\r\n"), "crlf-line-endings"),
         (lambda n: n + b"\xe2\x80\x94 x AAAA\n", "signature-shorter-than-key-id"),
-        (lambda n: n + bytes(checkpoint_module.MAX_NOTE_BYTES), "oversized"),
+        (lambda n: n + bytes(note_module.MAX_NOTE_BYTES), "oversized"),
     ],
 )
 def test_malformed_note_is_rejected(note: bytes, log: NoteSigner, mutate: Any, label: str) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from broker.cli import app
+from broker.devtools.operation import generate_operation
 from broker.hub import HubIndex
-from broker.operation import generate_operation
 
 
 def test_report_and_links_on_a_generated_operation(tmp_path: Path) -> None:

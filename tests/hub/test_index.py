@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from broker.hub import HubIndex, plan
+from broker.hub.index import CLUSTER_PREFIX
 from broker.hub.report import build_report, explain
 from broker.models import Dossier
 from broker.synthetic import example_dossier
@@ -128,3 +130,65 @@ def test_report_clusters_and_explains_links(index: HubIndex) -> None:
     statuses = {h["agency"]: h["status"] for h in explained["holdings"]}
     assert statuses["ES-PN"] == "hit, permission required"
     assert statuses["DE-BKA"] == "releasable"
+
+
+def test_hub_db_keyed_by_founder_hashes_is_migrated_to_opaque_cluster_ids(tmp_path: Path) -> None:
+    """F11 migration: a hub.db written before opaque ids carries no hash in any key after."""
+    founder, near = "f" * 64, "0" * 7 + "f" * 57
+    path = tmp_path / "hub.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        CREATE TABLE holdings (key TEXT NOT NULL, agency TEXT NOT NULL, envelope_id TEXT NOT NULL,
+            restricted INTEGER NOT NULL, value TEXT NOT NULL, codes TEXT NOT NULL,
+            PRIMARY KEY (key, agency, envelope_id));
+        CREATE TABLE pdq (hash TEXT PRIMARY KEY, cluster TEXT NOT NULL);
+        CREATE TABLE known (sha256 TEXT PRIMARY KEY);
+        CREATE TABLE notified (key TEXT NOT NULL, agency TEXT NOT NULL, others TEXT NOT NULL,
+            PRIMARY KEY (key, agency));
+        CREATE TABLE release_requests (request_id TEXT PRIMARY KEY, key TEXT NOT NULL,
+            owner TEXT NOT NULL, owner_envelope_id TEXT NOT NULL, requested_for TEXT NOT NULL,
+            status TEXT NOT NULL, released_to TEXT);
+        """
+    )
+    old.executemany("INSERT INTO pdq VALUES (?, ?)", [(founder, founder), (near, founder)])
+    old.executemany(
+        "INSERT INTO holdings VALUES (?, ?, ?, ?, ?, '{}')",
+        [
+            (f"pdq:{founder}", "ES-PN", "e1", 1, founder),
+            (f"pdq:{founder}", "DE-BKA", "e2", 0, near),
+        ],
+    )
+    old.execute("INSERT INTO notified VALUES (?, 'DE-BKA', '?')", (f"pdq:{founder}",))
+    old.execute(
+        "INSERT INTO release_requests VALUES ('r1', ?, 'ES-PN', 'e1', 'DE-BKA', 'PENDING', NULL)",
+        (f"pdq:{founder}",),
+    )
+    old.commit()
+    old.close()
+
+    index = HubIndex.open(path)
+    (key,) = index.links()
+    assert key.startswith("pdq:" + CLUSTER_PREFIX) and founder not in key
+    assert {h.agency: h.value for h in index.holdings(key)} == {"ES-PN": founder, "DE-BKA": near}
+    assert index.notified_others(key, "DE-BKA") == {"?"}
+    assert index.release_request("r1")["key"] == key  # type: ignore[index]
+    assert index.current_key(f"pdq:{founder}") == key  # a grant for the old key still resolves
+    index.close()
+    # Nothing of either hash is left in any key; reopening keeps the same ids.
+    db = sqlite3.connect(path)
+    keys = [
+        str(r[0])
+        for query in (
+            "SELECT key FROM holdings",
+            "SELECT key FROM notified",
+            "SELECT key FROM release_requests",
+        )
+        for r in db.execute(query)
+    ]
+    clusters = [str(r[0]) for r in db.execute("SELECT cluster FROM pdq")]
+    db.close()
+    assert not [k for k in keys + clusters if founder in k or near in k]
+    reopened = HubIndex.open(path)
+    assert set(reopened.links()) == {key}
+    reopened.close()

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from broker.config import Settings
+from broker.connect import resolve_bootstrap
 from broker.errors import ConfigError, LocalKafkaError
-from broker.local import LocalCluster, resolve_bootstrap
+from broker.local import LocalCluster
 from broker.local import cluster as cluster_mod
+from broker.local import ports as ports_mod
 
 
 def test_cluster_ids_are_kafka_uuids_that_never_start_with_a_dash() -> None:
@@ -26,7 +28,7 @@ def test_cluster_ids_are_kafka_uuids_that_never_start_with_a_dash() -> None:
 
 
 def test_free_ports_are_distinct_and_bindable_on_loopback() -> None:
-    ports = cluster_mod.free_ports(6)
+    ports = ports_mod.free_ports(6)
     assert len(set(ports)) == 6
     for port in ports:
         with socket.socket() as sock:
@@ -73,7 +75,7 @@ async def test_port_clash_is_reported_with_the_log_and_leaves_no_jvm(
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         taken = squatter.getsockname()[1]
-        real = cluster_mod.free_ports
+        real = ports_mod.free_ports
         monkeypatch.setattr(cluster_mod, "free_ports", lambda n: [taken, *real(n - 1)])
         with pytest.raises(LocalKafkaError, match="port clash") as info:
             await LocalCluster.start(state_dir=tmp_path, nodes=1, ready_timeout=120)

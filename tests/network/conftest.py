@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from broker.agency import AgencyNode
 from broker.config import Settings
-from broker.node import AgencyNode
+from broker.federation import init_federation
 from broker.router import EnvelopeCheck, Router
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, ensure_topics
-from broker.trust import init_federation, load_trust
+from broker.trust import load_trust
 
 AGENCIES = ["ES-PN", "DE-BKA", "PT-PJ", "IT-PS"]
 

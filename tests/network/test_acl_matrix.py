@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from broker.acls import acl_bindings, apply_acls
-from broker.chaos.scenarios.acl import can_join, can_read, can_write
+from broker.devtools.chaos.scenarios.acl import can_join, can_read, can_write
 from broker.errors import TransportError
 from broker.local import LocalCluster
 from broker.topics import Operation, TopicLayout, access_matrix

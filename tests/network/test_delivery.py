@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from broker.agency import AgencyNode, Delivery
 from broker.audit.events import AuditEvent, AuditKind
 from broker.codec import SchemaStore
 from broker.deadletter import DeadLetter
-from broker.envelope.format import ENVELOPE_SCHEMA
-from broker.node import AgencyNode, Delivery
+from broker.envelope.format import ENVELOPE_SCHEMA, HEADER_SCHEMA
+from broker.errors import Error, MalformedEnvelopeError, SignatureError
 from broker.synthetic import example_dossier
 from tests.kafka_helpers import read_all
 from tests.network.conftest import Network
@@ -151,8 +152,8 @@ async def test_batch_signed_publish_reaches_each_recipient_once_with_its_own_seq
             suite="pq-hybrid",
         )
         sent = {s.envelope_id: s.status for s in sender.store.sent()}
-        assert sender.audit is not None
-        journaled = [AuditEvent.from_bytes(v) for v in sender.audit.journal.events()]
+        assert sender.audit_log is not None
+        journaled = [AuditEvent.from_bytes(v) for v in sender.audit_log.journal.events()]
     # Every batch-signed envelope leaves its own PUBLISH event, as publish() does.
     published = [e for e in journaled if e.kind == AuditKind.PUBLISH]
     assert sorted(e.envelope_id or "" for e in published) == sorted(r.envelope_id for r in results)
@@ -188,3 +189,38 @@ async def test_batch_signed_publish_reaches_each_recipient_once_with_its_own_seq
         for result, dossier in zip(results, dossiers, strict=True):
             delivered = by_id[result.envelope_id].dossier
             assert delivered is not None and delivered.model_dump() == dossier.model_dump()
+
+
+async def test_router_dead_letters_of_a_forged_envelope_name_the_envelope_id_its_header_claims(
+    network: Network,
+) -> None:
+    # DE-BKA's validly signed envelope copied into ES-PN's outbox, and one whose signature
+    # was stripped: both headers decode, so their dead letters and REJECT events must name
+    # the envelope id (an operator traces every copy of one envelope by id); garbage names none.
+    store = SchemaStore.default()
+    async with network.node("DE-BKA") as de:
+        await de.publish_dossier(example_dossier(6), to=["PT-PJ"])
+    misowned = (await read_all(network.conn, network.layout.outbox("DE-BKA"), expect=1))[0]
+    unsigned = store.decode(ENVELOPE_SCHEMA, misowned)
+    unsigned["signature"] = {"ed25519": b"", "ml_dsa_65": None}
+    claimed = store.decode(HEADER_SCHEMA, unsigned["header"])["envelope_id"]
+    hostile = {misowned: claimed, store.encode(ENVELOPE_SCHEMA, unsigned): claimed, b"junk": None}
+    producer = network.conn.producer()
+    await producer.start()
+    try:
+        for value in hostile:
+            await producer.send_and_wait(network.layout.outbox("ES-PN"), value)
+    finally:
+        await producer.stop()
+    rejected: list[tuple[DeadLetter, Error]] = []
+    router = network.router()
+    router._on_reject = lambda letter, exc: rejected.append((letter, exc))
+    stats = await router.run(until_idle=2.0)
+    assert stats.rejected == len(hostile)
+    letters = [
+        DeadLetter.from_bytes(v)
+        for v in await read_all(network.conn, network.layout.rejected("ES-PN"), expect=3)
+    ]
+    assert {letter.original: letter.envelope_id for letter in letters} == hostile
+    assert {letter.original: letter.envelope_id for letter, _ in rejected} == hostile
+    assert {type(exc) for _, exc in rejected} == {SignatureError, MalformedEnvelopeError}

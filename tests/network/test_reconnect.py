@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from broker.agency import AgencyNode, Delivery
 from broker.config import Settings
+from broker.federation import init_federation
 from broker.local import LocalCluster
-from broker.node import AgencyNode, Delivery
 from broker.router import EnvelopeCheck, Router
 from broker.synthetic import example_dossier
 from broker.topics import TopicLayout
 from broker.transport import ensure_topics
-from broker.trust import init_federation, load_trust
+from broker.trust import load_trust
 
 pytestmark = pytest.mark.slow
 

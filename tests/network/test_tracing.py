@@ -6,7 +6,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from broker import telemetry
-from broker.node import Delivery
+from broker.agency import Delivery
 from broker.synthetic import example_dossier
 from tests.network.conftest import Network
 

@@ -1,0 +1,75 @@
+"""A retired signing key cannot mint new envelopes by back-dating (red-team finding F10)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from broker.envelope import DEFAULT_KEY_GRACE, Verifier, seal
+from broker.errors import KeyExpiredError, StaleEnvelopeError
+from broker.router import EnvelopeCheck
+from broker.synthetic import example_dossier
+from broker.trust import AgencyIdentity
+from broker.trust.testing import UnsafeTestFederation
+
+NOW = dt.datetime.now(dt.UTC)
+
+
+def _federation_rotated(at: dt.datetime) -> tuple[UnsafeTestFederation, AgencyIdentity]:
+    fed = UnsafeTestFederation.create(
+        agencies=["ES-PN", "DE-BKA"], now=NOW - dt.timedelta(days=120)
+    )
+    retired = fed.identity("ES-PN")
+    fed.rotate("ES-PN", at=at)
+    return fed, retired
+
+
+def test_envelope_back_dated_with_a_rotated_out_key_is_refused_by_router_and_consumer() -> None:
+    # ES-PN's key was rotated out 90 days ago; a thief holding it seals a NEW dossier
+    # dated the day before the rotation, valid for 30 more days.
+    rotation = NOW - dt.timedelta(days=90)
+    fed, retired = _federation_rotated(rotation)
+    created = rotation - dt.timedelta(days=1)
+    dossier = example_dossier(5)
+    forged = seal(
+        dossier.to_bytes(),
+        kind="DOSSIER",
+        codes=dossier.codes.to_avro(),
+        sender=retired,
+        recipients=["DE-BKA"],
+        trust=fed.trust,
+        sequence=1,
+        now=created,
+        ttl=NOW + dt.timedelta(days=30) - created,
+    )
+    # The router, first trusted observer, refuses it as stale.
+    with pytest.raises(StaleEnvelopeError) as at_router:
+        EnvelopeCheck(trust=fed.trust)(forged, outbox_owner="ES-PN")
+    assert at_router.value.reason == "stale"
+    # The consumer judges the key at receive time: retired longer ago than the grace.
+    consumer = Verifier(trust=fed.trust, key_grace=DEFAULT_KEY_GRACE)
+    with pytest.raises(KeyExpiredError) as at_consumer:
+        consumer.open(forged, identity=fed.identity("DE-BKA"))
+    assert at_consumer.value.reason == "key-expired"
+    assert "superseded" in at_consumer.value.message
+
+
+def test_envelope_signed_just_before_a_rotation_is_still_accepted() -> None:
+    # Signed with the old key an hour before it was rotated out, two hours ago: in transit.
+    rotation = NOW - dt.timedelta(hours=2)
+    fed, retired = _federation_rotated(rotation)
+    dossier = example_dossier(6)
+    honest = seal(
+        dossier.to_bytes(),
+        kind="DOSSIER",
+        codes=dossier.codes.to_avro(),
+        sender=retired,
+        recipients=["DE-BKA"],
+        trust=fed.trust,
+        sequence=1,
+        now=rotation - dt.timedelta(hours=1),
+    )
+    assert EnvelopeCheck(trust=fed.trust)(honest, outbox_owner="ES-PN").sender == "ES-PN"
+    consumer = Verifier(trust=fed.trust, key_grace=DEFAULT_KEY_GRACE)
+    assert consumer.open(honest, identity=fed.identity("DE-BKA")).header.sender == "ES-PN"
