@@ -38,9 +38,12 @@ The tree::
     │   │   └── NoteSignatureError  a known key's signature fails, or too few keys signed
     │   ├── ProofError            an inclusion proof does not prove what it claims
     │   └── WitnessError          a witness refuses to cosign (rollback, fork, bad note)
-    └── MatchingError             the hash index (broker.matching)
-        ├── HashFormatError       a PDQ, SHA-256 or MD5 value that is not well formed
-        └── IndexCorruptError     a saved index is truncated, altered or of an unknown format
+    ├── MatchingError             the hash index (broker.matching)
+    │   ├── HashFormatError       a PDQ, SHA-256 or MD5 value that is not well formed
+    │   └── IndexCorruptError     a saved index is truncated, altered or of an unknown format
+    └── MediaError                hashing seized media (a bad file is counted, never raised)
+        ├── MediaSourceError      the folder to hash is missing or not a directory
+        └── MediaWorkerError      a hashing worker process died
 
 The developer tools add ``ChaosError`` and ``BenchError`` (both under ``Error``)
 in :mod:`broker.devtools`; the runtime never raises them.
@@ -78,6 +81,9 @@ __all__ = [
     "LocalKafkaError",
     "MalformedEnvelopeError",
     "MatchingError",
+    "MediaError",
+    "MediaSourceError",
+    "MediaWorkerError",
     "MerkleError",
     "NotARecipientError",
     "NoteError",
@@ -384,3 +390,21 @@ class IndexCorruptError(MatchingError):
     """A saved index is truncated, altered or of an unknown format; it was not loaded."""
 
     reason = "index-corrupt"
+
+
+class MediaError(Error):
+    """Hashing seized media failed as a whole (a single bad file is counted, never raised)."""
+
+    reason = "media"
+
+
+class MediaSourceError(MediaError):
+    """The folder to hash does not exist, is not a directory, or cannot be listed."""
+
+    reason = "media-source"
+
+
+class MediaWorkerError(MediaError):
+    """A hashing worker process died (e.g. a decoder crashed on a hostile file)."""
+
+    reason = "media-worker"

@@ -3,7 +3,8 @@
 * Names are "Fictitious-<n>" / "Testperson" style; nothing resembles a real person.
 * Phone numbers come from the UK range reserved for drama (Ofcom: +44 7700 900000-900999).
 * E-mail addresses use ``example.org`` (RFC 2606); handles and groups carry a ``synth`` marker.
-* Media hashes are SHA-256 of ``b"synthetic-media-<n>"``: never hashes of real material.
+* Media hashes are SHA-256 (and MD5) of ``b"synthetic-media-<n>"``: never hashes of real
+  material.
 * Document numbers start with ``XX-TEST-``; device ids with ``TESTIMEI``.
 
 Example::
@@ -31,7 +32,7 @@ from broker.models.dossier import (
     Selector,
 )
 
-__all__ = ["example_dossier", "fake_phone", "media_hash"]
+__all__ = ["example_dossier", "fake_phone", "media_hash", "media_md5"]
 
 _GIVEN = ["Alex", "Sam", "Robin", "Kim", "Noa", "Eli", "Jo", "Ari", "Lou", "Max"]
 _COUNTRIES = ["ES", "DE", "PT", "IT", "AR", "CL"]
@@ -46,6 +47,11 @@ def fake_phone(n: int) -> str:
 def media_hash(n: int) -> str:
     """Return the SHA-256 of ``b"synthetic-media-<n>"`` (obviously not real material)."""
     return hashlib.sha256(f"synthetic-media-{n}".encode()).hexdigest()
+
+
+def media_md5(n: int) -> str:
+    """Return the MD5 of ``b"synthetic-media-<n>"`` (legacy digest beside :func:`media_hash`)."""
+    return hashlib.md5(f"synthetic-media-{n}".encode(), usedforsecurity=False).hexdigest()
 
 
 def perceptual_hash(n: int) -> str:
@@ -117,6 +123,8 @@ def example_dossier(seed: int = 0) -> Dossier:
             series_id=f"SYNTH-SERIES-{seed % 7}",
             ai_generated=i % 3 == 0,
             device_ref="D1",
+            md5=media_md5(seed * 100 + i),
+            perceptual_quality=100 - 30 * i if i % 2 == 0 else None,
         )
         for i in range(rng.randint(1, 4))
     ]

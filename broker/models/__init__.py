@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from broker.models.codes import Codes, Evaluation
 from broker.models.dossier import (
+    PDQ_MIN_QUALITY,
     Attachment,
     Dossier,
     Group,
@@ -26,6 +27,7 @@ from broker.models.dossier import (
 from broker.models.selectors import normalize_selector
 
 __all__ = [
+    "PDQ_MIN_QUALITY",
     "Attachment",
     "Codes",
     "Dossier",

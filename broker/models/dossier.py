@@ -29,6 +29,7 @@ from broker.errors import ValidationError
 from broker.models.codes import Codes
 
 __all__ = [
+    "PDQ_MIN_QUALITY",
     "Attachment",
     "Dossier",
     "Group",
@@ -46,9 +47,12 @@ SCHEMA = "eu.fed.Dossier"
 MAX_ATTACHMENT = 256 * 1024
 _E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _ISO2 = re.compile(r"^[A-Z]{2}$")
 _PERCEPTUAL_BITS = {"PDQ": 256, "PHOTODNA": 1152, "PHASH": 64}
+#: PDQ hashes of quality below this are "too unreliable to match on" (Meta, pdq/README.md).
+PDQ_MIN_QUALITY = 50
 
 SelectorType = Literal[
     "PHONE_E164",
@@ -157,7 +161,13 @@ class SeizedDevice(_Model):
 
 
 class MediaReference(_Model):
-    """Material referenced by hash only."""
+    """Material referenced by hash only.
+
+    ``md5`` is carried for existing hash sets and VICS exports, never matched on alone.
+    ``perceptual_quality`` is the algorithm's own score (PDQ: 0-100); a PDQ hash below
+    :data:`PDQ_MIN_QUALITY` is kept but :attr:`perceptual_low_quality`, and should not be
+    matched on.
+    """
 
     sha256: str
     perceptual_hash: str | None = None
@@ -168,6 +178,8 @@ class MediaReference(_Model):
     ai_generated: bool = False
     altered: bool = False
     device_ref: str | None = None
+    md5: str | None = None
+    perceptual_quality: int | None = Field(default=None, ge=0, le=100)
 
     @field_validator("sha256")
     @classmethod
@@ -175,6 +187,29 @@ class MediaReference(_Model):
         if not _HEX64.fullmatch(value):
             raise ValueError("sha256 must be 64 lower-case hex characters")
         return value
+
+    @field_validator("md5")
+    @classmethod
+    def _md5(cls, value: str | None) -> str | None:
+        if value is not None and not _HEX32.fullmatch(value):
+            raise ValueError("md5 must be 32 lower-case hex characters")
+        return value
+
+    @field_validator("perceptual_quality")
+    @classmethod
+    def _quality(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and info.data.get("perceptual_hash") is None:
+            raise ValueError("perceptual_quality needs a perceptual_hash")
+        return value
+
+    @property
+    def perceptual_low_quality(self) -> bool:
+        """Whether this is a PDQ hash whose quality is below :data:`PDQ_MIN_QUALITY`."""
+        return (
+            (self.perceptual_algorithm or "").upper() == "PDQ"
+            and self.perceptual_quality is not None
+            and self.perceptual_quality < PDQ_MIN_QUALITY
+        )
 
     @field_validator("perceptual_algorithm")
     @classmethod

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
+import fastavro
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from broker.codec import MAGIC, SchemaStore
 from broker.errors import ValidationError
-from broker.models import Codes, Dossier, normalize_selector, validate_dossier_json
+from broker.models import (
+    Codes,
+    Dossier,
+    MediaReference,
+    normalize_selector,
+    validate_dossier_json,
+)
 from broker.synthetic import example_dossier
 
 
@@ -117,3 +126,46 @@ def test_selectors_normalize_to_one_form() -> None:
         "online_handle:exampleforum:synth_001"
     )
     assert normalize_selector("DOCUMENT_NUMBER", "xx-test 000123") == "document:XXTEST000123"
+
+
+def test_bad_md5_is_reported() -> None:
+    doc = _doc()
+    doc["media"][0]["md5"] = "AB" * 16
+    assert "lower-case hex" in _problems(doc)["media[0].md5"]
+
+
+def test_perceptual_quality_without_a_perceptual_hash_is_reported() -> None:
+    doc = _doc()
+    doc["media"][0].update(perceptual_hash=None, perceptual_algorithm=None, perceptual_quality=80)
+    assert "media[0].perceptual_quality" in _problems(doc)
+
+
+@pytest.mark.parametrize(("quality", "low"), [(0, True), (49, True), (50, False), (None, False)])
+def test_pdq_below_quality_50_is_flagged_low_quality(quality: int | None, low: bool) -> None:
+    media = MediaReference(
+        sha256="0" * 64,
+        perceptual_hash="f" * 64,
+        perceptual_algorithm="PDQ",
+        perceptual_quality=quality,
+        category="UNCLASSIFIED",
+    )
+    assert media.perceptual_low_quality is low
+
+
+def test_media_written_before_md5_and_quality_existed_reads_with_them_unset() -> None:
+    """A dossier sealed with the previous published schema still opens (Avro defaults)."""
+    store = SchemaStore.default()
+    previous = next(
+        (fp, schema)
+        for fp, schema in store.writers_for("eu.fed.Dossier")
+        if fp.hex() == "c0fc0c4c6f1ec196"
+    )
+    record = example_dossier(5).to_avro()
+    for media in record["media"]:
+        del media["md5"], media["perceptual_quality"]
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, previous[1], record, strict=True)
+    old_bytes = MAGIC + previous[0] + body.getvalue()
+    dossier = Dossier.from_bytes(old_bytes)
+    assert dossier.media and all(m.md5 is None for m in dossier.media)
+    assert all(m.perceptual_quality is None for m in dossier.media)
