@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -56,7 +57,11 @@ def test_a_worker_that_dies_is_reported_not_hidden() -> None:
 
 
 def test_workers_are_spawned_not_forked_while_another_thread_runs() -> None:
-    assert start_method() == ("fork" if sys.platform == "linux" else "spawn")
+    # A fresh interpreter has one thread: there the workers fork (on Linux). The test process
+    # itself may run other threads (Kafka fixtures, telemetry), so ask a child process.
+    code = "from broker.media.pool import start_method; print(start_method())"
+    alone = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert alone.stdout.strip() == ("fork" if sys.platform == "linux" else "spawn")
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()

@@ -64,6 +64,7 @@ TAGS: list[tuple[str, str]] = [
     ("fed-key-cert-v1", "root-signed key certificate"),
     ("fed-revocation-v1", "root-signed revocation"),
     ("fed-audit-key-v1", "root-signed audit stream key statement"),
+    ("fed-registry-manifest-v1", "root-signed registry manifest"),
     ("fed-audit-manifest-v1", "export manifest signature message"),
 ]
 CONTEXTS: list[tuple[str, str]] = [
