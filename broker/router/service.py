@@ -34,14 +34,13 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import TopicPartition
 from opentelemetry import trace
@@ -51,72 +50,21 @@ from broker._internal.retry import retry_transport
 from broker.audit.events import AuditEvent
 from broker.audit.writer import AuditLog
 from broker.deadletter import DeadLetter
-from broker.envelope import DEFAULT_MAX_TRANSIT, MAX_ENVELOPE_BYTES, Verifier
+from broker.envelope import MAX_ENVELOPE_BYTES
 from broker.errors import (
     Error,
     OversizedEnvelopeError,
-    SignatureError,
     TransportError,
     UndeliverableError,
 )
+from broker.router.attempt import Attempt, Refused, Send, where
+from broker.router.check import Route, RoutingCheck
 from broker.topics import ROUTER, TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
-from broker.trust.registry import TrustStore
 
-__all__ = ["EnvelopeCheck", "Route", "Router", "RoutingCheck"]
+__all__ = ["Router", "RouterStats"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Route:
-    """What the check found: who signed it and where it goes."""
-
-    envelope_id: str
-    sender: str
-    recipients: list[str]
-    kind: str
-
-
-class RoutingCheck(Protocol):
-    """Verify a record from ``outbox_owner``'s outbox; raise a broker Error to reject it."""
-
-    def __call__(self, value: bytes, *, outbox_owner: str) -> Route: ...
-
-
-class EnvelopeCheck:
-    """The router's check: signature, outbox ownership, recipients known and not revoked.
-
-    Holds only the public registry: the router can verify but never decrypt. The
-    router is the first trusted observer of an envelope: it refuses one created
-    longer than ``max_transit`` ago (``stale``), so a retired key cannot back-date.
-    """
-
-    def __init__(
-        self, *, trust: TrustStore, max_transit: dt.timedelta = DEFAULT_MAX_TRANSIT
-    ) -> None:
-        self._verifier = Verifier(trust=trust, max_transit=max_transit)
-        self._trust = trust
-
-    def __call__(self, value: bytes, *, outbox_owner: str) -> Route:
-        """Return where the envelope goes, or raise the reason it is refused."""
-        now = dt.datetime.now(dt.UTC)
-        verified = self._verifier.verify(value, now=now)
-        header = verified.header
-        if header.sender != outbox_owner:
-            raise SignatureError(
-                "envelope rejected",
-                detail=f"signed by {header.sender} but published in {outbox_owner}'s outbox",
-            )
-        for agency, key_id in header.recipients:
-            # Unknown, revoked or expired recipient keys raise their own TrustError.
-            self._trust.encryption_key(agency=agency, key_id=key_id, at=now)
-        return Route(
-            envelope_id=header.envelope_id,
-            sender=header.sender,
-            recipients=header.recipient_agencies,
-            kind=header.kind,
-        )
 
 
 @dataclass
@@ -225,7 +173,7 @@ class Router:
                 try:
                     attempt = await self._transact(producer, consumer, batch)
                     break
-                except _Refused:
+                except Refused:
                     continue  # the refused records are marked: route the batch again
         finally:
             self._refused.clear()
@@ -241,11 +189,9 @@ class Router:
             if self._on_reject is not None:
                 self._on_reject(letter, exc)
 
-    async def _transact(
-        self, producer: Any, consumer: Any, batch: dict[Any, list[Any]]
-    ) -> _Attempt:
+    async def _transact(self, producer: Any, consumer: Any, batch: dict[Any, list[Any]]) -> Attempt:
         """Route ``batch`` in one transaction; commit only once every write is acknowledged."""
-        attempt = _Attempt()
+        attempt = Attempt()
         try:
             with translate_kafka_errors("route transaction"):
                 async with producer.transaction():
@@ -261,18 +207,18 @@ class Router:
         except TransportError:
             # The transaction was aborted: rewind to the first record of the batch so it is
             # routed again (nothing from the aborted transaction is visible to readers).
-            # On _Refused the caller routes the same batch again at once: no rewind.
+            # On Refused the caller routes the same batch again at once: no rewind.
             for tp, records in batch.items():
                 consumer.seek(tp, records[0].offset)
             raise
         return attempt
 
-    async def _acknowledged(self, attempt: _Attempt) -> None:
+    async def _acknowledged(self, attempt: Attempt) -> None:
         """Await every send of ``attempt``; mark records the broker refuses for good.
 
         A retriable failure raises (the batch is retried as a whole); a terminal one
         marks its record — a delivery becomes an ``undeliverable`` dead letter, a dead
-        letter becomes a logged and audited loss — and raises :class:`_Refused`.
+        letter becomes a logged and audited loss — and raises :class:`Refused`.
         """
         refused = False
         retriable: TransportError | None = None
@@ -293,17 +239,17 @@ class Router:
                     exc.diagnostics(),
                 )
                 if sent.dead_letter:
-                    self._letter_lost.add(_where(sent.record))
+                    self._letter_lost.add(where(sent.record))
                 else:
-                    self._refused[_where(sent.record)] = UndeliverableError(
+                    self._refused[where(sent.record)] = UndeliverableError(
                         "inbox write refused", detail=f"{sent.topic}: {exc.detail}"
                     )
         if retriable is not None:
             raise retriable
         if refused:
-            raise _Refused
+            raise Refused
 
-    async def _route_one(self, producer: Any, record: Any, attempt: _Attempt) -> None:
+    async def _route_one(self, producer: Any, record: Any, attempt: Attempt) -> None:
         value: bytes = record.value or b""
         try:
             owner = self._layout.agency_of_outbox(record.topic)
@@ -322,7 +268,7 @@ class Router:
             context=parent,
             attributes={"messaging.source": record.topic, "fed.sender": owner},
         ) as current:
-            refused = self._refused.get(_where(record))
+            refused = self._refused.get(where(record))
             try:
                 if refused is not None:
                     raise refused
@@ -344,13 +290,13 @@ class Router:
             for recipient in route.recipients:
                 topic = self._layout.inbox(recipient)
                 future = await producer.send(topic, value=value, key=key, headers=headers)
-                attempt.sends.append(_Send(future=future, record=record, topic=topic))
+                attempt.sends.append(Send(future=future, record=record, topic=topic))
                 self._metrics.routed.add(1, {"fed.recipient": recipient})
             attempt.routed += len(route.recipients)
             if self._audit is not None:
                 self._note_route(route, hashlib.sha256(value).digest(), attempt)
 
-    def _note_route(self, route: Route, digest: bytes, attempt: _Attempt) -> None:
+    def _note_route(self, route: Route, digest: bytes, attempt: Attempt) -> None:
         envelope_id, sender, kind = route.envelope_id, route.sender, route.kind
         attempt.audit.append(
             AuditEvent.route(
@@ -375,7 +321,7 @@ class Router:
         )
 
     async def _reject(
-        self, producer: Any, record: Any, owner: str, exc: Error, attempt: _Attempt
+        self, producer: Any, record: Any, owner: str, exc: Error, attempt: Attempt
     ) -> None:
         # The sender's rejected topic is readable by the sender, who may be the attacker:
         # only the reason code goes there; the precise cause goes to our log and hook.
@@ -390,7 +336,7 @@ class Router:
             reason=exc.reason,
         )
         log.warning("rejected %s@%d: %s", record.topic, record.offset, exc.diagnostics())
-        if _where(record) in self._letter_lost:
+        if where(record) in self._letter_lost:
             # Kafka refused the dead letter itself for good: the loss is logged and audited
             # (REJECT with the record's hash and position) rather than stalling the router.
             log.error(
@@ -402,7 +348,7 @@ class Router:
         else:
             topic = self._layout.rejected(owner)
             future = await producer.send(topic, value=letter.to_bytes(), key=record.key)
-            attempt.sends.append(_Send(future=future, record=record, topic=topic, dead_letter=True))
+            attempt.sends.append(Send(future=future, record=record, topic=topic, dead_letter=True))
         self._metrics.rejected.add(1, {"fed.reason": exc.reason, "fed.stage": "router"})
         attempt.rejected += 1
         if self._audit is not None:
@@ -417,32 +363,3 @@ class Router:
                 )
             )
         attempt.letters.append((letter, exc))
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Send:
-    """One write handed to the producer inside a transaction, and why."""
-
-    future: Any
-    record: Any
-    topic: str
-    dead_letter: bool = False
-
-
-@dataclass
-class _Attempt:
-    """What one transaction attempt wrote; applied (audit, stats) only once it commits."""
-
-    sends: list[_Send] = field(default_factory=list)
-    audit: list[AuditEvent] = field(default_factory=list)
-    letters: list[tuple[DeadLetter, Error]] = field(default_factory=list)
-    routed: int = 0
-    rejected: int = 0
-
-
-class _Refused(Exception):  # noqa: N818 - internal signal, never leaves the router
-    """Kafka refused some writes for good; their records are marked, route the batch again."""
-
-
-def _where(record: Any) -> tuple[str, int, int]:
-    return (record.topic, record.partition, record.offset)

@@ -1,0 +1,69 @@
+"""What the router checks before it routes a record, without decrypting it.
+
+:class:`EnvelopeCheck` verifies the signature against the public registry, that
+the signer owns the outbox the record came from, that it is not stale, and that
+every recipient exists and is not revoked; :class:`Route` is what it found.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Protocol
+
+from broker.envelope import DEFAULT_MAX_TRANSIT, Verifier
+from broker.errors import SignatureError
+from broker.trust.registry import TrustStore
+
+__all__ = ["EnvelopeCheck", "Route", "RoutingCheck"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Route:
+    """What the check found: who signed it and where it goes."""
+
+    envelope_id: str
+    sender: str
+    recipients: list[str]
+    kind: str
+
+
+class RoutingCheck(Protocol):
+    """Verify a record from ``outbox_owner``'s outbox; raise a broker Error to reject it."""
+
+    def __call__(self, value: bytes, *, outbox_owner: str) -> Route: ...
+
+
+class EnvelopeCheck:
+    """The router's check: signature, outbox ownership, recipients known and not revoked.
+
+    Holds only the public registry: the router can verify but never decrypt. The
+    router is the first trusted observer of an envelope: it refuses one created
+    longer than ``max_transit`` ago (``stale``), so a retired key cannot back-date.
+    """
+
+    def __init__(
+        self, *, trust: TrustStore, max_transit: dt.timedelta = DEFAULT_MAX_TRANSIT
+    ) -> None:
+        self._verifier = Verifier(trust=trust, max_transit=max_transit)
+        self._trust = trust
+
+    def __call__(self, value: bytes, *, outbox_owner: str) -> Route:
+        """Return where the envelope goes, or raise the reason it is refused."""
+        now = dt.datetime.now(dt.UTC)
+        verified = self._verifier.verify(value, now=now)
+        header = verified.header
+        if header.sender != outbox_owner:
+            raise SignatureError(
+                "envelope rejected",
+                detail=f"signed by {header.sender} but published in {outbox_owner}'s outbox",
+            )
+        for agency, key_id in header.recipients:
+            # Unknown, revoked or expired recipient keys raise their own TrustError.
+            self._trust.encryption_key(agency=agency, key_id=key_id, at=now)
+        return Route(
+            envelope_id=header.envelope_id,
+            sender=header.sender,
+            recipients=header.recipient_agencies,
+            kind=header.kind,
+        )
