@@ -38,7 +38,6 @@ from opentelemetry import trace
 
 from broker import telemetry
 from broker._internal.retry import retry_transport
-from broker.agency.expiry import ExpiryWatch
 from broker.agency.publisher import Outgoing, Publisher
 from broker.agency.results import ConsumeStats, Delivery, Handler
 from broker.agency.store import AgencyStore
@@ -49,6 +48,7 @@ from broker.deadletter import DeadLetter
 from broker.envelope import DEFAULT_KEY_GRACE, OpenedEnvelope, Verifier
 from broker.envelope.pool import EnvelopePool
 from broker.errors import Error, ReplayError, TransportError, ValidationError
+from broker.expiry import ExpiryWatch
 from broker.models import Dossier
 from broker.retention import EXPIRED_UNREAD
 from broker.topics import TopicLayout
@@ -86,6 +86,7 @@ class Inbox:
         audit: AuditSink,
         metrics: telemetry.Metrics,
         pool: Callable[[], EnvelopePool | None],
+        key_grace: dt.timedelta = DEFAULT_KEY_GRACE,
     ) -> None:
         self.agency = identity.agency
         self._identity = identity
@@ -97,7 +98,7 @@ class Inbox:
         self._metrics = metrics
         self._pool = pool
         # Sender keys are judged at receive time too (a retired key cannot back-date).
-        self._verifier = Verifier(trust=trust, key_grace=DEFAULT_KEY_GRACE)
+        self._verifier = Verifier(trust=trust, key_grace=key_grace)
 
     async def consume(
         self,
@@ -162,8 +163,9 @@ class Inbox:
             await self._commit(consumer, tp, offset)
 
         return ExpiryWatch(
-            agency=self.agency,
-            rejected_topic=self._layout.rejected(self.agency),
+            actor=self.agency,
+            layout=self._layout,
+            owner_of=lambda _topic: self.agency,
             produce=self._publisher.produce,
             audit=self._audit.record,
             commit=commit,
