@@ -8,7 +8,8 @@ agency's own process tree.
 
 * :meth:`EnvelopePool.seal`: each worker seals a sub-batch under its own Merkle
   batch signature (:func:`broker.envelope.seal_batch`), so every envelope still
-  gets its fresh content key, per-recipient HPKE wraps and a sender signature.
+  gets its fresh content key, per-recipient key wraps (one HPKE encapsulation per
+  recipient per sub-batch) and a sender signature.
 * :meth:`EnvelopePool.open`: each worker runs the full :meth:`Verifier.open` (every
   check, in the same order) on a slice of a fetched batch and returns, per record
   and in order, the opened envelope or the error it raised, rebuilt in the caller
