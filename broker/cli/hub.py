@@ -109,6 +109,10 @@ def report(
     for c in data["clusters"][:10]:
         typer.echo(f"  {c['dossiers']:3d} dossiers across {', '.join(c['agencies'])}")
     typer.echo(f"pending release requests: {len(data['pending_release_requests'])}")
+    quarantined = data["quarantined_list_entries"]
+    typer.echo(f"quarantined list entries (pending their owner's review): {len(quarantined)}")
+    for q in quarantined[:10]:
+        typer.echo(f"  {q['topic']} {q['entry_id']}: {q['distinct_media']} distinct media")
 
 
 @app.command()

@@ -53,7 +53,7 @@ _HEX = {"sha256": 64, "md5": 32, "pdq": 64}
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC)
 
 
 def next_version(previous: int = 0) -> int:

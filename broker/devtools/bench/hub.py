@@ -29,6 +29,7 @@ import numpy as np
 from broker.config import Settings
 from broker.devtools.bench.hub_index import _loadavg, _queries, synthetic_references
 from broker.devtools.bench.hub_index import run as run_index
+from broker.devtools.bench.workload import BenchError
 from broker.errors import MatchingError
 from broker.federation import init_federation
 from broker.hashlist import ListFollower, ListState, ListUpdate, publish_updates
@@ -124,6 +125,10 @@ async def _update_visible(bootstrap: str, root: Path, index: HashIndex) -> float
             await follower.poll(timeout_ms=200)
             if state.match(sha256=[digest]):
                 visible = time.perf_counter() - start
+            elif follower.rejected > 1 or time.perf_counter() - start > 120:
+                raise BenchError(
+                    "the list update never became visible", detail=str(follower.rejected)
+                )
     return visible
 
 
