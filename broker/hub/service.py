@@ -127,6 +127,15 @@ def plan(index: HubIndex, key: str) -> list[Notice]:
     return notices
 
 
+#: A notification that is not a dossier's summary (a released hit) lists nothing more.
+_NO_SUMMARY: dict[str, object] = {
+    "matches": [],
+    "list_counts": [],
+    "references": 0,
+    "matched_references": 0,
+}
+
+
 def _list_match(m: ListMatch) -> dict[str, object]:
     return {
         "list": m.list,
@@ -248,7 +257,7 @@ class Hub:
                 "hit_key": own.key,
                 "codes": codes_from_json(own.codes),
                 "at": dt.datetime.now(dt.UTC),
-                **(summary or {}),
+                **(_NO_SUMMARY | (summary or {})),
             },
         )
         sent = await self.node.publish(
