@@ -219,6 +219,8 @@ async def ensure_compacted_topic(conn: KafkaConnection, topic: str) -> bool:
             response = await admin.create_topics([new])
         for entry in response.topic_errors:
             error = kafka_errors.for_code(entry[1])
+            if error is kafka_errors.TopicAuthorizationFailedError:
+                raise AccessDeniedError(f"cannot create topic {topic}", detail=error.__name__)
             if entry[1] and error is not kafka_errors.TopicAlreadyExistsError:
                 raise TransportError(f"cannot create topic {topic}", detail=error.__name__)
     return True
