@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +21,8 @@ from broker.deadletter import DeadLetter
 from broker.errors import HashListError, ListSignatureError
 from broker.hashlist import ListUpdate
 from broker.hashlist.update import ML_DSA_CONTEXT, UPDATE_TAG, next_version
+from broker.home import hub_db
+from broker.hub import HubIndex
 from broker.matching.pdq import to_hex
 from broker.models import Dossier
 from broker.topics import HUB
@@ -228,3 +236,44 @@ async def test_a_seizure_sized_dossier_gives_each_owner_one_summarised_notificat
     ]
     assert len(de_note["matches"]) == 40 and de_note["references"] == 0
     assert all(m["other_agencies"] == ["ES-PN"] for m in de_note["matches"])
+
+
+async def test_hub_run_imports_known_material_as_its_own_list_and_matches_it(
+    fed: Fed, tmp_path: Path
+) -> None:
+    listed = f"{0xC0FFEE:064x}"
+    known = tmp_path / "known.txt"
+    known.write_text(listed + "\n")
+    async with fed.node("ES-PN") as es:
+        await es.publish_dossier(
+            _media_dossier(40, [(listed, None)], phone="+447700900801"), to=[HUB]
+        )
+    await fed.route(expect=1)
+    env = dict(
+        os.environ,
+        KAFKA_BOOTSTRAP=fed.conn.bootstrap,
+        BROKER_TOPIC_PREFIX=fed.layout.prefix,
+        BROKER_HOME=str(fed.settings.home),
+    )
+    fed.index.close()  # the hub process owns hub.db while it runs
+    ran = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "broker", "hub", "run", "--known-material", str(known),
+         "--until-idle", "3"],
+        capture_output=True, text=True, env=env, timeout=600, check=True,
+    )  # fmt: skip
+    assert "1 known-material hashes published" in ran.stdout
+    fed.index = HubIndex.open(hub_db(fed.settings, HUB))
+    await fed.route(expect=1)
+    (note,) = await fed.inbox("ES-PN", "HIT_NOTIFICATION", expect=1)
+    assert note["known_material"]
+    ((match,),) = [m["lists"] for m in note["matches"]]
+    assert (match["list"], match["list_owner"], match["status"]) == ("known-material", HUB, "ADD")
+    shown = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "broker", "hashlist", "show", "--list", "known-material",
+         "--as", "ES-PN", "--owner", HUB, "--json"],
+        capture_output=True, text=True, env=env, timeout=300, check=True,
+    )  # fmt: skip
+    assert json.loads(shown.stdout)["by_kind"] == {"sha256": 1, "md5": 0, "pdq": 0}
+    fed.index.close()
