@@ -60,6 +60,7 @@ class AclOperation(IntEnum):
 
     READ = 3
     WRITE = 4
+    CREATE = 5
     DESCRIBE = 8
 
 
@@ -102,6 +103,11 @@ def acl_bindings(layout: TopicLayout, agencies: list[str]) -> list[AclBinding]:
         op = AclOperation.READ if perm.operation is Operation.READ else AclOperation.WRITE
         allow(perm.principal, ResourceType.TOPIC, perm.topic, op)
     for agency in agencies:
+        # Hash lists: only the owner writes (and creates) its lists' topics; every agency reads.
+        lists, own = layout.hashlist_prefix(), layout.hashlist_prefix(agency)
+        for list_op in (AclOperation.WRITE, AclOperation.CREATE):
+            allow(agency, ResourceType.TOPIC, own, list_op, PatternType.PREFIXED)
+        allow(agency, ResourceType.TOPIC, lists, AclOperation.READ, PatternType.PREFIXED)
         allow(agency, ResourceType.GROUP, layout.consumer_group(agency), AclOperation.READ)
         allow(AUDITOR, ResourceType.TOPIC, layout.rejected(agency), AclOperation.READ)
     allow(ROUTER, ResourceType.GROUP, layout.router_group, AclOperation.READ)

@@ -40,7 +40,9 @@ The tree::
     │   └── WitnessError          a witness refuses to cosign (rollback, fork, bad note)
     ├── MatchingError             the hash index (broker.matching)
     │   ├── HashFormatError       a PDQ, SHA-256 or MD5 value that is not well formed
-    │   └── IndexCorruptError     a saved index is truncated, altered or of an unknown format
+    │   ├── IndexCorruptError     a saved index is truncated, altered or of an unknown format
+    │   └── HashListError         a hash-list update or file is malformed, or names another list
+    │       └── ListSignatureError  a list update not signed by its list's owner
     └── MediaError                hashing seized media (a bad file is counted, never raised)
         ├── MediaSourceError      the folder to hash is missing or not a directory
         └── MediaWorkerError      a hashing worker process died
@@ -74,10 +76,12 @@ __all__ = [
     "Error",
     "ExpiredEnvelopeError",
     "HashFormatError",
+    "HashListError",
     "IndexCorruptError",
     "KeyExpiredError",
     "KeyNotYetValidError",
     "KeyRevokedError",
+    "ListSignatureError",
     "LocalKafkaError",
     "MalformedEnvelopeError",
     "MatchingError",
@@ -390,6 +394,18 @@ class IndexCorruptError(MatchingError):
     """A saved index is truncated, altered or of an unknown format; it was not loaded."""
 
     reason = "index-corrupt"
+
+
+class HashListError(MatchingError):
+    """A hash-list update or import file is malformed, or names another list than its topic."""
+
+    reason = "bad-list-update"
+
+
+class ListSignatureError(HashListError):
+    """A hash-list update whose signatures do not verify under its list owner's certified key."""
+
+    reason = "list-signature"
 
 
 class MediaError(Error):

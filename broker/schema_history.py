@@ -34,6 +34,8 @@ TOP_LEVEL = (
     "eu.fed.envelope.Envelope",
     "eu.fed.envelope.Header",
     "eu.fed.envelope.Inner",
+    "eu.fed.hashlist.ListUpdate",
+    "eu.fed.hashlist.SignedListUpdate",
     "eu.fed.trust.AuditKey",
     "eu.fed.trust.KeyCertificate",
     "eu.fed.trust.RegistryManifest",

@@ -8,6 +8,8 @@ topic                          written by                       read by
 ``<p>.rejected.<AGENCY>``      the router and that agency       that agency, auditors
 ``<p>.audit``                  every node                       auditors
 ``<p>.federation`` (compacted) the federation administrator     everyone
+``<p>.hashlist.<OWNER>.<list>`` that owner only                 every agency
+(compacted)
 =============================  ===============================  ======================
 
 The prefix ``<p>`` is configurable (default ``fed``). :func:`access_matrix` derives
@@ -34,6 +36,7 @@ from broker.errors import ConfigError
 __all__ = [
     "AGENCY_ID_PATTERN",
     "HUB",
+    "LIST_NAME_PATTERN",
     "ROUTER",
     "Operation",
     "Permission",
@@ -41,6 +44,9 @@ __all__ = [
     "access_matrix",
     "check_agency_id",
 ]
+
+#: Hash-list names: 1-40 of a-z, 0-9 and '-', starting with a letter or digit.
+LIST_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 #: Agency ids look like ``ES-PN``, ``DE-BKA``, ``EUROPOL``.
 AGENCY_ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,7}(?:-[A-Z0-9]{1,8}){0,2}$")
@@ -104,6 +110,27 @@ class TopicLayout:
     def federation(self) -> str:
         """The compacted topic carrying the public federation registry."""
         return f"{self.prefix}.federation"
+
+    def hashlist(self, owner: str, name: str) -> str:
+        """Return the compacted topic of ``owner``'s hash list ``name``."""
+        if not LIST_NAME_PATTERN.fullmatch(name):
+            raise ConfigError(
+                f"malformed hash-list name {name!r}", detail="expected [a-z0-9-]{1,40}"
+            )
+        return f"{self.hashlist_prefix(owner)}{name}"
+
+    def hashlist_prefix(self, owner: str | None = None) -> str:
+        """Return the prefix of every hash-list topic (of ``owner``'s only, if given)."""
+        head = f"{self.prefix}.hashlist."
+        return head if owner is None else f"{head}{check_agency_id(owner)}."
+
+    def hashlist_of(self, topic: str) -> tuple[str, str]:
+        """Return ``(owner, name)`` of hash-list ``topic``; raise ConfigError if it is not one."""
+        head = self.hashlist_prefix()
+        owner, _, name = topic.removeprefix(head).partition(".")
+        if not topic.startswith(head) or not LIST_NAME_PATTERN.fullmatch(name):
+            raise ConfigError(f"{topic!r} is not a hash-list topic")
+        return check_agency_id(owner), name
 
     @property
     def outbox_pattern(self) -> str:

@@ -203,6 +203,29 @@ async def ensure_topics(
         return [t.name for t in new]
 
 
+async def ensure_compacted_topic(conn: KafkaConnection, topic: str) -> bool:
+    """Create a one-partition compacted topic (a hash list) if missing; return whether created."""
+    async with conn.admin() as admin:
+        with translate_kafka_errors("describe cluster"):
+            cluster = await admin.describe_cluster()
+            if topic in set(await admin.list_topics()):
+                return False
+        brokers = max(1, len(cluster.get("brokers", [])))
+        configs = {"cleanup.policy": "compact", "min.insync.replicas": str(min(2, brokers))}
+        new = NewTopic(
+            name=topic, num_partitions=1, replication_factor=min(3, brokers), topic_configs=configs
+        )
+        with translate_kafka_errors("create topics"):
+            response = await admin.create_topics([new])
+        for entry in response.topic_errors:
+            error = kafka_errors.for_code(entry[1])
+            if error is kafka_errors.TopicAuthorizationFailedError:
+                raise AccessDeniedError(f"cannot create topic {topic}", detail=error.__name__)
+            if entry[1] and error is not kafka_errors.TopicAlreadyExistsError:
+                raise TransportError(f"cannot create topic {topic}", detail=error.__name__)
+    return True
+
+
 async def topic_configs(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, dict[str, str]]:
     """Return the configs set on each topic itself (not inherited from the broker)."""
     if not topics:

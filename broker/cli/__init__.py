@@ -55,6 +55,7 @@ def _register() -> None:
     from broker.cli import demo as demo_cli
     from broker.cli import dossier as dossier_cli
     from broker.cli import federation as federation_cli
+    from broker.cli import hashlist as hashlist_cli
     from broker.cli import hub as hub_cli
     from broker.cli import local as local_cli
     from broker.cli import media as media_cli
@@ -70,13 +71,14 @@ def _register() -> None:
     app.add_typer(network_cli.router_app, name="router")
     app.add_typer(network_cli.topics_app, name="topics")
     app.add_typer(hub_cli.app, name="hub")
+    app.add_typer(hashlist_cli.app, name="hashlist")
     app.add_typer(audit_cli.app, name="audit")
     app.add_typer(media_cli.app, name="media")
     app.command(name="publish")(network_cli.publish)
     app.command(name="inbox")(network_cli.inbox)
     app.command(name="receipts")(network_cli.receipts)
     app.command(name="demo")(demo_cli.demo)
-    app.command(name="bench")(bench_cli.bench)
+    app.add_typer(bench_cli.app, name="bench")
     app.command(name="chaos")(chaos_cli.chaos)
     app.command(name="status")(status_cli.status)
 

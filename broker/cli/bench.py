@@ -3,6 +3,7 @@
 Example::
 
     $ broker bench --quick --json
+    $ broker bench hub --reference 1000000 --queries 20000 --json
 """
 
 from __future__ import annotations
@@ -14,10 +15,17 @@ import typer
 
 from broker.devtools.bench.runner import CRYPTO_WORKERS, Options, run
 
-__all__ = ["bench"]
+__all__ = ["app", "bench"]
+
+app = typer.Typer(
+    help="Measure the broker: secure vs plain Kafka (no subcommand), or the hub's matching (hub).",
+    invoke_without_command=True,
+)
 
 
+@app.callback()
 def bench(
+    ctx: typer.Context,
     as_json: bool = typer.Option(
         False, "--json", help="Print one JSON object (the table goes to stderr)."
     ),
@@ -39,6 +47,8 @@ def bench(
     ),
 ) -> None:
     """Measure secure vs plain throughput, end-to-end latency, audit verify rate, peak RSS."""
+    if ctx.invoked_subcommand is not None:
+        return
     options = Options(
         quick=quick,
         repetitions=repetitions,
@@ -54,3 +64,39 @@ def bench(
         typer.echo(json.dumps(report.to_json(), indent=2, sort_keys=False))
     else:
         typer.echo(report.table())
+
+
+@app.command()
+def hub(
+    reference: int = typer.Option(1_000_000, "--reference", min=1, help="Reference hashes."),
+    queries: int = typer.Option(20_000, "--queries", min=10, help="Queries in the batch run."),
+    seizure: int = typer.Option(360_000, "--seizure", min=1, help="Hashes of the seizure."),
+    repeat: int = typer.Option(1, "--repeat", min=1, help="Build and batch runs (median)."),
+    processes: int = typer.Option(
+        1, "--processes", min=1, help="Also query the seizure in this many processes (>1)."
+    ),
+    no_kafka: bool = typer.Option(
+        False, "--no-kafka", help="Skip hub_update_visible_s (needs Kafka)."
+    ),
+    bootstrap: str | None = typer.Option(
+        None, "--bootstrap", envvar="KAFKA_BOOTSTRAP", help="Kafka to use (default: start one)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """The hub's hash index: build, q/s, p99, recall, false matches, RSS, update latency."""
+    from broker.devtools.bench.hub import run as run_hub
+
+    out = run_hub(
+        reference=reference,
+        queries=queries,
+        seizure=seizure,
+        repeat=repeat,
+        processes=processes,
+        bootstrap=bootstrap,
+        kafka=not no_kafka,
+    )
+    if as_json:
+        typer.echo(json.dumps(out, indent=2))
+    else:
+        for key, value in out.items():
+            typer.echo(f"{key}: {value}")

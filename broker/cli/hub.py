@@ -12,14 +12,17 @@ from broker import telemetry
 from broker.agency import AgencyNode
 from broker.agency.store import AgencyStore
 from broker.cli._common import HomeOption, settings_for
+from broker.cli.hashlist import publish_file
 from broker.cli.network import UntilIdle, _stop_on_sigterm
 from broker.connect import connection_for
+from broker.hashlist import ListFollower
 from broker.home import agency_db, hub_db
 from broker.hub import Hub, HubIndex
 from broker.hub.grant import find_release_request, grant_release, release_requests
+from broker.hub.lists import DEFAULT_QUARANTINE_AFTER
 from broker.hub.report import build_report, explain
 from broker.models import normalize_selector
-from broker.topics import HUB
+from broker.topics import HUB, TopicLayout
 
 app = typer.Typer(
     help="The hub: cross-border matching with originator control.", no_args_is_help=True
@@ -34,27 +37,49 @@ def _index_path(home: Path | None, agency: str) -> Path:
 def run(
     agency: str = typer.Option(HUB, "--as", help="The hub's agency id."),
     known_material: Path | None = typer.Option(
-        None, "--known-material", help="File of known-material SHA-256 hashes, one per line."
+        None,
+        "--known-material",
+        help="Hash-list file (SHA-256 per line, or CSV/JSONL) imported as the hub's own list "
+        "'known-material' (signed updates on its topic) before the hub starts.",
+    ),
+    quarantine_after: int = typer.Option(
+        DEFAULT_QUARANTINE_AFTER,
+        "--quarantine-after",
+        min=1,
+        help="Quarantine a list entry that matches more distinct media than this, pending its "
+        "owner's review (confirm/dispute).",
     ),
     until_idle: float | None = UntilIdle,
     home: Path | None = HomeOption,
 ) -> None:
-    """Index every dossier addressed to the hub and notify owners of cross-border hits."""
+    """Index every dossier addressed to the hub, follow every hash list, notify owners of hits."""
     settings = settings_for(home)
     telemetry.configure(service="hub")
 
-    index = HubIndex.open(_index_path(home, agency))
     if known_material is not None:
-        count = index.load_known_material(known_material.read_text().split())
-        typer.echo(f"hub: {count} known-material hashes loaded")
+        count = publish_file(settings, agency=agency, name="known-material", path=known_material)
+        typer.echo(f"hub: {count} known-material hashes published to {agency}/known-material")
+    index = HubIndex.open(_index_path(home, agency), quarantine_after=quarantine_after)
 
     async def main() -> None:
-        node = AgencyNode.load(settings, agency=agency, conn=connection_for(settings, agency))
+        conn = connection_for(settings, agency)
+        node = AgencyNode.load(settings, agency=agency, conn=conn)
         hub = Hub(node=node, index=index)
-        async with node:
-            stats = await node.consume(
-                handler=hub.on_delivery, stop=_stop_on_sigterm(), until_idle=until_idle
-            )
+        layout = TopicLayout(prefix=settings.topic_prefix)
+        follower = ListFollower(
+            conn=conn, layout=layout, state=index.lists.state, trust=node.trust, agency=agency
+        )
+        async with node, follower:
+            await follower.catch_up(idle_s=0.5)  # the lists as they stand before any dossier
+            stop = asyncio.Event()
+            following = asyncio.create_task(follower.run(stop))
+            try:
+                stats = await node.consume(
+                    handler=hub.on_delivery, stop=_stop_on_sigterm(), until_idle=until_idle
+                )
+            finally:
+                stop.set()
+                await following
         index.close()
         typer.echo(
             f"hub: indexed {stats.delivered}, notifications {hub.notifications}, "
@@ -84,6 +109,10 @@ def report(
     for c in data["clusters"][:10]:
         typer.echo(f"  {c['dossiers']:3d} dossiers across {', '.join(c['agencies'])}")
     typer.echo(f"pending release requests: {len(data['pending_release_requests'])}")
+    quarantined = data["quarantined_list_entries"]
+    typer.echo(f"quarantined list entries (pending their owner's review): {len(quarantined)}")
+    for q in quarantined[:10]:
+        typer.echo(f"  {q['topic']} {q['entry_id']}: {q['distinct_media']} distinct media")
 
 
 @app.command()

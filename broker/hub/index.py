@@ -3,12 +3,16 @@
 Keys are normalized selectors (:func:`broker.models.normalize_selector`),
 ``sha256:<hex>`` for exact media hashes, and ``pdq:cluster-<32 hex>`` for
 perceptual hashes, which match within a Hamming distance (default 31 of 256
-bits) — a near duplicate joins the cluster of the first stored hash it is near.
-A cluster's id is random (:func:`cluster_id`), never a member's hash: it is the
-``hit_key`` every member is sent, so no agency learns another's exact hash
-(red-team F11); each holding keeps its own hash as the value shown to its owner.
-An index written before opaque ids is migrated when opened (the old
-``pdq:<founder hash>`` keys are renamed, and grants naming them still resolve).
+bits). PDQ clusters are connected components found through an exact
+multi-index-hashing index (:mod:`broker.hub.pdq`): independent of arrival order,
+with opaque HMAC ids that are never a member's hash: it is the ``hit_key`` every
+member is sent, so no agency learns another's exact hash (red-team F11); each
+holding keeps its own hash as the value shown to its owner. A PDQ hash of
+quality below 50 (``MediaReference.perceptual_low_quality``) is never matched.
+When clusters merge, their keys are renamed everywhere (holdings, notifications,
+release requests), and grants naming an old key still resolve
+(:meth:`HubIndex.current_key`); an index written with founder-hash or
+arrival-order clusters is migrated when opened.
 A key held by two or more agencies is a cross-border link; a media hash on the
 known-material list is a known-material hit.
 
@@ -32,16 +36,22 @@ from typing import Any
 
 from broker._internal.sqlite import open_wal
 from broker.errors import ConfigError
+from broker.hashlist import ListState
+from broker.hub.lists import DEFAULT_QUARANTINE_AFTER, ListMatcher, ListResult
+from broker.hub.pdq import CLUSTER_PREFIX, CLUSTER_SCHEME, PdqClusters
+from broker.hub.pdq import SCHEMA as PDQ_SCHEMA
+from broker.matching import DEFAULT_THRESHOLD
 from broker.models import Dossier, normalize_selector
 
-__all__ = ["CLUSTER_PREFIX", "Holding", "HubIndex", "cluster_id", "dossier_keys", "hamming"]
+__all__ = ["CLUSTER_PREFIX", "Holding", "HubIndex", "dossier_keys", "hamming"]
 
-#: PDQ cluster ids (``pdq:cluster-<32 hex>``): opaque, never a member's hash.
-CLUSTER_PREFIX = "cluster-"
+#: Re-key one table (rows the new key already has are merged into it, then dropped).
 _RENAME_KEY = (
     "UPDATE OR IGNORE holdings SET key = ? WHERE key = ?",
+    "DELETE FROM holdings WHERE key = ?",
     "UPDATE OR IGNORE notified SET key = ? WHERE key = ?",
-    "UPDATE OR IGNORE release_requests SET key = ? WHERE key = ?",
+    "DELETE FROM notified WHERE key = ?",
+    "UPDATE release_requests SET key = ? WHERE key = ?",
 )
 
 _SCHEMA = """
@@ -51,7 +61,6 @@ CREATE TABLE IF NOT EXISTS holdings (
     PRIMARY KEY (key, agency, envelope_id)
 );
 CREATE INDEX IF NOT EXISTS holdings_key ON holdings(key);
-CREATE TABLE IF NOT EXISTS pdq (hash TEXT PRIMARY KEY, cluster TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS known (sha256 TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS notified (
     key TEXT NOT NULL, agency TEXT NOT NULL, others TEXT NOT NULL,
@@ -69,15 +78,6 @@ CREATE TABLE IF NOT EXISTS anonymous_parties (
     PRIMARY KEY (request_id, alias)
 );
 """
-
-
-def cluster_id() -> str:
-    """Return a fresh opaque id for a PDQ cluster: random, so it says nothing of any hash.
-
-    >>> cluster_id().startswith(CLUSTER_PREFIX)
-    True
-    """
-    return CLUSTER_PREFIX + secrets.token_hex(16)
 
 
 def hamming(a: str, b: str) -> int:
@@ -119,23 +119,58 @@ class Holding:
 class HubIndex:
     """Selector and hash index with link detection."""
 
-    def __init__(self, *, db: sqlite3.Connection, pdq_threshold: int = 31) -> None:
+    def __init__(
+        self,
+        *,
+        db: sqlite3.Connection,
+        pdq_threshold: int = DEFAULT_THRESHOLD,
+        snapshot: Path | None = None,
+        quarantine_after: int = DEFAULT_QUARANTINE_AFTER,
+    ) -> None:
         self._db = db
         self.pdq_threshold = pdq_threshold
+        row = db.execute("SELECT value FROM meta WHERE key = 'pdq_cluster_key'").fetchone()
+        if row is None:
+            row = (secrets.token_hex(32),)
+            db.execute("INSERT INTO meta VALUES ('pdq_cluster_key', ?)", row)
+        self.pdq = PdqClusters(
+            db, snapshot=snapshot, key=bytes.fromhex(str(row[0])), threshold=pdq_threshold
+        )
+        lists = None if snapshot is None else snapshot.with_name(snapshot.name + "-lists")
+        #: The hash lists the hub follows (the replay of their topics) and its matches on them.
+        self.lists = ListMatcher(
+            db,
+            ListState(db, snapshot=lists),
+            quarantine_after=quarantine_after,
+            pdq_threshold=pdq_threshold,
+        )
 
     @classmethod
-    def open(cls, path: Path, *, pdq_threshold: int = 31) -> HubIndex:
-        """Open (creating if needed) the index at ``path``."""
+    def open(
+        cls,
+        path: Path,
+        *,
+        pdq_threshold: int = DEFAULT_THRESHOLD,
+        quarantine_after: int = DEFAULT_QUARANTINE_AFTER,
+    ) -> HubIndex:
+        """Open (creating if needed) the index at ``path`` (its hash indexes beside it)."""
         try:
-            db = open_wal(path, schema=_SCHEMA, busy_timeout_ms=10_000)  # 0600 in 0700
-            index = cls(db=db, pdq_threshold=pdq_threshold)
+            db = open_wal(path, schema=_SCHEMA + PDQ_SCHEMA, busy_timeout_ms=10_000)
+            index = cls(
+                db=db,
+                pdq_threshold=pdq_threshold,
+                snapshot=path.with_name(path.name + ".pdq"),
+                quarantine_after=quarantine_after,
+            )
             index._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError("cannot open the hub index", detail=str(path)) from exc
         return index
 
     def close(self) -> None:
-        """Close the database."""
+        """Save the hash indexes (if they changed) and close the database."""
+        self.pdq.save()
+        self.lists.state.save()
         self._db.close()
 
     def load_known_material(self, hashes: Iterable[str]) -> int:
@@ -145,40 +180,51 @@ class HubIndex:
         return len(rows)
 
     def is_known(self, sha256: str) -> bool:
-        """Whether a hash is on the known-material list."""
+        """Whether a hash is on the (local, pre-hash-list) known-material list."""
         return (
             self._db.execute("SELECT 1 FROM known WHERE sha256 = ?", (sha256,)).fetchone()
             is not None
         )
 
-    def _pdq_cluster(self, phash: str) -> str:
-        for stored, cluster in self._db.execute("SELECT hash, cluster FROM pdq"):
-            if len(stored) == len(phash) and hamming(stored, phash) <= self.pdq_threshold:
-                self._db.execute("INSERT OR IGNORE INTO pdq VALUES (?, ?)", (phash, cluster))
-                return str(cluster)
-        cluster = cluster_id()
-        self._db.execute("INSERT OR IGNORE INTO pdq VALUES (?, ?)", (phash, cluster))
-        return cluster
+    def known_key(self, key: str) -> bool:
+        """Whether ``key`` is known material: on the local list, or matched by a hash list."""
+        local = key.startswith("sha256:") and self.is_known(key.removeprefix("sha256:"))
+        return local or self.lists.is_known(key)
+
+    def match_lists(self, dossier: Dossier) -> ListResult:
+        """Match a dossier's media against the followed hash lists (recording the matches)."""
+        pdq_keys: dict[str, str] = {}
+        for m in dossier.media:
+            if m.perceptual_hash:
+                h = m.perceptual_hash.lower()
+                row = self._db.execute("SELECT cluster FROM pdq WHERE hash = ?", (h,)).fetchone()
+                if row is not None:
+                    pdq_keys[h] = str(row[0])
+        return self.lists.match_media(dossier.media, pdq_keys)
+
+    def _rename(self, renames: dict[str, str]) -> None:
+        """Re-key PDQ clusters ``old -> new`` everywhere; old keys keep resolving for grants."""
+        for old, new in renames.items():
+            old_key, new_key = f"pdq:{old}", f"pdq:{new}"
+            for statement in _RENAME_KEY:
+                args = (old_key,) if statement.startswith("DELETE") else (new_key, old_key)
+                self._db.execute(statement, args)
+            self._db.execute("UPDATE renamed_keys SET new = ? WHERE new = ?", (new_key, old_key))
+            self._db.execute(
+                "INSERT OR REPLACE INTO renamed_keys VALUES (?, ?)", (old_key, new_key)
+            )
 
     def _migrate(self) -> None:
-        """Give clusters keyed by their founder's hash (hub.db before F11) opaque ids."""
+        """Give clusters made in arrival order (or keyed by a founder hash) component ids."""
         row = self._db.execute("SELECT value FROM meta WHERE key = 'pdq_cluster_ids'").fetchone()
-        if row is not None:
+        if row is not None and row[0] == CLUSTER_SCHEME:
             return
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            old = [str(r[0]) for r in self._db.execute("SELECT DISTINCT cluster FROM pdq")]
-            for founder in (c for c in old if not c.startswith(CLUSTER_PREFIX)):
-                new = cluster_id()
-                old_key, new_key = f"pdq:{founder}", f"pdq:{new}"
-                self._db.execute("UPDATE pdq SET cluster = ? WHERE cluster = ?", (new, founder))
-                for statement in _RENAME_KEY:
-                    self._db.execute(statement, (new_key, old_key))
-                # Requests already sent named the old key: their grants still resolve.
-                self._db.execute(
-                    "INSERT OR IGNORE INTO renamed_keys VALUES (?, ?)", (old_key, new_key)
-                )
-            self._db.execute("INSERT INTO meta VALUES ('pdq_cluster_ids', 'opaque')")
+            self._rename(self.pdq.recluster())
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('pdq_cluster_ids', ?)", (CLUSTER_SCHEME,)
+            )
         except sqlite3.Error:
             self._db.execute("ROLLBACK")
             raise
@@ -194,20 +240,28 @@ class HubIndex:
         restricted = int(dossier.codes.originator_consent_required)
         codes = dossier.codes.model_dump_json()
         keys = dossier_keys(dossier)
-        for media in dossier.media:
-            if media.perceptual_hash and (media.perceptual_algorithm or "").upper() == "PDQ":
-                cluster = self._pdq_cluster(media.perceptual_hash)
-                keys.append((f"pdq:{cluster}", media.perceptual_hash))
+        pdq = [
+            m.perceptual_hash
+            for m in dossier.media
+            if m.perceptual_hash
+            and (m.perceptual_algorithm or "").upper() == "PDQ"
+            and not m.perceptual_low_quality  # too unreliable to match on
+        ]
         self._db.execute("BEGIN")
         try:
+            clusters, renames = self.pdq.assign(pdq)
+            self._rename(renames)
+            keys += [(f"pdq:{clusters[h.lower()]}", h) for h in pdq]
             self._db.executemany(
                 "INSERT OR IGNORE INTO holdings VALUES (?, ?, ?, ?, ?, ?)",
                 [(k, agency, envelope_id, restricted, v, codes) for k, v in keys],
             )
-        except sqlite3.Error:
+        except BaseException:
             self._db.execute("ROLLBACK")
+            self.pdq.rollback()
             raise
         self._db.execute("COMMIT")
+        self.pdq.commit()
         return sorted({k for k, _ in keys})
 
     def holdings(self, key: str) -> list[Holding]:

@@ -55,6 +55,10 @@ def build_report(index: HubIndex) -> dict[str, Any]:
         ),
         "links_per_agency": dict(sorted(per_agency.items())),
         "known_material_hits": len(index.known_hits()),
+        "quarantined_list_entries": [
+            {"topic": topic, "entry_id": entry, "distinct_media": n}
+            for topic, entry, n in index.lists.quarantined()
+        ],
         "pending_release_requests": index.release_requests(status="PENDING"),
     }
 

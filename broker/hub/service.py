@@ -25,7 +25,15 @@ Hit/no-hit with originator control:
 * The owner's signed ``ReleaseGrant`` releases exactly the hit it names to
   exactly the agencies (or aliases) it names, which must be among those
   requested: forwarding can only narrow the audience.
-* A media hash on the hub's known-material list is reported to its holder.
+* A media hash on the hub's known-material list, or matched by a hash list the
+  hub follows (:mod:`broker.hashlist`; exact SHA-256 / MD5 or PDQ near-duplicate),
+  is reported to its holder with the list, category, series and the list owner's
+  feedback (``ADD``, ``CONFIRM``, ``QUARANTINED``).
+* **One notification per owner holding and dossier**: everything a dossier
+  triggers for one owner's holding (every matched key, with its other holders
+  under the rules above, and the list matches with counts per list and category)
+  goes in ONE ``HitNotification`` (``matches``, ``list_counts``), not one message
+  per hash: a seizure of thousands of media gives each owner one summary.
 
 Example::
 
@@ -44,6 +52,7 @@ from broker.audit.events import AuditEvent
 from broker.codec import SchemaStore
 from broker.errors import ValidationError
 from broker.hub.index import Holding, HubIndex
+from broker.hub.lists import ListMatch, ListResult
 from broker.models.codes import codes_from_json
 
 __all__ = ["ANONYMOUS_PREFIX", "Hub", "Notice", "anonymous_alias", "plan"]
@@ -95,7 +104,7 @@ def plan(index: HubIndex, key: str) -> list[Notice]:
     """Decide who learns what about ``key`` (pure; no Kafka)."""
     holdings = index.holdings(key)
     agencies = {h.agency for h in holdings}
-    known = key.startswith("sha256:") and index.is_known(key.removeprefix("sha256:"))
+    known = index.known_key(key)
     if len(agencies) < 2 and not known:
         return []
     restricted = {h.agency for h in holdings if h.restricted}
@@ -118,6 +127,28 @@ def plan(index: HubIndex, key: str) -> list[Notice]:
     return notices
 
 
+#: A notification that is not a dossier's summary (a released hit) lists nothing more.
+_NO_SUMMARY: dict[str, object] = {
+    "matches": [],
+    "list_counts": [],
+    "references": 0,
+    "matched_references": 0,
+}
+
+
+def _list_match(m: ListMatch) -> dict[str, object]:
+    return {
+        "list": m.list,
+        "list_owner": m.list_owner,
+        "entry_id": m.entry_id,
+        "category": m.category,
+        "series": m.series,
+        "kind": m.kind,
+        "distance": m.distance,
+        "status": m.status,
+    }
+
+
 class Hub:
     """The hub service on top of an agency node (EUROPOL by default)."""
 
@@ -132,24 +163,75 @@ class Hub:
         """Handle one delivery to the hub (the consumer's handler)."""
         header = delivery.opened.header
         if header.kind == "DOSSIER" and delivery.dossier is not None:
-            keys = self.index.add(
-                delivery.dossier, agency=header.sender, envelope_id=header.envelope_id
-            )
-            for key in keys:
-                await self._notify(key)
+            dossier = delivery.dossier
+            keys = self.index.add(dossier, agency=header.sender, envelope_id=header.envelope_id)
+            found = self.index.match_lists(dossier)
+            await self._notify(keys, found=found, sender=header.sender, refs=len(dossier.media))
         elif header.kind == "RELEASE_GRANT":
             await self._on_grant(header.sender, delivery.opened.payload)
 
-    async def _notify(self, key: str) -> None:
-        for notice in plan(self.index, key):
-            before = self.index.notified_others(key, notice.owner)
-            state = set(notice.visible) | ({"?"} if notice.permission_required else set())
-            if before is not None and state <= before:
-                continue  # nothing new for this owner
-            await self._send_hit(notice.owner_holding, notice.visible, notice)
-            self.index.mark_notified(key, notice.owner, state | (before or set()))
-            for hidden in notice.restricted_others:
-                await self._request_release(key, hidden)
+    async def _notify(
+        self,
+        keys: list[str],
+        *,
+        found: ListResult | None = None,
+        sender: str | None = None,
+        refs: int = 0,
+    ) -> None:
+        """Send each owner holding ONE summary of what ``keys`` newly tell it."""
+        todo: dict[tuple[str, str], list[tuple[Notice, set[str]]]] = {}
+        for key in keys:
+            for notice in plan(self.index, key):
+                before = self.index.notified_others(key, notice.owner)
+                state = set(notice.visible) | ({"?"} if notice.permission_required else set())
+                if before is not None and state <= before:
+                    continue  # nothing new for this owner
+                group = (notice.owner, notice.owner_holding.envelope_id)
+                todo.setdefault(group, []).append((notice, state | (before or set())))
+        for (owner, _), items in sorted(todo.items()):
+            notices = [n for n, _ in items]
+            own = notices[0].owner_holding
+            await self._send_summary(own, notices, found if owner == sender else None, refs)
+            for notice, state in items:
+                self.index.mark_notified(notice.key, owner, state)
+            for notice in notices:
+                for hidden in notice.restricted_others:
+                    await self._request_release(notice.key, hidden)
+
+    async def _send_summary(
+        self,
+        own: Holding,
+        notices: list[Notice],
+        found: ListResult | None,
+        refs: int,
+    ) -> None:
+        # List matches are the sender's own (its media); other holders see known_material.
+        lists = found.by_key if found is not None else {}
+        counts = found.counts if found is not None else {}
+        items = []
+        for n in notices:
+            items.append(
+                {
+                    "hit_key": n.key,
+                    "selector_type": _TYPES.get(n.key.split(":", 1)[0], "DEVICE_ID"),
+                    "selector_value": n.owner_holding.value,
+                    "other_agencies": sorted(n.visible),
+                    "permission_required": n.permission_required,
+                    "known_material": n.known_material,
+                    "lists": [_list_match(m) for m in lists.get(n.key, [])],
+                }
+            )
+        summary = {
+            "matches": items,
+            "list_counts": [
+                {"list": name, "list_owner": owner, "category": category, "count": c}
+                for (name, owner, category), c in sorted(counts.items(), key=str)
+            ],
+            "references": refs if found is not None else 0,
+            "matched_references": found.matched if found is not None else 0,
+        }
+        visible = set().union(*(n.visible for n in notices))
+        await self._send_hit(own, visible, notices[0], summary=summary)
 
     async def _send_hit(
         self,
@@ -159,6 +241,7 @@ class Hub:
         *,
         released_by: str | None = None,
         request_id: str | None = None,
+        summary: dict[str, object] | None = None,
     ) -> None:
         prefix = own.key.split(":", 1)[0]
         payload = self._store.encode(
@@ -168,12 +251,13 @@ class Hub:
                 "selector_type": _TYPES.get(prefix, "DEVICE_ID"),
                 "selector_value": own.value,  # the owner's own value, nothing of others'
                 "owner_envelope_id": own.envelope_id,
-                "other_agencies": sorted(visible),
+                "other_agencies": sorted(notice.visible if notice and summary else visible),
                 "permission_required": bool(notice and notice.permission_required),
                 "known_material": bool(notice and notice.known_material),
                 "hit_key": own.key,
                 "codes": codes_from_json(own.codes),
                 "at": dt.datetime.now(dt.UTC),
+                **(_NO_SUMMARY | (summary or {})),
             },
         )
         sent = await self.node.publish(

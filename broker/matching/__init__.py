@@ -15,7 +15,13 @@ Example::
 
 from __future__ import annotations
 
-from broker.matching.clusters import Clusters, clusters_of, link_clusters, new_cluster_key
+from broker.matching.clusters import (
+    Clusters,
+    cluster_name,
+    clusters_of,
+    link_clusters,
+    new_cluster_key,
+)
 from broker.matching.index import DEFAULT_THRESHOLD, Entries, ExactKind, HashIndex, Matches
 from broker.matching.mih import MAX_THRESHOLD, Layout
 from broker.matching.pdq import distance, parse_hex, to_hex
@@ -29,6 +35,7 @@ __all__ = [
     "HashIndex",
     "Layout",
     "Matches",
+    "cluster_name",
     "clusters_of",
     "distance",
     "link_clusters",

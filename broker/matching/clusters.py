@@ -41,7 +41,7 @@ from broker.errors import MatchingError
 from broker.matching.index import DEFAULT_THRESHOLD, Entries, HashIndex
 from broker.matching.pdq import Words
 
-__all__ = ["Clusters", "clusters_of", "link_clusters", "new_cluster_key"]
+__all__ = ["Clusters", "cluster_name", "clusters_of", "link_clusters", "new_cluster_key"]
 
 _DOMAIN = b"broker.matching.cluster.v1\x00"
 
@@ -49,6 +49,16 @@ _DOMAIN = b"broker.matching.cluster.v1\x00"
 def new_cluster_key() -> bytes:
     """Return a fresh 32-byte secret key for cluster ids."""
     return secrets.token_bytes(32)
+
+
+def cluster_name(key: bytes, member: bytes, member_id: int = 0) -> str:
+    """Return the opaque id (32 hex) of the cluster whose smallest member is ``member`` (32 bytes).
+
+    >>> len(cluster_name(b"k" * 32, bytes(32)))
+    32
+    """
+    message = _DOMAIN + member + int(member_id).to_bytes(8)
+    return hmac.digest(key, message, "sha256")[:16].hex()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,8 +123,7 @@ def clusters_of(
     names = []
     for r in roots.tolist():
         member = int(order[best[r]])
-        message = _DOMAIN + pdq[member].astype(">u8").tobytes() + int(ids[member]).to_bytes(8)
-        names.append(hmac.digest(key, message, "sha256")[:16].hex())
+        names.append(cluster_name(key, pdq[member].astype(">u8").tobytes(), int(ids[member])))
     return Clusters(ids=ids, pdq=pdq, label=label.astype(np.intp), names=tuple(names))
 
 

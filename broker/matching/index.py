@@ -256,6 +256,13 @@ class HashIndex:
         words = [np.zeros((0, 4), np.uint64)] + [s.words(np.nonzero(~s.dead)[0]) for s in self._pdq]
         return np.concatenate(ids), np.concatenate(words)
 
+    def max_id(self) -> int | None:
+        """Return the largest id of any row, withdrawn or not (None: the index is empty)."""
+        segments: list[MihSegment | ExactSegment] = [*self._pdq]
+        segments += [*self._exact["sha256"], *self._exact["md5"]]
+        tops = [int(s.ids.max()) for s in segments if len(s)]
+        return max(tops) if tops else None
+
     def stats(self) -> dict[str, Any]:
         """Return row, live-row and segment counts per kind."""
         out: dict[str, Any] = {

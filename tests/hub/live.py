@@ -21,13 +21,14 @@ from broker.audit.events import ROUTER_STREAM
 from broker.audit.writer import load_audit_log
 from broker.codec import SchemaStore
 from broker.config import Settings
+from broker.hashlist import ListFollower, ListUpdate, publish_updates
 from broker.hub import Hub, HubIndex
 from broker.models import Dossier
 from broker.router import EnvelopeCheck, Router
 from broker.synthetic import example_dossier
 from broker.topics import HUB, TopicLayout
 from broker.transport import KafkaConnection
-from broker.trust import load_trust
+from broker.trust import load_identity, load_trust
 from tests.kafka_helpers import read_all
 
 AGENCIES = ["ES-PN", "DE-BKA", "IT-PS", "PT-PJ", HUB]
@@ -95,6 +96,24 @@ class Fed:
         if self.hub_taken >= self.hub_target:
             return hub
         raise AssertionError(f"hub took {self.hub_taken} deliveries, expected {self.hub_target}")
+
+    async def follow_lists(self) -> ListFollower:
+        """Apply every hash-list update published so far to the hub's index (one catch-up)."""
+        follower = ListFollower(
+            conn=self.conn,
+            layout=self.layout,
+            state=self.index.lists.state,
+            trust=load_trust(self.settings),
+            agency=HUB,
+        )
+        async with follower:
+            await follower.catch_up(idle_s=1.5)
+        return follower
+
+    async def publish_list(self, owner: str, updates: list[ListUpdate]) -> None:
+        """Sign and publish hash-list updates as ``owner``."""
+        identity = load_identity(self.settings, agency=owner)
+        await publish_updates(self.conn, layout=self.layout, identity=identity, updates=updates)
 
     async def received(self, agency: str, *, expect: int = 0) -> list[InboxItem]:
         """Consume until ``agency`` holds ``expect`` items in all; return every item."""

@@ -8,11 +8,12 @@ import pytest
 
 from broker.acls import acl_bindings, apply_acls
 from broker.devtools.chaos.scenarios.acl import can_join, can_read, can_write
-from broker.errors import TransportError
+from broker.errors import AccessDeniedError, TransportError
 from broker.local import LocalCluster
 from broker.topics import Operation, TopicLayout, access_matrix
 from broker.transport import (
     KafkaConnection,
+    ensure_compacted_topic,
     ensure_topics,
     translate_kafka_errors,
 )
@@ -60,3 +61,19 @@ async def test_client_without_certificate_cannot_connect(kafka_tls_cluster: Loca
         with translate_kafka_errors("connect without TLS"):
             await asyncio.wait_for(producer.start(), 10)
     await producer.stop()
+
+
+async def test_agency_cannot_write_another_owners_hash_list_under_mutual_tls(
+    kafka_tls_cluster: LocalCluster,
+) -> None:
+    layout = TopicLayout(prefix="acllist")
+    await apply_acls(kafka_tls_cluster.connection("admin"), acl_bindings(layout, AGENCIES))
+    es, de = kafka_tls_cluster.connection("ES-PN"), kafka_tls_cluster.connection("DE-BKA")
+    await asyncio.sleep(1.5)  # ACLs propagate through the metadata log
+    es_list = layout.hashlist("ES-PN", "hotline")
+    assert await ensure_compacted_topic(es, es_list)  # the owner creates its list's topic
+    assert await can_write(es, es_list)
+    assert await can_read(de, es_list)  # every agency may subscribe
+    assert not await can_write(de, es_list)  # only the owner writes (a forged update)
+    with pytest.raises(AccessDeniedError):  # nor may it create a list in another's name
+        await ensure_compacted_topic(de, layout.hashlist("ES-PN", "forged"))

@@ -1,0 +1,236 @@
+"""The hub's PDQ holdings: near-duplicate clusters over an exact multi-index-hashing index.
+
+Every distinct PDQ hash the hub was sent is a row of the ``pdq`` table (its SQLite
+``rowid`` is its id in a :class:`~broker.matching.HashIndex`). A cluster is a
+connected component of the graph joining hashes within the threshold (default 31
+bits), so it depends only on the set of hashes, never on the order they arrived
+in. A batch of new hashes is clustered in one batched query: each new hash's
+neighbours (old or new) are found through the index, and the components they
+join are merged with union-find. Nothing is compared pair by pair.
+
+A cluster's id is ``cluster-`` + :func:`broker.matching.cluster_name` of its
+smallest hash (lower-case hex order = byte order; member id 0), under the hub's
+secret cluster key (kept in ``meta``): deterministic, and opaque to anyone
+without the key (red-team F11). When clusters merge, or a smaller hash joins,
+the id changes: :meth:`PdqClusters.assign` returns ``old -> new`` renames and the
+hub index re-keys its holdings, notifications and release requests.
+
+The index is saved (verified snapshot, :meth:`broker.matching.HashIndex.save`)
+next to ``hub.db`` when the hub closes; opening loads it memory-mapped and adds
+only the rows written since (a crash loses no row, only some re-indexing work).
+
+Example::
+
+    >>> import sqlite3
+    >>> db = sqlite3.connect(":memory:", isolation_level=None)
+    >>> _ = db.executescript(SCHEMA)
+    >>> c = PdqClusters(db, snapshot=None, key=b"k" * 32)
+    >>> got, renames = c.assign(["00" * 32, "00" * 31 + "01", "ff" * 32])
+    >>> got["00" * 32] == got["00" * 31 + "01"] != got["ff" * 32], renames
+    (True, {})
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from broker.errors import IndexCorruptError
+from broker.matching import DEFAULT_THRESHOLD, Entries, HashIndex, cluster_name, clusters_of
+from broker.matching.pdq import parse_hex
+
+__all__ = ["CLUSTER_PREFIX", "SCHEMA", "PdqClusters", "cluster_id_of"]
+
+log = logging.getLogger(__name__)
+
+#: PDQ cluster ids (``pdq:cluster-<32 hex>``): opaque, never a member's hash.
+CLUSTER_PREFIX = "cluster-"
+#: The ``meta`` value of ``pdq_cluster_ids`` once clusters are components with HMAC ids.
+CLUSTER_SCHEME = "hmac-components-v1"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS pdq (hash TEXT PRIMARY KEY, cluster TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS pdq_cluster ON pdq(cluster);
+"""
+
+
+def cluster_id_of(key: bytes, smallest: str) -> str:
+    """Return the id of the cluster whose smallest hash is ``smallest`` (64 hex digits)."""
+    return CLUSTER_PREFIX + cluster_name(key, bytes.fromhex(smallest))
+
+
+class _Union:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        self.parent.setdefault(x, x)
+        root = x
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[x] != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+class PdqClusters:
+    """Distinct PDQ hashes of the hub's holdings, indexed and clustered."""
+
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        *,
+        snapshot: Path | None,
+        key: bytes,
+        threshold: int = DEFAULT_THRESHOLD,
+    ) -> None:
+        self._db = db
+        self._snapshot = snapshot
+        self._key = key
+        self.threshold = threshold
+        self._dirty = False
+        self._pending: list[int] = []
+        self.index = self._open_index()
+
+    def _open_index(self) -> HashIndex:
+        index = HashIndex()
+        if self._snapshot is not None and (self._snapshot / "CURRENT").exists():
+            try:
+                index = HashIndex.load(self._snapshot)
+            except IndexCorruptError as exc:
+                log.warning("hub PDQ index snapshot not loaded (%s); rebuilding", exc)
+                index = HashIndex()
+        covered = index.max_id()
+        rows = self._db.execute(
+            "SELECT rowid, hash FROM pdq WHERE rowid > ? ORDER BY rowid",
+            (-1 if covered is None else covered,),
+        ).fetchall()
+        if rows:
+            index.add(Entries.parse([int(r[0]) for r in rows], pdq=[str(r[1]) for r in rows]))
+            self._dirty = True
+        return index
+
+    def save(self) -> None:
+        """Save the index next to ``hub.db`` if it changed (files 0600, directories 0700)."""
+        if self._snapshot is None or not self._dirty:
+            return
+        self.index.save(self._snapshot)
+        for root, dirs, files in os.walk(self._snapshot):
+            Path(root).chmod(0o700)
+            for name in dirs:
+                (Path(root) / name).chmod(0o700)
+            for name in files:
+                (Path(root) / name).chmod(0o600)
+        self._dirty = False
+
+    def _clusters_of(self, hashes: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for h in hashes:
+            row = self._db.execute("SELECT cluster FROM pdq WHERE hash = ?", (h,)).fetchone()
+            if row is not None:
+                out[h] = str(row[0])
+        return out
+
+    def assign(self, hashes: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
+        """Cluster ``hashes`` (lower-case hex) with every stored one, in the caller's transaction.
+
+        Returns the cluster id of each hash, and the ids renamed (old -> new) by merges.
+        """
+        wanted = sorted({h.lower() for h in hashes})
+        parse_hex(wanted)  # typed error on a malformed hash, before anything is written
+        known = self._clusters_of(wanted)
+        new = [h for h in wanted if h not in known]
+        if not new:
+            return known, {}
+        self._db.executemany("INSERT INTO pdq VALUES (?, '')", [(h,) for h in new])
+        rowid = {
+            h: int(self._db.execute("SELECT rowid FROM pdq WHERE hash = ?", (h,)).fetchone()[0])
+            for h in new
+        }
+        self.index.add(Entries.parse([rowid[h] for h in new], pdq=new))
+        self._pending = [rowid[h] for h in new]
+        self._dirty = True
+        matches = self.index.query_batch(new, threshold=self.threshold)
+        # The neighbours' own hashes and clusters (new rows have cluster '').
+        neighbour: dict[int, tuple[str, str]] = {}
+        for ref in sorted(set(matches.id.tolist())):
+            h, c = self._db.execute(
+                "SELECT hash, cluster FROM pdq WHERE rowid = ?", (ref,)
+            ).fetchone()
+            neighbour[int(ref)] = (str(h), str(c))
+        union = _Union()
+        for h in new:
+            union.find("h:" + h)
+        for q, ref in zip(matches.query.tolist(), matches.id.tolist(), strict=True):
+            other_hash, other_cluster = neighbour[int(ref)]
+            other = "c:" + other_cluster if other_cluster else "h:" + other_hash
+            union.union("h:" + new[q], other)
+        groups: dict[str, list[str]] = {}
+        for node in list(union.parent):
+            groups.setdefault(union.find(node), []).append(node)
+        renames: dict[str, str] = {}
+        for members in groups.values():
+            olds = sorted(m[2:] for m in members if m.startswith("c:"))
+            fresh = sorted(m[2:] for m in members if m.startswith("h:"))
+            candidates = fresh[:1]  # every group holds at least one new hash
+            for old in olds:
+                row = self._db.execute(
+                    "SELECT MIN(hash) FROM pdq WHERE cluster = ?", (old,)
+                ).fetchone()
+                candidates += [str(row[0])] if row[0] is not None else []
+            smallest = min(candidates)
+            name = cluster_id_of(self._key, smallest)
+            self._db.executemany(
+                "UPDATE pdq SET cluster = ? WHERE hash = ?", [(name, h) for h in fresh]
+            )
+            for old in olds:
+                if old != name:
+                    self._db.execute("UPDATE pdq SET cluster = ? WHERE cluster = ?", (name, old))
+                    renames[old] = name
+            for h in fresh:
+                known[h] = name
+        for h, c in list(known.items()):
+            known[h] = renames.get(c, c)
+        return known, renames
+
+    def commit(self) -> None:
+        """The caller's transaction committed: the rows of the last :meth:`assign` stay."""
+        self._pending = []
+
+    def rollback(self) -> None:
+        """The caller's transaction rolled back: withdraw the rows of the last :meth:`assign`."""
+        if self._pending:
+            self.index.withdraw(ids=self._pending)
+        self._pending = []
+
+    def recluster(self) -> dict[str, str]:
+        """Recompute every cluster and id from scratch; return the ids renamed (old -> new).
+
+        Used once to migrate a hub.db whose clusters came from arrival order.
+        """
+        rows = self._db.execute("SELECT hash, cluster FROM pdq ORDER BY hash").fetchall()
+        if not rows:
+            return {}
+        hashes = [str(r[0]) for r in rows]
+        found = clusters_of(
+            np.zeros(len(hashes), dtype=np.uint64),
+            parse_hex(hashes),
+            key=self._key,
+            threshold=self.threshold,
+        )
+        renames: dict[str, str] = {}
+        for (h, old), name in zip(rows, found.cluster_of_rows(), strict=True):
+            new = CLUSTER_PREFIX + name
+            self._db.execute("UPDATE pdq SET cluster = ? WHERE hash = ?", (new, h))
+            if str(old) != new:
+                renames[str(old)] = new
+        return renames
