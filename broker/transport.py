@@ -38,6 +38,7 @@ __all__ = [
     "TlsIdentity",
     "ensure_topics",
     "error_name",
+    "producer_fenced",
     "topic_configs",
     "translate_kafka_errors",
 ]
@@ -52,6 +53,12 @@ def error_name(code: int) -> str:
     """Return Kafka's name for a protocol error code found in a raw admin response."""
     name: str = kafka_errors.for_code(code).__name__
     return name
+
+
+def producer_fenced(exc: BaseException) -> bool:
+    """Return whether ``exc`` (a translated TransportError) says a newer producer fenced ours."""
+    cause = exc.__cause__ if isinstance(exc, TransportError) else exc
+    return isinstance(cause, kafka_errors.ProducerFenced | kafka_errors.InvalidProducerEpoch)
 
 
 _DENIED = (
