@@ -41,8 +41,10 @@ partitions' transactions run concurrently.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
@@ -50,7 +52,7 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from broker.errors import TransportError
 from broker.transport import KafkaConnection, producer_fenced, translate_kafka_errors
 
-__all__ = ["RECLAIM_AFTER", "PartitionProducers", "fenced"]
+__all__ = ["RECLAIM_AFTER", "PartitionProducers", "fatal_producer", "fenced"]
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,26 @@ RECLAIM_AFTER = 15.0
 
 
 def fenced(exc: BaseException) -> bool:
-    """Return whether ``exc`` says our producer was fenced by a successor."""
-    return producer_fenced(exc)
+    """Return whether ``exc`` says our producer was fenced by a successor (or is dead of it)."""
+    cause = exc.__cause__ if isinstance(exc, TransportError) else exc
+    return producer_fenced(exc) or (isinstance(cause, AssertionError) and _FATAL in str(cause))
+
+
+_FATAL = "FATAL_ERROR"
+
+
+@contextlib.contextmanager
+def fatal_producer() -> Iterator[None]:
+    """Turn aiokafka's assertion on a producer left fatal (fenced in the background) into
+    a non-retriable TransportError that :func:`fenced` recognises."""
+    try:
+        yield
+    except AssertionError as exc:
+        if _FATAL not in str(exc):
+            raise
+        err = TransportError("transactional producer unusable", detail=str(exc))
+        err.retriable = False
+        raise err from exc
 
 
 class PartitionProducers(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -64,7 +64,7 @@ from broker.errors import (
 )
 from broker.router.attempt import Attempt, Refused, Send, where
 from broker.router.check import Route, RoutingCheck
-from broker.router.fencing import PartitionProducers, fenced
+from broker.router.fencing import PartitionProducers, fatal_producer, fenced
 from broker.topics import ROUTER, TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
 
@@ -255,7 +255,7 @@ class Router:
     ) -> Attempt:
         """Route one partition's records in one transaction; commit once every write is acked."""
         try:
-            with translate_kafka_errors("route transaction"):
+            with translate_kafka_errors("route transaction"), fatal_producer():
                 async with producer.transaction():
                     for record in records:
                         await self._route_one(producer, record, attempt)
@@ -287,6 +287,8 @@ class Router:
                 with translate_kafka_errors(f"write {sent.topic}"):
                     await sent.future
             except TransportError as exc:
+                if fenced(exc):
+                    raise  # not this record's fault: another router owns the partition now
                 if exc.retriable:
                     retriable = retriable or exc
                     continue

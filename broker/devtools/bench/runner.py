@@ -166,7 +166,7 @@ async def _run(options: Options, root: Path, bootstrap: str) -> Report:
     options.say(f"highest offered rate at p99 <= 50 ms: {swept.max_rate:,.0f}/s")
     cpu = await asyncio.to_thread(
         cpu_figures,
-        runs=options.reps,
+        runs=1 if options.quick else max(3, options.reps),  # offline, cheap: always a median
         envelopes=128 if options.quick else 640,
         quick=options.quick,
         say=options.say,
