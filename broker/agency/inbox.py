@@ -209,11 +209,11 @@ class Inbox:
         """Commit an offset, retrying while the broker is away; skipped if ``tp`` moved."""
 
         async def commit() -> None:
-            with translate_kafka_errors("commit inbox offsets"):
-                await consumer.commit({TopicPartition(tp.topic, tp.partition): offset})
+            with skip_if_partition_moved(f"{self.agency} {tp.topic}[{tp.partition}]"):
+                with translate_kafka_errors("commit inbox offsets"):
+                    await consumer.commit({TopicPartition(tp.topic, tp.partition): offset})
 
-        with skip_if_partition_moved(f"{self.agency} {tp.topic}[{tp.partition}]"):
-            await retry_transport(commit, what="commit", attempts=20, base=0.2, cap=5.0)
+        await retry_transport(commit, what="commit", attempts=20, base=0.2, cap=5.0)
 
     async def _handle(
         self,

@@ -6,14 +6,16 @@ would hand the same records to their handlers at once (the replay check refuses 
 second *store*, not the second handler call). :class:`BatchFence` is the inbox
 consumer's rebalance listener: a revocation waits until the batch being handled is
 settled and committed (:attr:`BatchFence.lock`), and :attr:`BatchFence.epoch` counts
-revocations, so records fetched before one are dropped unhandled (after a rebalance
-the consumer re-reads every partition from its committed offset).
+revocations of held partitions, so records fetched before one are dropped unhandled
+(after such a rebalance the consumer re-reads every partition from its committed offset).
 
 Example::
 
     >>> import asyncio
     >>> fence = BatchFence()
     >>> asyncio.run(fence.on_partitions_revoked(set())); fence.epoch
+    0
+    >>> asyncio.run(fence.on_partitions_revoked({("fed.inbox.DE-BKA", 0)})); fence.epoch
     1
 """
 
@@ -38,7 +40,8 @@ class BatchFence(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self.lock:
-            self.epoch += 1
+            if revoked:  # the first join revokes nothing: positions are not reset then
+                self.epoch += 1
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         return None
