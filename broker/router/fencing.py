@@ -99,6 +99,7 @@ class PartitionProducers(ConsumerRebalanceListener):  # type: ignore[misc]
         self._claims: dict[TopicPartition, int] = {}
         #: Held while a batch is routed: a rebalance waits for it.
         self.lock = asyncio.Lock()
+        self._joined = False
         #: The consumer whose positions a claim resets (set before it subscribes).
         self.consumer: Any = None
 
@@ -121,6 +122,10 @@ class PartitionProducers(ConsumerRebalanceListener):  # type: ignore[misc]
         partition's records only if its count is unchanged since before the fetch.
         """
         return dict(self._claims)
+
+    def settled(self, consumer: Any) -> bool:
+        """Whether the group assigned partitions here once and every one is claimed."""
+        return self._joined and not (consumer.assignment() - set(self._producers))
 
     def may_claim(self, tp: TopicPartition) -> bool:
         """Whether ``tp`` may be claimed now (not within :data:`RECLAIM_AFTER` of a fence)."""
@@ -178,6 +183,7 @@ class PartitionProducers(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         async with self.lock:
+            self._joined = True
             self._fenced_at.clear()  # the group says these are ours now
             try:
                 await self.claim(set(assigned))

@@ -132,7 +132,9 @@ class Router:
                 with translate_kafka_errors("poll outboxes"):
                     batch = await consumer.getmany(timeout_ms=200, max_records=self._max_batch)
                 if not any(batch.values()):
-                    if until_idle is not None and time.monotonic() - last_activity >= until_idle:
+                    if not producers.settled(consumer):
+                        last_activity = time.monotonic()  # joining, claiming: not idle yet
+                    elif until_idle is not None and time.monotonic() - last_activity >= until_idle:
                         break
                     continue
                 last_activity = time.monotonic()
