@@ -40,7 +40,6 @@ from broker import telemetry
 from broker._internal.retry import retry_transport
 from broker.agency.expiry import ExpiryWatch
 from broker.agency.publisher import Outgoing, Publisher
-from broker.agency.rebalance import BatchFence
 from broker.agency.results import ConsumeStats, Delivery, Handler
 from broker.agency.store import AgencyStore
 from broker.audit.events import AuditEvent
@@ -113,18 +112,17 @@ class Inbox:
         stats = ConsumeStats()
         await self._publisher.start()
         consumer = self._conn.consumer(
-            group_id=self._layout.consumer_group(self.agency), client_id=f"{self.agency}-inbox"
+            self._layout.inbox(self.agency),
+            group_id=self._layout.consumer_group(self.agency),
+            client_id=f"{self.agency}-inbox",
         )
-        fence = BatchFence()  # several inbox processes: a rebalance waits for the batch
         with translate_kafka_errors("start inbox consumer"):
             await consumer.start()
-            consumer.subscribe([self._layout.inbox(self.agency)], listener=fence)
         batch = _Batch()
         last = time.monotonic()
         expiry = self._expiry_watch(consumer)
         try:
             while not stop.is_set():
-                epoch = fence.epoch
                 with translate_kafka_errors("poll inbox"):
                     fetched = await consumer.getmany(timeout_ms=200, max_records=200)
                 for gap in await expiry.check(consumer):  # before any commit on the partition
@@ -135,24 +133,21 @@ class Inbox:
                     continue
                 last = time.monotonic()
                 pool = self._pool()
-                async with fence.lock:
-                    if fence.epoch != epoch:
-                        continue  # fetched before a rebalance: re-read from committed offsets
-                    for tp, records in fetched.items():
-                        # With workers, every check of Verifier.open runs there, in parallel;
-                        # the rest (replay store, decode, handler, commit) stays in order here.
-                        opened = (
-                            await pool.open([r.value or b"" for r in records])
-                            if pool is not None and len(records) > 1
-                            else [None] * len(records)
-                        )
-                        for record, pre in zip(records, opened, strict=True):
-                            await self._handle(record, handler, stats, send_receipts, pre, batch)
-                        # Audit, then commit, only after every record of the batch was handled
-                        # or dead-lettered (a crash before the commit re-delivers: re-audited).
-                        done, batch = batch, _Batch()
-                        await self._settle(done)
-                        await self._commit(consumer, tp, records[-1].offset + 1)
+                for tp, records in fetched.items():
+                    # With workers, every check of Verifier.open runs there, in parallel;
+                    # what follows (replay store, decode, handler, commit) stays in order here.
+                    opened = (
+                        await pool.open([r.value or b"" for r in records])
+                        if pool is not None and len(records) > 1
+                        else [None] * len(records)
+                    )
+                    for record, pre in zip(records, opened, strict=True):
+                        await self._handle(record, handler, stats, send_receipts, pre, batch)
+                    # Audit, then commit, only after every record of the batch was handled
+                    # or dead-lettered (a crash before the commit re-delivers: re-audited).
+                    done, batch = batch, _Batch()
+                    await self._settle(done)
+                    await self._commit(consumer, tp, records[-1].offset + 1)
         finally:
             try:
                 await self._settle(batch)
@@ -206,7 +201,11 @@ class Inbox:
             self._audit.record(*events)
 
     async def _commit(self, consumer: Any, tp: Any, offset: int) -> None:
-        """Commit an offset, retrying while the broker is away; skipped if ``tp`` moved."""
+        """Commit an offset, retrying while the broker is away (it is idempotent).
+
+        Skipped if the group moved ``tp`` to another inbox process meanwhile: that one reads
+        from the last committed offset and refuses what this batch stored as replays.
+        """
 
         async def commit() -> None:
             with skip_if_partition_moved(f"{self.agency} {tp.topic}[{tp.partition}]"):

@@ -105,9 +105,6 @@ class _Consumer:
     async def stop(self) -> None:
         return None
 
-    def subscribe(self, topics: list[str], *, listener: Any = None) -> None:
-        self._tp = TopicPartition(topics[0], 0)
-
     def assignment(self) -> set[TopicPartition]:
         return {self._tp}
 
