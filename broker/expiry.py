@@ -53,8 +53,10 @@ class ExpiryWatch:
     ``owner_of`` maps a source topic to the agency whose records were lost (its
     rejected topic gets the dead letter; it is the audit event's party).
     ``transactional``: whether the source topics are written in transactions (see
-    :func:`~broker.retention.find_gaps`). ``scope`` wraps each report (dead letter,
-    audit, commit): the router passes its producer's ``transaction``.
+    :func:`~broker.retention.find_gaps`). ``produce(source, topic, value=, key=)``
+    writes the dead letter of a gap on partition ``source``; ``scope(source)`` wraps
+    each report (dead letter, audit, commit): the router passes the transaction of
+    that partition's producer.
     """
 
     def __init__(
@@ -68,7 +70,9 @@ class ExpiryWatch:
         commit: Callable[[TopicPartition, int], Awaitable[None]],
         stage: str = "CONSUMER",
         transactional: bool = True,
-        scope: Callable[[], AbstractAsyncContextManager[Any]] = contextlib.nullcontext,
+        scope: Callable[[TopicPartition], AbstractAsyncContextManager[Any]] = (
+            lambda _tp: contextlib.nullcontext()
+        ),
     ) -> None:
         self._actor = actor
         self._layout = layout
@@ -81,15 +85,21 @@ class ExpiryWatch:
         self._scope = scope
         self._checked: set[TopicPartition] = set()
 
-    async def check(self, consumer: Any) -> list[Gap]:
-        """Report the gaps of partitions assigned since the last call; return them."""
+    async def check(self, consumer: Any, *, among: set[TopicPartition] | None = None) -> list[Gap]:
+        """Report the gaps of partitions assigned since the last call; return them.
+
+        ``among`` limits the check to those partitions (the router checks a partition
+        once it holds its transactional producer); the others are checked later.
+        """
         assigned: set[TopicPartition] = set(consumer.assignment())
         self._checked &= assigned  # a partition revoked and assigned again is checked again
         fresh = assigned - self._checked
+        if among is not None:
+            fresh &= among
         gaps = await find_gaps(consumer, fresh, transactional=self._transactional)
         for gap in gaps:
             with translate_kafka_errors("report records expired unread"):
-                async with self._scope():
+                async with self._scope(TopicPartition(gap.topic, gap.partition)):
                     await self._report(gap)
         self._checked |= fresh
         return gaps
@@ -119,7 +129,8 @@ class ExpiryWatch:
                 detail=error.diagnostics(),
             )
             rejected = self._layout.rejected(owner)
-            future = await self._produce(rejected, value=letter.to_bytes(), key=None)
+            source = TopicPartition(gap.topic, gap.partition)
+            future = await self._produce(source, rejected, value=letter.to_bytes(), key=None)
             with translate_kafka_errors("dead-letter"):
                 await future
         self._audit(

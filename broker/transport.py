@@ -38,6 +38,8 @@ __all__ = [
     "TlsIdentity",
     "ensure_topics",
     "error_name",
+    "producer_fenced",
+    "skip_if_partition_moved",
     "topic_configs",
     "translate_kafka_errors",
 ]
@@ -52,6 +54,36 @@ def error_name(code: int) -> str:
     """Return Kafka's name for a protocol error code found in a raw admin response."""
     name: str = kafka_errors.for_code(code).__name__
     return name
+
+
+def producer_fenced(exc: BaseException) -> bool:
+    """Return whether ``exc`` (a translated TransportError) says a newer producer fenced ours."""
+    cause = exc.__cause__ if isinstance(exc, TransportError) else exc
+    return isinstance(cause, kafka_errors.ProducerFenced | kafka_errors.InvalidProducerEpoch)
+
+
+_MOVED = (
+    kafka_errors.CommitFailedError,
+    kafka_errors.IllegalGenerationError,
+    kafka_errors.UnknownMemberIdError,
+    kafka_errors.RebalanceInProgressError,
+    kafka_errors.IllegalStateError,
+)
+
+
+@contextlib.contextmanager
+def skip_if_partition_moved(what: str) -> Iterator[None]:
+    """Swallow (and log) a failed offset commit whose partition the group reassigned.
+
+    Another member of the consumer group owns it now (or will, after the rebalance) and
+    reads it from the last committed offset. Any other error propagates.
+    """
+    try:
+        yield
+    except TransportError as exc:
+        if not isinstance(exc.__cause__, _MOVED):
+            raise
+        log.info("%s: not committed, the partition moved to another consumer", what)
 
 
 _DENIED = (

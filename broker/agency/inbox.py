@@ -52,7 +52,7 @@ from broker.expiry import ExpiryWatch
 from broker.models import Dossier
 from broker.retention import EXPIRED_UNREAD
 from broker.topics import TopicLayout
-from broker.transport import KafkaConnection, translate_kafka_errors
+from broker.transport import KafkaConnection, skip_if_partition_moved, translate_kafka_errors
 from broker.trust import AgencyIdentity, TrustStore
 
 __all__ = ["Inbox"]
@@ -166,7 +166,7 @@ class Inbox:
             actor=self.agency,
             layout=self._layout,
             owner_of=lambda _topic: self.agency,
-            produce=self._publisher.produce,
+            produce=lambda _source, topic, **kw: self._publisher.produce(topic, **kw),
             audit=self._audit.record,
             commit=commit,
         )
@@ -203,11 +203,16 @@ class Inbox:
             self._audit.record(*events)
 
     async def _commit(self, consumer: Any, tp: Any, offset: int) -> None:
-        """Commit an offset, retrying while the broker is away (it is idempotent)."""
+        """Commit an offset, retrying while the broker is away (it is idempotent).
+
+        Skipped if the group moved ``tp`` to another inbox process meanwhile: that one reads
+        from the last committed offset and refuses what this batch stored as replays.
+        """
 
         async def commit() -> None:
-            with translate_kafka_errors("commit inbox offsets"):
-                await consumer.commit({TopicPartition(tp.topic, tp.partition): offset})
+            with skip_if_partition_moved(f"{self.agency} {tp.topic}[{tp.partition}]"):
+                with translate_kafka_errors("commit inbox offsets"):
+                    await consumer.commit({TopicPartition(tp.topic, tp.partition): offset})
 
         await retry_transport(commit, what="commit", attempts=20, base=0.2, cap=5.0)
 

@@ -147,7 +147,13 @@ class SentRecord:
 
 
 class AgencyStore:
-    """SQLite-backed state of one agency node. Not shared between processes."""
+    """SQLite-backed state of one agency node.
+
+    Several processes of one agency on one machine (``broker inbox --as X`` twice, a
+    publisher beside them) share it: WAL, a 10 s busy timeout, and every write is one
+    ``BEGIN IMMEDIATE`` transaction, so the replay check in :meth:`accept` (seen-mark
+    insert on the primary key) and the sequence reservation are atomic across them.
+    """
 
     def __init__(self, *, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection

@@ -124,7 +124,11 @@ def router_run(
     max_batch: int = typer.Option(500, "--max-batch", min=1, help="Records per transaction."),
     home: Path | None = HomeOption,
 ) -> None:
-    """Route every outbox to the recipients' inboxes (stops cleanly on SIGTERM)."""
+    """Route every outbox to the recipients' inboxes (stops cleanly on SIGTERM).
+
+    Start several to share the outboxes: one consumer group, one transactional id per
+    outbox partition, so a partition's new owner fences the old one (no duplicates).
+    """
     settings = settings_for(home)
     telemetry.configure(service="router")
 
@@ -157,7 +161,11 @@ def inbox(
     passphrase_env: str | None = PassphraseEnvOption,
     home: Path | None = HomeOption,
 ) -> None:
-    """Receive, verify, decrypt and store what is addressed to the agency; send receipts."""
+    """Receive, verify, decrypt and store what is addressed to the agency; send receipts.
+
+    Several processes of one agency on one machine share its inbox (one consumer group)
+    and its SQLite store (the replay check is atomic across them).
+    """
     settings = settings_for(home)
     telemetry.configure(service=f"agency-{agency}")
     idle = until_idle if until_idle is not None else (None if follow else 3.0)

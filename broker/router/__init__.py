@@ -5,9 +5,11 @@
 * :mod:`broker.router.service` — the consume-transform-produce loop in Kafka
   transactions (:class:`Router`);
 * :mod:`broker.router.attempt` — what one transaction attempt wrote, applied
-  (audit, stats, dead-letter hooks) only once it commits.
+  (audit, stats, dead-letter hooks) only once it commits;
 * :mod:`broker.router.expiry` — outbox records that expired before the router read
-  them: an audited loss, never a silent skip.
+  them: an audited loss, never a silent skip;
+* :mod:`broker.router.fencing` — one transactional producer per outbox partition,
+  so several router instances share the outboxes and fence each other.
 """
 
 from broker.router.check import EnvelopeCheck, Route, RoutingCheck

@@ -31,6 +31,10 @@ class Attempt:
     letters: list[tuple[DeadLetter, Error]] = field(default_factory=list)
     routed: int = 0
     rejected: int = 0
+    #: Records Kafka refused for good (shared by the attempts of one partition's batch).
+    refused: dict[tuple[str, int, int], Error] = field(default_factory=dict)
+    #: Records whose dead letter Kafka refused for good (their loss is audited).
+    letter_lost: set[tuple[str, int, int]] = field(default_factory=set)
 
 
 class Refused(Exception):  # noqa: N818 - internal signal, never leaves the router

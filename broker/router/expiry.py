@@ -9,17 +9,18 @@ router group's committed offset and the partition's earliest offset is logged,
 dead-lettered to the outbox owner's rejected topic (reason ``expired-unread``, no
 content) and audited by ``ROUTER`` as a ``REJECT`` with outcome ``lost`` naming the
 owner. The dead letter and the move of the group's offset to the earliest one
-commit in one Kafka transaction (``send_offsets_to_transaction``, as the routed
-batches do), so the loss is reported once; the audit event is journaled before that
-commit (a crash in between reports it again: never less than once).
+commit in one Kafka transaction of the partition's own producer
+(``send_offsets_to_transaction``, as the routed batches do), so the loss is
+reported once; the audit event is journaled before that commit (a crash in
+between reports it again: never less than once).
 
 Agencies write their outboxes with an idempotent producer, not in transactions: no
 offset holds a commit marker, so every lost offset is a lost record.
 
 Example::
 
-    watch = outbox_watch(producer=producer, layout=layout, audit=audit_log)
-    gaps = await report_expired(watch, consumer)  # before the batch is routed
+    watch = outbox_watch(producers=producers, layout=layout, audit=audit_log)
+    gaps = await report_expired(watch, consumer, producers)  # before the batch is routed
 """
 
 from __future__ import annotations
@@ -31,18 +32,32 @@ from aiokafka import TopicPartition
 from broker._internal.retry import retry_transport
 from broker.audit.events import AuditEvent
 from broker.audit.writer import AuditLog
+from broker.errors import TransportError
 from broker.expiry import ExpiryWatch
 from broker.retention import Gap
+from broker.router.fencing import PartitionProducers
 from broker.topics import ROUTER, TopicLayout
 
 __all__ = ["outbox_watch", "report_expired"]
 
 
-def outbox_watch(*, producer: Any, layout: TopicLayout, audit: AuditLog | None) -> ExpiryWatch:
-    """Return the watch that reports expired outbox records with ``producer``'s transactions."""
+def outbox_watch(
+    *, producers: PartitionProducers, layout: TopicLayout, audit: AuditLog | None
+) -> ExpiryWatch:
+    """Return the watch that reports an outbox partition's expired records in a
+    transaction of that partition's producer (held by this router instance)."""
+
+    def producer(tp: TopicPartition) -> Any:
+        held = producers.get(tp)
+        if held is None:  # revoked meanwhile: the next owner checks it
+            raise TransportError("outbox partition moved", detail=str(tp))
+        return held
+
+    async def produce(source: TopicPartition, topic: str, **kwargs: Any) -> Any:
+        return await producer(source).send(topic, **kwargs)
 
     async def commit(tp: TopicPartition, offset: int) -> None:
-        await producer.send_offsets_to_transaction({tp: offset}, layout.router_group)
+        await producer(tp).send_offsets_to_transaction({tp: offset}, layout.router_group)
 
     def record(event: AuditEvent) -> None:
         if audit is not None:  # a router without an audit log still logs and dead-letters
@@ -52,22 +67,25 @@ def outbox_watch(*, producer: Any, layout: TopicLayout, audit: AuditLog | None) 
         actor=ROUTER,
         layout=layout,
         owner_of=layout.agency_of_outbox,
-        produce=producer.send,
+        produce=produce,
         audit=record,
         commit=commit,
         stage="ROUTER",
         transactional=False,
-        scope=producer.transaction,
+        scope=lambda tp: producer(tp).transaction(),
     )
 
 
-async def report_expired(watch: ExpiryWatch, consumer: Any) -> list[Gap]:
-    """Report the gaps of newly assigned outbox partitions, retrying while a broker is away.
+async def report_expired(
+    watch: ExpiryWatch, consumer: Any, producers: PartitionProducers
+) -> list[Gap]:
+    """Report the gaps of newly claimed outbox partitions, retrying while a broker is away.
 
-    Nothing is routed until this returns: routing first would commit past the gap.
+    Nothing is routed from a partition until this has checked it: routing first would
+    commit past the gap.
     """
 
     async def check() -> list[Gap]:
-        return await watch.check(consumer)
+        return await watch.check(consumer, among=producers.held())
 
     return await retry_transport(check, what="outbox expiry check", attempts=20, base=0.2, cap=5.0)

@@ -9,12 +9,16 @@ exact bytes to each recipient's inbox; a record that fails goes to the sender's
 rejected topic as a bounded dead letter with a reason code (see
 :mod:`broker.deadletter`).
 
-Exactly once: consume-transform-produce in a Kafka transaction. The inbox writes,
-the dead letters and the consumer offsets commit atomically
-(``send_offsets_to_transaction``), and inbox consumers read ``read_committed``.
-A router killed mid-batch leaves an open transaction that the restarted router
-(same ``transactional.id``) fences and aborts; it resumes from the committed
-offsets, so nothing is lost and nothing is delivered twice.
+Exactly once: consume-transform-produce in Kafka transactions, one per outbox
+partition of a fetched batch. The inbox writes, the dead letters and the
+partition's consumer offset commit atomically (``send_offsets_to_transaction``),
+and inbox consumers read ``read_committed``. Several routers share the outboxes
+as one consumer group; each input partition has its own ``transactional.id``
+(:mod:`broker.router.fencing` says why: aiokafka has no KIP-447 group
+fencing). A router killed mid-batch leaves open transactions that the partition's
+next owner — another instance, or the restarted router — fences and aborts when it
+claims the partition; it resumes from the committed offset, so nothing is lost
+and nothing is delivered twice.
 
 Every write of a transaction is acknowledged before its offsets are committed:
 Kafka does not fail a transaction when one of its records is refused, so the
@@ -37,6 +41,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -63,6 +68,7 @@ from broker.errors import (
 from broker.router.attempt import Attempt, Refused, Send, where
 from broker.router.check import Route, RoutingCheck
 from broker.router.expiry import outbox_watch, report_expired
+from broker.router.fencing import PartitionProducers, fatal_producer, fenced
 from broker.topics import ROUTER, TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
 
@@ -84,7 +90,12 @@ class RouterStats:
 
 
 class Router:
-    """Consume every outbox, verify, and fan out in Kafka transactions."""
+    """Consume every outbox, verify, and fan out in Kafka transactions.
+
+    ``transactional_id`` is the prefix of the per-partition transactional ids
+    (default: the router's consumer group); every instance sharing the outboxes
+    must use the same one.
+    """
 
     def __init__(
         self,
@@ -101,15 +112,12 @@ class Router:
         self._conn = conn
         self._layout = layout
         self._check = check
-        self._txn_id = transactional_id or f"{layout.router_group}.0"
+        self._txn_prefix = transactional_id or layout.router_group
         self._on_reject = on_reject
         self._max_batch = max_batch
         self._max_envelope_bytes = max_envelope_bytes
         self._metrics = telemetry.Metrics()
         self._audit = audit
-        # Records of the current batch that Kafka refused for good, and what became of them.
-        self._refused: dict[tuple[str, int, int], Error] = {}
-        self._letter_lost: set[tuple[str, int, int]] = set()
         self.stats = RouterStats()
 
     async def run(
@@ -117,107 +125,163 @@ class Router:
     ) -> RouterStats:
         """Route until ``stop`` is set, or until ``until_idle`` seconds pass with nothing new."""
         stop = stop or asyncio.Event()
-        producer, consumer = await self._start_clients()
+        producers = PartitionProducers(conn=self._conn, prefix=self._txn_prefix)
+        consumer = await self._start_consumer(producers)
         if self._audit is not None:
             with translate_kafka_errors("start router"):
                 await self._audit.start()
         last_activity = time.monotonic()
-        expiry = outbox_watch(producer=producer, layout=self._layout, audit=self._audit)
+        expiry = outbox_watch(producers=producers, layout=self._layout, audit=self._audit)
         try:
             while not stop.is_set():
+                await self._claim_unheld(producers, consumer)
+                claims = producers.claims()  # records fetched across a claim are dropped
                 with translate_kafka_errors("poll outboxes"):
                     batch = await consumer.getmany(timeout_ms=200, max_records=self._max_batch)
                 # Before any commit on a newly assigned partition (see broker.router.expiry).
-                self.stats.lost += sum(g.lost for g in await report_expired(expiry, consumer))
+                async with producers.lock:  # a rebalance waits, as for a routed batch
+                    gaps = await report_expired(expiry, consumer, producers)
+                self.stats.lost += sum(g.lost for g in gaps)
                 if not any(batch.values()):
-                    if until_idle is not None and time.monotonic() - last_activity >= until_idle:
+                    if not producers.settled(consumer):
+                        last_activity = time.monotonic()  # joining, claiming: not idle yet
+                    elif until_idle is not None and time.monotonic() - last_activity >= until_idle:
                         break
                     continue
                 last_activity = time.monotonic()
                 try:
-                    await self._route_batch(producer, consumer, batch)
+                    await self._route_batch(producers, consumer, batch, claims)
                 except TransportError as exc:
                     if not exc.retriable:
                         raise
                     log.warning("router transaction aborted, retrying: %s", exc.diagnostics())
                     await asyncio.sleep(0.5)
         finally:
-            await consumer.stop()
-            await producer.stop()
-            if self._audit is not None:
-                await self._audit.close()
+            try:
+                await consumer.stop()
+            finally:
+                await producers.close()
+                if self._audit is not None:
+                    await self._audit.close()
         return self.stats
 
-    async def _start_clients(self, attempts: int = 8) -> tuple[Any, Any]:
-        """Start the transactional producer and the consumer, retrying while a broker is away.
+    async def _claim_unheld(self, producers: PartitionProducers, consumer: Any) -> None:
+        """Claim assigned partitions whose producer we lack (a failed claim, an old fence)."""
+        unheld = {tp for tp in consumer.assignment() - producers.held() if producers.may_claim(tp)}
+        if unheld:
+            async with producers.lock:
+                try:
+                    await producers.claim(unheld)
+                except TransportError as exc:
+                    log.warning("router: claiming partitions failed: %s", exc.diagnostics())
 
-        Starting is idempotent (a new producer re-fences the transactional id), so a
-        failure — e.g. the transaction coordinator's broker just died — is retried with
-        backoff instead of ending the router.
-        """
+    async def _start_consumer(self, producers: PartitionProducers, attempts: int = 8) -> Any:
+        """Start the consumer, retrying while a broker is away; producers come per partition."""
 
-        async def start() -> tuple[Any, Any]:
-            producer = self._conn.producer(transactional_id=self._txn_id, linger_ms=2)
+        async def start() -> Any:
             consumer = self._conn.consumer(
                 group_id=self._layout.router_group, metadata_max_age_ms=5_000
             )
+            producers.consumer = consumer
             try:
                 with translate_kafka_errors("start router"):
-                    await producer.start()
                     await consumer.start()
-                    consumer.subscribe(pattern=self._layout.outbox_pattern)
+                    consumer.subscribe(pattern=self._layout.outbox_pattern, listener=producers)
             except TransportError:
                 await consumer.stop()
-                await producer.stop()
                 raise
-            return producer, consumer
+            return consumer
 
         return await retry_transport(
             start, what="router start", attempts=attempts, base=0.5, cap=10.0
         )
 
-    async def _route_batch(self, producer: Any, consumer: Any, batch: dict[Any, list[Any]]) -> None:
-        try:
-            while True:
-                try:
-                    attempt = await self._transact(producer, consumer, batch)
-                    break
-                except Refused:
-                    continue  # the refused records are marked: route the batch again
-        finally:
-            self._refused.clear()
-            self._letter_lost.clear()
-        # Audit what the committed transaction did (an aborted one did nothing).
+    async def _route_batch(
+        self,
+        producers: PartitionProducers,
+        consumer: Any,
+        batch: dict[Any, list[Any]],
+        claims: dict[Any, int],
+    ) -> None:
+        """Route each partition of ``batch`` in its own transaction, concurrently.
+
+        ``claims`` is :meth:`PartitionProducers.claims` from before the fetch: records of
+        a partition claimed since were fetched before its seek, and are fetched again.
+        """
+        async with producers.lock:  # a rebalance waits until the batch is settled
+            jobs: dict[Any, Any] = {}
+            now = producers.claims()
+            for tp, records in batch.items():
+                producer = producers.get(tp)
+                if producer is not None and now.get(tp) != claims.get(tp):
+                    # Claimed while these were fetched (before or after its seek: unknown):
+                    # drop them and read the committed offset again, now that we hold it.
+                    try:
+                        await producers.reposition(tp)
+                    except TransportError:
+                        await producers.release({tp})  # claimed again (re-positioned) later
+                    continue
+                if producer is not None:
+                    jobs[tp] = self._route_partition(producer, consumer, tp, records)
+                # else: not held (a failed claim, a fence): dropped; _claim_unheld claims the
+                # partition and re-seeks it to the committed offset, so they are fetched again.
+            results = await asyncio.gather(*jobs.values(), return_exceptions=True)
+            failure: BaseException | None = None
+            for tp, result in zip(jobs, results, strict=True):
+                if isinstance(result, Attempt):
+                    self._settled(result, len(batch[tp]))
+                elif isinstance(result, TransportError) and fenced(result):
+                    log.warning("router: %s[%d] fenced by another router", tp.topic, tp.partition)
+                    await producers.release({tp}, was_fenced=True)
+                elif failure is None or (isinstance(failure, TransportError) and failure.retriable):
+                    failure = result
+        if failure is not None:
+            raise failure
+
+    def _settled(self, attempt: Attempt, consumed: int) -> None:
+        """Audit and count what a committed transaction did (an aborted one did nothing)."""
         if self._audit is not None:
             self._audit.record(attempt.audit)
         self.stats.transactions += 1
-        self.stats.consumed += sum(len(r) for r in batch.values())
+        self.stats.consumed += consumed
         self.stats.routed += attempt.routed
         self.stats.rejected += attempt.rejected
         for letter, exc in attempt.letters:
             if self._on_reject is not None:
                 self._on_reject(letter, exc)
 
-    async def _transact(self, producer: Any, consumer: Any, batch: dict[Any, list[Any]]) -> Attempt:
-        """Route ``batch`` in one transaction; commit only once every write is acknowledged."""
-        attempt = Attempt()
+    async def _route_partition(
+        self, producer: Any, consumer: Any, tp: Any, records: list[Any]
+    ) -> Attempt:
+        # Records of this batch that Kafka refused for good, and what became of them.
+        refused: dict[tuple[str, int, int], Error] = {}
+        letter_lost: set[tuple[str, int, int]] = set()
+        while True:
+            attempt = Attempt(refused=refused, letter_lost=letter_lost)
+            try:
+                return await self._transact(producer, consumer, tp, records, attempt)
+            except Refused:
+                continue  # the refused records are marked: route the partition's batch again
+
+    async def _transact(
+        self, producer: Any, consumer: Any, tp: Any, records: list[Any], attempt: Attempt
+    ) -> Attempt:
+        """Route one partition's records in one transaction; commit once every write is acked."""
         try:
-            with translate_kafka_errors("route transaction"):
+            with translate_kafka_errors("route transaction"), fatal_producer():
                 async with producer.transaction():
-                    offsets: dict[TopicPartition, int] = {}
-                    for tp, records in batch.items():
-                        for record in records:
-                            await self._route_one(producer, record, attempt)
-                        offsets[tp] = records[-1].offset + 1
+                    for record in records:
+                        await self._route_one(producer, record, attempt)
                     # Kafka does not fail the transaction when a record is refused: await
                     # every acknowledgement before the offsets join it (any failure aborts).
                     await self._acknowledged(attempt)
+                    offsets = {TopicPartition(tp.topic, tp.partition): records[-1].offset + 1}
                     await producer.send_offsets_to_transaction(offsets, self._layout.router_group)
         except TransportError:
-            # The transaction was aborted: rewind to the first record of the batch so it is
-            # routed again (nothing from the aborted transaction is visible to readers).
-            # On Refused the caller routes the same batch again at once: no rewind.
-            for tp, records in batch.items():
+            # The transaction was aborted: rewind to the first record so it is routed
+            # again (nothing from the aborted transaction is visible to readers).
+            # On Refused the caller routes the same records again at once: no rewind.
+            with contextlib.suppress(Exception):  # the partition may be revoked meanwhile
                 consumer.seek(tp, records[0].offset)
             raise
         return attempt
@@ -236,6 +300,8 @@ class Router:
                 with translate_kafka_errors(f"write {sent.topic}"):
                     await sent.future
             except TransportError as exc:
+                if fenced(exc):
+                    raise  # not this record's fault: another router owns the partition now
                 if exc.retriable:
                     retriable = retriable or exc
                     continue
@@ -248,9 +314,9 @@ class Router:
                     exc.diagnostics(),
                 )
                 if sent.dead_letter:
-                    self._letter_lost.add(where(sent.record))
+                    attempt.letter_lost.add(where(sent.record))
                 else:
-                    self._refused[where(sent.record)] = UndeliverableError(
+                    attempt.refused[where(sent.record)] = UndeliverableError(
                         "inbox write refused", detail=f"{sent.topic}: {exc.detail}"
                     )
         if retriable is not None:
@@ -277,7 +343,7 @@ class Router:
             context=parent,
             attributes={"messaging.source": record.topic, "fed.sender": owner},
         ) as current:
-            refused = self._refused.get(where(record))
+            refused = attempt.refused.get(where(record))
             try:
                 if refused is not None:
                     raise refused
@@ -345,7 +411,7 @@ class Router:
             reason=exc.reason,
         )
         log.warning("rejected %s@%d: %s", record.topic, record.offset, exc.diagnostics())
-        if where(record) in self._letter_lost:
+        if where(record) in attempt.letter_lost:
             # Kafka refused the dead letter itself for good: the loss is logged and audited
             # (REJECT with the record's hash and position) rather than stalling the router.
             log.error(

@@ -1,90 +1,76 @@
-"""CPU time per envelope of the envelope layer alone: seal_batch and Verifier.open, offline.
+"""The offline CPU figures of ``broker bench``: whole node paths and their primitive floor.
 
-No Kafka, no store, no audit: :func:`broker.envelope.seal_batch` in batches of 64 and a
-long-lived consumer :class:`broker.envelope.Verifier` opening every envelope for one
-recipient (batch signatures and version 2 batch secrets cached as in a node).
-Process CPU time (``time.process_time``), so a busy machine does not distort the
-figure much; each figure is the median of ``runs`` runs over ``count`` envelopes.
-Run ``python -m broker.devtools.bench.cpu`` for the JSON of both suites.
+``cpu_us_publish_<suite>`` and ``cpu_us_consume_<suite>`` are process CPU time per 4 KiB
+dossier to 3 recipients through the real node code with Kafka taken out
+(:mod:`broker.devtools.bench.cpu_publish`, and ``cpu_consume`` when present — else
+:mod:`broker.devtools.bench.cpu_consume_interim`); ``floor_us_*`` the primitives alone
+(:mod:`broker.devtools.bench.floor`), measured in the same run. Medians over ``runs``.
 
 Example::
 
-    >>> us = envelope_cpu_us(suite="classic", count=4, batch=2, runs=1)
-    >>> sorted(us), us["seal_batch"] > 0 and us["open"] > 0
-    (['open', 'seal_batch'], True)
+    >>> consume_source() in ("cpu_consume", "cpu_consume_interim")
+    True
 """
 
 from __future__ import annotations
 
-import json
+import importlib
 import os
-import statistics
-import time
+from collections.abc import Callable
 from typing import Any
 
-from broker.devtools.bench.workload import RECIPIENTS, SENDER, dossier
-from broker.envelope import DEFAULT_KEY_GRACE, SealRequest, Verifier, seal_batch
-from broker.trust.testing import UnsafeTestFederation
+from broker.devtools.bench.cpu_publish import publish_cpu_us
+from broker.devtools.bench.floor import floors
+from broker.devtools.bench.report import median
 
-__all__ = ["envelope_cpu_report", "envelope_cpu_us"]
+__all__ = ["consume_source", "cpu_figures"]
+
+_SHORT = {"classic": "classic", "pq-hybrid": "pq"}
 
 
-def envelope_cpu_us(
-    *,
-    suite: str,
-    count: int = 2000,
-    batch: int = 64,
-    size: int = 4096,
-    recipients: int = 3,
-    runs: int = 5,
-    fed: UnsafeTestFederation | None = None,
-) -> dict[str, float]:
-    """Return median CPU µs per envelope: ``{"seal_batch": ..., "open": ...}``.
+def consume_source() -> str:
+    """Return the module the consume figure comes from (the dedicated one if it exists)."""
+    try:
+        importlib.import_module("broker.devtools.bench.cpu_consume")
+    except ModuleNotFoundError:
+        return "cpu_consume_interim"
+    return "cpu_consume"
 
-    ``count`` envelopes of a ``size``-byte dossier to ``recipients`` agencies, sealed
-    in batches of ``batch``; opened by the first recipient with one Verifier per run.
-    """
-    fed = fed or UnsafeTestFederation.create(agencies=[SENDER, *RECIPIENTS[:recipients]])
-    message = dossier(size)
-    payload, codes = message.to_bytes(), message.codes.to_avro()
-    to = RECIPIENTS[:recipients]
-    sender, reader = fed.identity(SENDER), fed.identity(to[0])
-    seal_us: list[float] = []
-    open_us: list[float] = []
+
+def _consume_fn() -> Callable[[str, int], float]:
+    module = importlib.import_module(f"broker.devtools.bench.{consume_source()}")
+    fn: Callable[[str, int], float] = module.consume_cpu_us
+    return fn
+
+
+def cpu_figures(
+    *, runs: int, envelopes: int, quick: bool = False, say: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Measure every ``cpu_us_*`` (median of ``runs``) and ``floor_us_*`` key."""
+    consume = _consume_fn()
+    samples: dict[str, list[float]] = {}
+    load = os.getloadavg()
     for _ in range(runs):
-        chunks = [
-            [
-                SealRequest(payload=payload, kind="DOSSIER", codes=codes, recipients=to, sequence=i)
-                for i in range(start + 1, min(start + batch, count) + 1)
-            ]
-            for start in range(0, count, batch)
-        ]
-        start = time.process_time()
-        sealed = [
-            data
-            for chunk in chunks
-            for data in seal_batch(chunk, sender=sender, trust=fed.trust, suite=suite)
-        ]
-        seal_us.append((time.process_time() - start) / count * 1e6)
-        verifier = Verifier(trust=fed.trust, key_grace=DEFAULT_KEY_GRACE)
-        start = time.process_time()
-        for data in sealed:
-            verifier.open(data, identity=reader)
-        open_us.append((time.process_time() - start) / count * 1e6)
-    return {"seal_batch": statistics.median(seal_us), "open": statistics.median(open_us)}
-
-
-def envelope_cpu_report(*, count: int = 2000, runs: int = 5) -> dict[str, Any]:
-    """Return both suites' figures (4 KiB, 3 recipients, batches of 64) and the load average."""
-    out: dict[str, Any] = {"loadavg_1m_before": round(os.getloadavg()[0], 2)}
-    fed = UnsafeTestFederation.create(agencies=[SENDER, *RECIPIENTS[:3]])
-    for suite, key in (("classic", "classic"), ("pq-hybrid", "pq")):
-        us = envelope_cpu_us(suite=suite, count=count, runs=runs, fed=fed)
-        out[f"cpu_us_seal_batch64_{key}"] = round(us["seal_batch"], 1)
-        out[f"cpu_us_open_{key}"] = round(us["open"], 1)
-    out["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
-    return out
-
-
-if __name__ == "__main__":
-    print(json.dumps(envelope_cpu_report(), indent=1))
+        for suite, short in _SHORT.items():
+            samples.setdefault(f"cpu_us_publish_{short}", []).append(
+                publish_cpu_us(suite, envelopes)
+            )
+            samples.setdefault(f"cpu_us_consume_{short}", []).append(consume(suite, envelopes))
+        if say is not None:
+            say(
+                "cpu us/envelope: " + ", ".join(f"{k[7:]} {v[-1]:,.0f}" for k, v in samples.items())
+            )
+    floor = floors(quick=quick)
+    return {
+        **{k: median(v) for k, v in samples.items()},
+        **{k: v for k, v in floor.items() if k.startswith("floor_us_")},
+        "cpu_detail": {
+            "runs": runs,
+            "envelopes_per_run": envelopes,
+            "samples_us": {k: [round(x, 1) for x in v] for k, v in samples.items()},
+            "consume_source": consume_source(),
+            "kem": floor["kem"],
+            "primitives_us": floor["primitives_us"],
+            "loadavg": [round(x, 2) for x in load],
+        },
+    }

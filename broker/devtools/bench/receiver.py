@@ -7,6 +7,8 @@ notes ``CLOCK_MONOTONIC`` (system-wide on Linux, so comparable with the
 publisher's clock) against the index in the dossier's ``message_id``. It prints
 ``WARM`` once the warm-up dossier arrived, and at the end writes a JSON object
 ``{"received": {index: monotonic seconds}, "peak_rss_mib": ...}`` to ``--out``.
+With ``--stream F`` (the rate sweep, :mod:`broker.devtools.bench.sweep`) it runs until
+SIGTERM and appends ``<index> <arrival>`` to ``F`` as each dossier arrives.
 
 Example (not run here: it needs Kafka)::
 
@@ -45,8 +47,14 @@ def clock() -> float:
     return time.clock_gettime(time.CLOCK_MONOTONIC)
 
 
-async def receive(*, settings: Settings, prefix: str, agency: str, count: int) -> dict[int, float]:
-    """Consume until ``count`` indexed dossiers arrived; return index -> arrival time."""
+async def receive(
+    *, settings: Settings, prefix: str, agency: str, count: int, stream: Path | None = None
+) -> dict[int, float]:
+    """Consume until ``count`` indexed dossiers arrived; return index -> arrival time.
+
+    With ``stream`` (the rate sweep), ``count`` is ignored: it consumes until SIGTERM and
+    appends ``<index> <arrival>`` to ``stream`` as each dossier arrives.
+    """
     trust = load_trust(settings)
     conn = KafkaConnection(bootstrap=settings.kafka_bootstrap or "", client_id="bench-rx")
     node = AgencyNode(
@@ -73,12 +81,21 @@ async def receive(*, settings: Settings, prefix: str, agency: str, count: int) -
         if message_id == WARMUP_ID:
             print("WARM", flush=True)
             return
-        received[int(message_id.rsplit("-", 1)[-1])] = now
-        if len(received) >= count:
+        index = int(message_id.rsplit("-", 1)[-1])
+        received[index] = now
+        if sink is not None:
+            sink.write(f"{index} {now!r}\n")
+            sink.flush()
+        elif len(received) >= count:
             stop.set()
 
-    async with node:
-        await node.consume(handler=handler, stop=stop, send_receipts=False)
+    sink = stream.open("a") if stream is not None else None
+    try:
+        async with node:
+            await node.consume(handler=handler, stop=stop, send_receipts=False)
+    finally:
+        if sink is not None:
+            sink.close()
     return received
 
 
@@ -91,10 +108,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--agency", required=True)
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--stream", type=Path, default=None)
     args = parser.parse_args(argv)
     settings = Settings(home=args.home, kafka_bootstrap=args.bootstrap, topic_prefix=args.prefix)
     received = asyncio.run(
-        receive(settings=settings, prefix=args.prefix, agency=args.agency, count=args.count)
+        receive(
+            settings=settings,
+            prefix=args.prefix,
+            agency=args.agency,
+            count=args.count,
+            stream=args.stream,
+        )
     )
     args.out.write_text(json.dumps({"received": received, "peak_rss_mib": peak_rss_mib()}))
     print("DONE", flush=True)

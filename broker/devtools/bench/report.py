@@ -16,19 +16,32 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["HEADLINE", "TARGETS", "Cell", "Report", "median"]
+__all__ = ["CPU_KEYS", "HEADLINE", "TARGETS", "Cell", "Report", "median"]
 
 #: The configuration the targets are stated for: 4 KiB dossiers, 3 recipients.
 HEADLINE = (4096, 3)
-#: Goals (from issue 7): secure/plain ratios, latency, audit rate.
+#: Goals (issue 14, replacing issue 7's ratios): offline CPU per envelope, secure/plain
+#: ratios, the highest offered rate at p99 <= 50 ms; latency and audit rate (issue 7).
 TARGETS = {
-    "publish_ratio_classic": (">=", 0.8),
-    "publish_ratio_pq": (">=", 0.6),
-    "consume_ratio_classic": (">=", 0.6),
-    "consume_ratio_pq": (">=", 0.5),
+    "cpu_us_publish_classic": ("<=", 300.0),
+    "cpu_us_publish_pq": ("<=", 350.0),
+    "cpu_us_consume_classic": ("<=", 500.0),
+    "cpu_us_consume_pq": ("<=", 550.0),
+    "publish_ratio_classic": (">=", 0.3),
+    "publish_ratio_pq": (">=", 0.25),
+    "consume_ratio_classic": (">=", 0.1),
+    "consume_ratio_pq": (">=", 0.1),
+    "max_rate_p99_50ms": (">=", 1000.0),
     "e2e_p99_ms": ("<=", 50.0),
     "audit_verify_events_per_s": (">=", 50_000.0),
 }
+#: The offline CPU and floor keys (issue 14), in the order they are printed.
+CPU_KEYS = [
+    f"{kind}_us_{side}_{suite}"
+    for kind in ("cpu", "floor")
+    for side in ("publish", "consume")
+    for suite in ("classic", "pq")
+]
 _SHORT = {"classic": "classic", "pq-hybrid": "pq"}
 
 
@@ -87,6 +100,10 @@ class Report:
     seal_scaling: dict[str, Any]
     rss_peak_mib: dict[str, float | None]
     environment: dict[str, Any]
+    #: ``cpu_us_*``, ``floor_us_*`` and ``cpu_detail`` (:mod:`broker.devtools.bench.cpu`).
+    cpu: dict[str, Any] = field(default_factory=dict)
+    #: ``max_rate_p99_50ms``, ``e2e_p99_ms_at_500`` and the steps (bench.sweep).
+    sweep: dict[str, Any] = field(default_factory=dict)
 
     def cell(self, size: int, recipients: int, suite: str) -> Cell:
         """Return the cell for one configuration."""
@@ -126,6 +143,10 @@ class Report:
             "e2e_p99_ms": self.e2e["p99_ms"],
             "audit_verify_events_per_s": self.audit_verify_events_per_s,
             "repetitions": self.repetitions,
+            **{k: self.cpu.get(k) for k in CPU_KEYS},
+            "max_rate_p99_50ms": self.sweep.get("max_rate_p99_50ms"),
+            "e2e_p99_ms_at_500": self.sweep.get("e2e_p99_ms_at_500"),
+            "loadavg": self.environment.get("loadavg_end"),
         }
         targets: dict[str, dict[str, Any]] = {
             name: {
@@ -134,6 +155,7 @@ class Report:
                 "met": _met(op, goal, head[name]),
             }
             for name, (op, goal) in TARGETS.items()
+            if head.get(name) is not None
         }
         interactions = {s: v["interaction_us"] for s, v in self.seal_scaling.items()}
         targets["recipients_cost_only_in_wraps"] = {
@@ -156,6 +178,8 @@ class Report:
             "recipient_slope_us": self.recipient_slopes(),
             "seal_scaling": self.seal_scaling,
             "targets": targets,
+            "cpu_detail": self.cpu.get("cpu_detail"),
+            "sweep_steps": self.sweep.get("steps"),
             "cells": [c.to_json() for c in self.cells],
             "environment": self.environment,
         }
@@ -199,8 +223,27 @@ class Report:
                 f"{figures['wrap_us_per_recipient_64KiB']:,.0f})"
                 for suite, figures in self.seal_scaling.items()
             ),
-            f"medians of {self.repetitions} repetition(s); targets (4 KiB, 3 recipients):",
         ]
+        if self.cpu:
+            lines.append(
+                "offline CPU us/envelope (whole node path | primitive floor, "
+                f"KEM {self.cpu['cpu_detail']['kem']}): "
+                + ", ".join(
+                    f"{side} {suite} {self.cpu[f'cpu_us_{side}_{suite}']:,.0f} | "
+                    f"{self.cpu[f'floor_us_{side}_{suite}']:,.0f}"
+                    for side in ("publish", "consume")
+                    for suite in ("classic", "pq")
+                )
+            )
+        if self.sweep:
+            lines.append(
+                "offered-rate sweep (rate/s: p99 ms): "
+                + ", ".join(
+                    f"{s['offered_per_s']:,.0f}: {s['p99_ms']:,.1f}" for s in self.sweep["steps"]
+                )
+                + f"; highest at p99 <= 50 ms: {self.sweep['max_rate_p99_50ms']:,.0f}/s"
+            )
+        lines.append(f"medians of {self.repetitions} repetition(s); targets (4 KiB, 3 recipients):")
         for name, t in data["targets"].items():
             mark = "met" if t["met"] else "MISSED"
             value = t["measured"]

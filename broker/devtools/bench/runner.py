@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from broker.config import Settings
-from broker.devtools.bench import latency, plain, secure
+from broker.devtools.bench import latency, plain, secure, sweep
 from broker.devtools.bench.audit import AUDIT_VERIFIER, _audit_verify_rate
+from broker.devtools.bench.cpu import cpu_figures
 from broker.devtools.bench.memory import peak_rss_mib, proc_peak_rss_mib
 from broker.devtools.bench.report import Cell, Report
 from broker.devtools.bench.scaling import seal_scaling
@@ -85,6 +86,11 @@ class Options:
     def seconds(self) -> float:
         """Seconds of offered load for the latency run."""
         return self.e2e_seconds or (2.0 if self.quick else 10.0)
+
+    @property
+    def sweep_seconds(self) -> float:
+        """Seconds of offered load per step of the rate sweep."""
+        return 2.0 if self.quick else 3.0
 
     @property
     def audit_events(self) -> int:
@@ -149,6 +155,22 @@ async def _run(options: Options, root: Path, bootstrap: str) -> Report:
         run_id=run_id,
     )
     options.say(f"end to end: p50 {e2e.p50_ms:,.1f} ms, p99 {e2e.p99_ms:,.1f} ms")
+    swept = await sweep.sweep(
+        fed,
+        state=state / "sweep",
+        run_id=run_id,
+        seconds=options.sweep_seconds,
+        long_rates={500.0: options.seconds},
+        say=options.say,
+    )
+    options.say(f"highest offered rate at p99 <= 50 ms: {swept.max_rate:,.0f}/s")
+    cpu = await asyncio.to_thread(
+        cpu_figures,
+        runs=1 if options.quick else max(3, options.reps),  # offline, cheap: always a median
+        envelopes=128 if options.quick else 640,
+        quick=options.quick,
+        say=options.say,
+    )
     audit = await asyncio.to_thread(_audit_verify_rate, options.audit_events)
     options.say(f"audit replay-verify: {audit:,.0f} events/s")
     scaling = await asyncio.to_thread(seal_scaling, rounds=3 if options.quick else 9)
@@ -160,6 +182,12 @@ async def _run(options: Options, root: Path, bootstrap: str) -> Report:
         audit_verify_events_per_s=audit,
         audit_verifier=AUDIT_VERIFIER,
         seal_scaling=scaling,
+        cpu=cpu,
+        sweep={
+            "max_rate_p99_50ms": swept.max_rate,
+            "e2e_p99_ms_at_500": swept.p99_at(500.0),
+            "steps": [{"offered_per_s": r, "p99_ms": p} for r, p in swept.steps],
+        },
         rss_peak_mib={
             "router_subprocess": e2e.router_peak_rss_mib,
             "receiver_subprocess": e2e.receiver_peak_rss_mib,

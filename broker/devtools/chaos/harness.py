@@ -139,13 +139,17 @@ class ChaosNetwork:
             self._supervisor = asyncio.create_task(supervise(self.processes))
         return proc
 
-    def spawn_router(self) -> Supervised:
-        """Start the router."""
-        return self.spawn("router", "router", "run", "--max-batch", "200")
+    def spawn_router(self, name: str = "router") -> Supervised:
+        """Start a router (several, under different names, share the outboxes)."""
+        return self.spawn(name, "router", "run", "--max-batch", "200")
 
-    def spawn_inbox(self, agency: str = RECIPIENT) -> Supervised:
-        """Start an inbox consumer whose handler prints one JSON line per delivery."""
-        return self.spawn(f"inbox-{agency}", "inbox", "--as", agency, "--follow", "--json")
+    def spawn_inbox(self, agency: str = RECIPIENT, *, instance: int = 0) -> Supervised:
+        """Start an inbox consumer whose handler prints one JSON line per delivery.
+
+        ``instance`` > 0 starts another process of the same agency's inbox (same group).
+        """
+        name = f"inbox-{agency}" + (f"#{instance}" if instance else "")
+        return self.spawn(name, "inbox", "--as", agency, "--follow", "--json")
 
     def spawn_hub(self) -> Supervised:
         """Start the hub (EUROPOL)."""
@@ -251,11 +255,15 @@ class ChaosNetwork:
         return counting.handled_at(home.agency_db(self.settings, agency), kind=kind)
 
     def handler_calls(self, agency: str = RECIPIENT) -> Counter[str]:
-        """Count handler invocations per envelope id from the inbox process's JSON lines."""
-        proc = self.processes.get(f"inbox-{agency}")
-        if proc is None:
-            return Counter()
-        return counting.handler_calls(proc.stdout_path)
+        """Count handler invocations per envelope id from the inbox processes' JSON lines.
+
+        Every process of ``agency``'s inbox counts (``inbox-<AGENCY>`` and ``inbox-<AGENCY>#N``).
+        """
+        calls: Counter[str] = Counter()
+        for name, proc in self.processes.items():
+            if name == f"inbox-{agency}" or name.startswith(f"inbox-{agency}#"):
+                calls += counting.handler_calls(proc.stdout_path)
+        return calls
 
     async def wait_handled(
         self, expected: dict[str, set[str]], *, stall: float = 60.0, limit: float = 3600.0

@@ -19,6 +19,7 @@ from broker.devtools.chaos.scenarios.hostile import hostile_input
 from broker.devtools.chaos.scenarios.load import sustained_load
 from broker.devtools.chaos.scenarios.processes import process_kills
 from broker.devtools.chaos.scenarios.retention import retention_expiry
+from broker.devtools.chaos.scenarios.scaleout import router_scale_out
 
 __all__ = ["SCENARIOS", "TLS_SCENARIOS", "Context", "Scenario", "Sizes"]
 
@@ -27,6 +28,7 @@ SCENARIOS: dict[str, Scenario] = {
     "broker-kill": broker_kill,
     "broker-pause": broker_pause,
     "process-kills": process_kills,
+    "router-scale-out": router_scale_out,
     "sustained-load": sustained_load,
     "hostile-input": hostile_input,
     "retention-expiry": retention_expiry,
