@@ -203,10 +203,8 @@ class Inbox:
             self._audit.record(*events)
 
     async def _commit(self, consumer: Any, tp: Any, offset: int) -> None:
-        """Commit an offset, retrying while the broker is away (it is idempotent).
-
-        Skipped if the group moved ``tp`` to another inbox process meanwhile: that one reads
-        from the last committed offset and refuses what this batch stored as replays.
+        """Commit an offset, retrying while the broker is away (it is idempotent); skipped if
+        the group moved ``tp`` to another inbox process (it refuses what we stored as replays).
         """
 
         async def commit() -> None:
