@@ -130,9 +130,11 @@ class ChaosNetwork:
             PYTHONUNBUFFERED="1",
         )
 
-    def spawn(self, name: str, *args: str) -> Supervised:
-        """Start ``broker <args>`` as a supervised process called ``name``."""
-        proc = Supervised(name=name, args=list(args), env=self._env(), log_dir=self.log_dir)
+    def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> Supervised:
+        """Start ``broker <args>`` as a supervised process called ``name`` (``env`` added)."""
+        proc = Supervised(
+            name=name, args=list(args), env={**self._env(), **(env or {})}, log_dir=self.log_dir
+        )
         proc.start()
         self.processes[name] = proc
         if self._supervisor is None:
@@ -143,9 +145,11 @@ class ChaosNetwork:
         """Start the router."""
         return self.spawn("router", "router", "run", "--max-batch", "200")
 
-    def spawn_inbox(self, agency: str = RECIPIENT) -> Supervised:
+    def spawn_inbox(
+        self, agency: str = RECIPIENT, *, env: dict[str, str] | None = None
+    ) -> Supervised:
         """Start an inbox consumer whose handler prints one JSON line per delivery."""
-        return self.spawn(f"inbox-{agency}", "inbox", "--as", agency, "--follow", "--json")
+        return self.spawn(f"inbox-{agency}", "inbox", "--as", agency, "--follow", "--json", env=env)
 
     def spawn_hub(self) -> Supervised:
         """Start the hub (EUROPOL)."""
