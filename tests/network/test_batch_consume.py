@@ -24,6 +24,10 @@ from broker.synthetic import example_dossier
 from tests.kafka_helpers import read_all
 from tests.network.conftest import Network
 
+# Generous: a consumer group joins slowly on a loaded machine, and an idle stop that comes
+# too early would look like a lost record.
+_IDLE = 10.0
+
 
 class _Killed(BaseException):
     """Stands for the process dying inside the handler (nothing after it runs there)."""
@@ -38,7 +42,7 @@ async def _publish(network: Network, count: int) -> list[str]:
             codes=dossier.codes.to_avro(),
             to=["DE-BKA"],
         )
-    await network.router().run(until_idle=2.0)
+    await network.router().run(until_idle=_IDLE)
     return [r.envelope_id for r in sent]
 
 
@@ -74,11 +78,12 @@ async def test_process_killed_after_the_batch_commit_runs_each_handler_once_on_r
     node = network.node("DE-BKA")
     with pytest.raises(type(crash)):
         async with node:
-            await node.consume(handler=dies, until_idle=2.0)
+            await node.consume(handler=dies, until_idle=_IDLE)
     store = _store(network)
-    try:  # accepted and stored in one transaction, every handler still owed
-        assert sorted(p.envelope_id for p in store.pending()) == sorted(ids)
-        assert len(store.inbox()) == 5
+    try:  # the fetched batch (one partition's records) accepted and stored, handlers owed
+        pending = {p.envelope_id for p in store.pending()}
+        assert pending and pending <= set(ids)
+        assert {i.envelope_id for i in store.inbox()} == pending
     finally:
         store.close()
 
@@ -90,10 +95,11 @@ async def test_process_killed_after_the_batch_commit_runs_each_handler_once_on_r
         calls[delivery.envelope_id] += 1
 
     async with network.node("DE-BKA") as again:
-        stats = await again.consume(handler=counts, until_idle=2.0)
-    assert calls == Counter(dict.fromkeys(ids, 1))  # from the store, once each
+        stats = await again.consume(handler=counts, until_idle=_IDLE)
+    assert calls == Counter(dict.fromkeys(ids, 1))  # the pending ones from the store, once
     assert stats.delivered == 5
-    assert stats.reasons == {"replayed": 5}  # Kafka's re-delivery of the uncommitted batch
+    # Kafka re-delivers the uncommitted batch: refused as replays, not handed over again.
+    assert stats.reasons == {"replayed": len(pending)}
     assert _opened_ids(network) == Counter(dict.fromkeys(ids, 1))
     store = _store(network)
     try:
@@ -102,13 +108,13 @@ async def test_process_killed_after_the_batch_commit_runs_each_handler_once_on_r
         store.close()
 
     async with network.node("DE-BKA") as third:  # offsets committed: nothing more
-        assert (await third.consume(handler=counts, until_idle=2.0)).delivered == 0
+        assert (await third.consume(handler=counts, until_idle=_IDLE)).delivered == 0
     assert sum(calls.values()) == 5
 
     # The receipts sent at start-up reach the sender: every dossier DELIVERED, once.
-    await network.router().run(until_idle=2.0)
+    await network.router().run(until_idle=_IDLE)
     async with network.node("ES-PN") as es:
-        back = await es.consume(until_idle=2.0)
+        back = await es.consume(until_idle=_IDLE)
         status = {s.envelope_id: s.status for s in es.store.sent()}
     assert back.receipts == 5
     assert status == {i: {"DE-BKA": "DELIVERED"} for i in ids}
@@ -129,7 +135,7 @@ async def test_handler_refusing_a_delivery_dead_letters_it_and_a_resent_copy_is_
     records = await read_all(network.conn, network.layout.inbox("DE-BKA"), expect=3)
     (second,) = [r for r in records if claimed_envelope_id(r) == refused]
     async with network.node("DE-BKA") as de:
-        stats = await de.consume(handler=picky, until_idle=2.0)
+        stats = await de.consume(handler=picky, until_idle=_IDLE)
     assert sorted(handled) == sorted([ids[0], ids[2]])
     assert (stats.delivered, stats.rejected) == (2, 1)
     assert stats.reasons == {ValidationError.reason: 1}
@@ -154,12 +160,12 @@ async def test_handler_refusing_a_delivery_dead_letters_it_and_a_resent_copy_is_
     finally:
         await producer.stop()
     async with network.node("DE-BKA") as de:
-        stats = await de.consume(handler=picky, until_idle=2.0, send_receipts=False)
+        stats = await de.consume(handler=picky, until_idle=_IDLE, send_receipts=False)
     assert stats.reasons == {"replayed": 1}
     assert len(handled) == 2
 
-    await network.router().run(until_idle=2.0)
+    await network.router().run(until_idle=_IDLE)
     async with network.node("ES-PN") as es:
-        await es.consume(until_idle=2.0)
+        await es.consume(until_idle=_IDLE)
         status = {s.envelope_id: s.status["DE-BKA"] for s in es.store.sent()}
     assert status == {ids[0]: "DELIVERED", refused: "REJECTED", ids[2]: "DELIVERED"}
