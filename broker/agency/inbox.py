@@ -240,9 +240,10 @@ class Inbox:
                     detail=f"envelope {header.envelope_id} from {header.sender} seen before",
                 )
                 await self._rejects.reject(item.record, replay, item.opened, stats, work)
-            handed = [i.opened.header.envelope_id for i in fresh if i.delivery is not None]
-            if after_accept is not None and handed:
-                after_accept(handed)
+            if after_accept is not None:
+                handed = [i.opened.header.envelope_id for i in fresh if i.delivery is not None]
+                if handed:
+                    after_accept(handed)
             await self._deliver(fresh, handler, stats, send_receipts, work)
 
     async def dispatch(
