@@ -3,8 +3,13 @@
 Every value comes from, in order: an explicit argument, an environment variable
 (``BROKER_HOME``, ``KAFKA_BOOTSTRAP``, ``BROKER_TOPIC_PREFIX``, ``BROKER_CACHE_DIR``,
 ``BROKER_INBOX_RETENTION_DAYS``, ``BROKER_OUTBOX_RETENTION_DAYS``,
-``BROKER_REJECTED_RETENTION_DAYS``), then a default. Retention is in days, -1 for
-never (see :mod:`broker.retention`; audit and federation topics never expire).
+``BROKER_REJECTED_RETENTION_DAYS``, ``BROKER_MAX_TRANSIT_HOURS``,
+``BROKER_KEY_GRACE_DAYS``), then a default. Retention is in days, -1 for never (see
+:mod:`broker.retention`; audit and federation topics never expire). The two
+back-dating windows of finding F10 (see :class:`broker.envelope.Verifier`): the
+router refuses an envelope created more than ``max_transit`` before it saw it
+(``stale``), and a consumer accepts a sender key retired (rotated out or expired)
+at most ``key_grace`` before it receives the envelope.
 
 All state lives under one home directory (default: the current directory) so several
 federations can coexist, e.g. one per test::
@@ -22,10 +27,14 @@ Example::
     '/tmp/fed-example/keys'
     >>> s.retention.inbox_ms // 86_400_000, s.retention.rejected_ms
     (90, -1)
+    >>> str(s.max_transit), str(Settings(key_grace_days=0.5).key_grace)
+    ('1 day, 0:00:00', '12:00:00')
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, field_validator
@@ -34,6 +43,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from broker.retention import DAY_MS, NEVER, Retention
 
 __all__ = ["Settings", "default_cache_dir"]
+
+
+#: No F10 window is longer than an envelope may live (``MAX_LIFETIME``, 400 days).
+_MAX_WINDOW_DAYS = 400
 
 
 def default_cache_dir() -> Path:
@@ -57,6 +70,27 @@ class Settings(BaseSettings):
     inbox_retention_days: float = 90
     outbox_retention_days: float = 90
     rejected_retention_days: float = -1
+    # F10 windows; the defaults are broker.envelope's DEFAULT_MAX_TRANSIT and DEFAULT_KEY_GRACE
+    # (tests/test_config.py keeps them equal: importing broker.envelope here would be a cycle).
+    max_transit_hours: float = 24
+    key_grace_days: float = 7
+
+    @field_validator("max_transit_hours")
+    @classmethod
+    def _check_max_transit(cls, value: float) -> float:
+        # Zero would refuse every envelope; no bound at all is what F10 forbids.
+        if not (math.isfinite(value) and 0 < value <= _MAX_WINDOW_DAYS * 24):
+            msg = f"BROKER_MAX_TRANSIT_HOURS must be a positive number of hours, not {value}"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("key_grace_days")
+    @classmethod
+    def _check_key_grace(cls, value: float) -> float:
+        if not (math.isfinite(value) and 0 <= value <= _MAX_WINDOW_DAYS):
+            msg = f"BROKER_KEY_GRACE_DAYS must be zero or a positive number of days, not {value}"
+            raise ValueError(msg)
+        return value
 
     @field_validator("inbox_retention_days", "outbox_retention_days", "rejected_retention_days")
     @classmethod
@@ -87,6 +121,16 @@ class Settings(BaseSettings):
             outbox_ms=ms(self.outbox_retention_days),
             rejected_ms=ms(self.rejected_retention_days),
         )
+
+    @property
+    def max_transit(self) -> dt.timedelta:
+        """How long before the router saw it an envelope may have been created."""
+        return dt.timedelta(hours=self.max_transit_hours)
+
+    @property
+    def key_grace(self) -> dt.timedelta:
+        """How long after its sender key was retired a consumer still accepts an envelope."""
+        return dt.timedelta(days=self.key_grace_days)
 
     @property
     def agencies_dir(self) -> Path:

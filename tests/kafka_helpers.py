@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from aiokafka.admin import NewTopic
+from aiokafka import TopicPartition
+from aiokafka.admin import NewTopic, RecordsToDelete
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from broker.transport import KafkaConnection
@@ -72,3 +73,19 @@ async def read_all(
     finally:
         await consumer.stop()
     return values
+
+
+async def expire_everything(conn: KafkaConnection, topic: str) -> dict[TopicPartition, int]:
+    """Advance every partition's log start offset to its end, as retention would."""
+    async with conn.admin() as admin:
+        (described,) = await admin.describe_topics([topic])
+        parts = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+        consumer = conn.consumer(group_id=None)
+        await consumer.start()
+        try:
+            consumer.assign(parts)
+            ends: dict[TopicPartition, int] = await consumer.end_offsets(parts)
+        finally:
+            await consumer.stop()
+        await admin.delete_records({tp: RecordsToDelete(end) for tp, end in ends.items()})
+    return ends

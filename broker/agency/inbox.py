@@ -44,6 +44,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import time
 from collections.abc import Callable, Sequence
@@ -55,7 +56,6 @@ from broker import telemetry
 from broker._internal.retry import retry_transport
 from broker.agency.acceptance import Acceptance
 from broker.agency.batch import Admitted, Settlement, resume_text, resumed, settle
-from broker.agency.expiry import ExpiryWatch
 from broker.agency.publisher import Publisher
 from broker.agency.receipts import Receipts
 from broker.agency.rejects import Rejects, validated_dossier
@@ -66,6 +66,7 @@ from broker.audit.writer import AuditSink
 from broker.envelope import DEFAULT_KEY_GRACE, OpenedEnvelope, Verifier
 from broker.envelope.pool import EnvelopePool
 from broker.errors import Error, ReplayError
+from broker.expiry import ExpiryWatch
 from broker.retention import EXPIRED_UNREAD
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
@@ -89,6 +90,7 @@ class Inbox:
         audit: AuditSink,
         metrics: telemetry.Metrics,
         pool: Callable[[], EnvelopePool | None],
+        key_grace: dt.timedelta = DEFAULT_KEY_GRACE,
     ) -> None:
         self.agency = identity.agency
         self._identity = identity
@@ -104,7 +106,7 @@ class Inbox:
             agency=self.agency, layout=layout, publisher=publisher, metrics=metrics
         )
         # Sender keys are judged at receive time too (a retired key cannot back-date).
-        self._verifier = Verifier(trust=trust, key_grace=DEFAULT_KEY_GRACE)
+        self._verifier = Verifier(trust=trust, key_grace=key_grace)
 
     async def consume(
         self,
@@ -182,8 +184,9 @@ class Inbox:
             await self._commit(consumer, tp, offset)
 
         return ExpiryWatch(
-            agency=self.agency,
-            rejected_topic=self._layout.rejected(self.agency),
+            actor=self.agency,
+            layout=self._layout,
+            owner_of=lambda _topic: self.agency,
             produce=self._publisher.produce,
             audit=self._audit.record,
             commit=commit,

@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,6 +31,7 @@ from broker.agency.results import ConsumeStats, Handler, PublishResult
 from broker.agency.store import AgencyStore
 from broker.audit.writer import AuditLog, AuditSink, load_audit_log
 from broker.config import Settings
+from broker.envelope import DEFAULT_KEY_GRACE
 from broker.envelope.pool import EnvelopePool
 from broker.models import Dossier
 from broker.topics import TopicLayout
@@ -53,6 +55,7 @@ class AgencyNode:
         suite: str = "classic",
         audit: AuditLog | None = None,
         crypto_workers: int = 0,
+        key_grace: dt.timedelta = DEFAULT_KEY_GRACE,
     ) -> None:
         self.identity = identity
         self.agency = identity.agency
@@ -67,6 +70,8 @@ class AgencyNode:
         self.audit = AuditSink(audit)
         # publish_many seals and consume opens in this many forked processes (0: here).
         self._crypto_workers = crypto_workers
+        # How long after a sender key was retired its envelopes are still accepted (F10).
+        self._key_grace = key_grace
         self._pool: EnvelopePool | None = None
         metrics = telemetry.Metrics()
         self._publisher = Publisher(
@@ -90,6 +95,7 @@ class AgencyNode:
             audit=self.audit,
             metrics=metrics,
             pool=self._crypto_pool,
+            key_grace=key_grace,
         )
 
     @classmethod
@@ -113,6 +119,7 @@ class AgencyNode:
             store=AgencyStore.open(home.agency_db(settings, agency)),
             audit=load_audit_log(settings, stream=agency, conn=conn, passphrase=passphrase),
             crypto_workers=crypto_workers,
+            key_grace=settings.key_grace,
         )
 
     async def start(self) -> None:
@@ -143,7 +150,10 @@ class AgencyNode:
     def _crypto_pool(self) -> EnvelopePool | None:
         if self._crypto_workers and self._pool is None:
             self._pool = EnvelopePool(
-                identity=self.identity, trust=self.trust, workers=self._crypto_workers
+                identity=self.identity,
+                trust=self.trust,
+                workers=self._crypto_workers,
+                key_grace=self._key_grace,
             )
         return self._pool
 

@@ -271,13 +271,20 @@ class AuditEvent:
         )
 
     @classmethod
-    def lost(cls, *, actor: str, reason: str, where: str) -> AuditEvent:
+    def lost(cls, *, actor: str, reason: str, where: str, owner: str | None = None) -> AuditEvent:
         """Records expired unread: ``where`` is ``topic/partition/first-last`` (no content).
 
         A ``REJECT`` with outcome ``lost``: like every dead letter, the loss's has one.
+        ``owner`` is the agency whose records were lost (default: ``actor``, an inbox's
+        own agency; the router names the outbox's agency).
         """
         return cls.new(
-            AuditKind.REJECT, actor=actor, parties=[actor], outcome="lost", reason=reason, ref=where
+            AuditKind.REJECT,
+            actor=actor,
+            parties=[owner or actor],
+            outcome="lost",
+            reason=reason,
+            ref=where,
         )
 
     @classmethod

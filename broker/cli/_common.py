@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pydantic
 import typer
 
 from broker.config import Settings
+from broker.errors import ConfigError
 
 HomeOption = typer.Option(
     None, "--home", envvar="BROKER_HOME", help="Federation home directory (default: cwd)."
@@ -21,8 +23,15 @@ PassphraseEnvOption = typer.Option(
 
 
 def settings_for(home: Path | None) -> Settings:
-    """Return settings for ``--home`` (or BROKER_HOME / cwd)."""
-    return Settings(home=home) if home is not None else Settings()
+    """Return settings for ``--home`` (or BROKER_HOME / cwd); a bad value is a ConfigError."""
+    try:
+        return Settings(home=home) if home is not None else Settings()
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise ConfigError("invalid setting", detail=problems) from None
 
 
 def passphrase_from(env_name: str | None) -> str | None:

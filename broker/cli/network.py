@@ -137,7 +137,7 @@ def router_run(
         router = Router(
             conn=conn,
             layout=TopicLayout(prefix=settings.topic_prefix),
-            check=EnvelopeCheck(trust=trust),
+            check=EnvelopeCheck(trust=trust, max_transit=settings.max_transit),
             max_batch=max_batch,
             audit=load_audit_log(settings, stream=ROUTER_STREAM, conn=conn),
         )
@@ -145,6 +145,7 @@ def router_run(
         typer.echo(
             f"router: consumed {stats.consumed}, routed {stats.routed}, "
             f"rejected {stats.rejected}, transactions {stats.transactions}"
+            + (f", LOST {stats.lost} expired unread (audited)" if stats.lost else "")
         )
 
     asyncio.run(run())

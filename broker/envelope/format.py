@@ -4,12 +4,17 @@ See ``docs/envelope-format.md`` for the byte-level specification. In short:
 
 * ``header`` — exact single-object bytes of ``eu.fed.envelope.Header``; AEAD
   associated data and signed as-is (never re-encoded);
-* to-be-signed (TBS) = ``frame("fed-envelope-v1", header, frame("wraps", wrap...),
+* to-be-signed (TBS) = ``frame("fed-envelope-v2", header, frame("wraps", wrap...),
   nonce, SHA-256(ciphertext), commitment)`` with each wrap
-  ``frame("wrap", agency, key_id, wrapped)``;
-* HPKE ``info`` per wrap = ``frame("fed-envelope-v1/wrap", agency, key_id,
-  envelope_id, SHA-256(header))`` (RFC 9180 section 5.1: ``info`` enters the key
-  schedule; section 8.1: single-shot users put their context there);
+  ``frame("wrap", agency, key_id, wrapped)`` (tag ``fed-envelope-v1`` in version 1);
+* version 2 key wraps (batch KEM, :mod:`broker.envelope.wraps`): ``wrapped =
+  batch_wrap || env_wrap``; ``batch_wrap`` = HPKE single-shot Seal of a fresh 32-byte
+  batch secret S per (batch, recipient key), ``info`` = :func:`batch_wrap_info`;
+  ``env_wrap`` = AES-256-GCM(:func:`wrap_key` (S, ...), nonce 0^96, content key);
+* version 1 key wraps: HPKE Seal of the content key itself, ``info`` =
+  ``frame("fed-envelope-v1/wrap", agency, key_id, envelope_id, SHA-256(header))``
+  (RFC 9180 section 5.1: ``info`` enters the key schedule; section 8.1: single-shot
+  users put their context there);
 * key commitment = HKDF-SHA256(content key, salt=none,
   info=``frame("fed-envelope-v1/commit", envelope_id)``), 32 bytes;
 * batch: leaf = ``SHA-256(0x00 || TBS)`` (RFC 9162), signed message =
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import re
 import struct
 from dataclasses import dataclass
@@ -42,17 +48,29 @@ __all__ = [
     "FORMAT_VERSION",
     "KINDS",
     "MAX_LIFETIME",
+    "READABLE_VERSIONS",
     "SUITES",
     "Header",
     "SuiteSpec",
     "aware_now",
     "batch_message",
+    "batch_wrap_info",
     "commitment",
     "tbs",
     "wrap_info",
+    "wrap_key",
 ]
 
-FORMAT_VERSION = 1
+#: The version sealers write. Version 2 (batch KEM) only changes the key wraps and the
+#: TBS tag; every other field and construction is the same as in version 1.
+FORMAT_VERSION = 2
+#: Every version a verifier accepts: version 1 envelopes stay readable.
+READABLE_VERSIONS = frozenset({1, 2})
+#: Bytes of a batch secret, and of ``env_wrap`` (AES-256-GCM of a 32-byte key: ct || tag).
+BATCH_SECRET_BYTES = 32
+ENV_WRAP_BYTES = 48
+#: The AES-GCM nonce of ``env_wrap``: fixed, as every wrap key encrypts exactly one message.
+ENV_WRAP_NONCE = bytes(12)
 HEADER_SCHEMA = "eu.fed.envelope.Header"
 ENVELOPE_SCHEMA = "eu.fed.envelope.Envelope"
 INNER_SCHEMA = "eu.fed.envelope.Inner"
@@ -72,6 +90,13 @@ class SuiteSpec:
     name: str
     hpke: Suite
     requires_ml_dsa: bool
+    #: Bytes of the KEM encapsulation ``enc`` (RFC 9180 ``Nenc``).
+    enc_bytes: int
+
+    @property
+    def batch_wrap_bytes(self) -> int:
+        """Return the length of a version 2 ``batch_wrap``: ``enc || Seal(S)`` (S + 16-byte tag)."""
+        return self.enc_bytes + BATCH_SECRET_BYTES + 16
 
 
 # RFC 9180 suites (IANA KEM, KDF, AEAD ids): DHKEM(X25519, HKDF-SHA256) 0x0020 (section 7.1)
@@ -83,11 +108,13 @@ SUITES: dict[str, SuiteSpec] = {
         name="classic",
         hpke=Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.AES_256_GCM),
         requires_ml_dsa=False,
+        enc_bytes=32,
     ),
     "pq-hybrid": SuiteSpec(
         name="pq-hybrid",
         hpke=Suite(KEM.MLKEM768_X25519, KDF.HKDF_SHA256, AEAD.AES_256_GCM),
         requires_ml_dsa=True,
+        enc_bytes=1120,
     ),
 }
 
@@ -152,16 +179,21 @@ def tbs(
     nonce: bytes,
     ciphertext: bytes,
     commitment: bytes,
+    version: int,
 ) -> bytes:
-    """Return the to-be-signed bytes of an envelope."""
-    return frame(
-        "fed-envelope-v1",
+    """Return the to-be-signed bytes of an envelope of format ``version``."""
+    fields = (
         header,
         frame("wraps", *(wrap_frame(a, k, w) for a, k, w in wraps)),
         nonce,
         hashlib.sha256(ciphertext).digest(),
         commitment,
     )
+    if version == 2:
+        return frame("fed-envelope-v2", *fields)
+    if version == 1:
+        return frame("fed-envelope-v1", *fields)
+    raise ConfigError(f"no envelope format version {version}")
 
 
 def wrap_info(*, agency: str, key_id: str, envelope_id: str, header: bytes) -> bytes:
@@ -173,6 +205,45 @@ def wrap_info(*, agency: str, key_id: str, envelope_id: str, header: bytes) -> b
         envelope_id.encode(),
         hashlib.sha256(header).digest(),
     )
+
+
+def batch_wrap_info(
+    *, suite: str, sender: str, sender_key_id: str, agency: str, key_id: str
+) -> bytes:
+    """Return the HPKE ``info`` of a version 2 batch wrap: suite, sender key, recipient key."""
+    return frame(
+        "fed-envelope-v2/batch-wrap",
+        suite.encode(),
+        sender.encode(),
+        sender_key_id.encode(),
+        agency.encode(),
+        key_id.encode(),
+    )
+
+
+def wrap_key(
+    batch_secret: bytes,
+    *,
+    agency: str,
+    key_id: str,
+    envelope_id: str,
+    header: bytes,
+    batch_wrap: bytes,
+) -> bytes:
+    """Return a version 2 wrap key: HKDF-Expand(S, info, 32) with S as the PRK (RFC 5869).
+
+    One output block, so it is exactly ``T(1) = HMAC-SHA256(S, info || 0x01)``. The info
+    binds the recipient key, the envelope id, the header and the batch wrap it came from.
+    """
+    info = frame(
+        "fed-envelope-v2/wrap",
+        agency.encode(),
+        key_id.encode(),
+        envelope_id.encode(),
+        hashlib.sha256(header).digest(),
+        hashlib.sha256(batch_wrap).digest(),
+    )
+    return hmac.digest(batch_secret, info + b"\x01", "sha256")
 
 
 def commitment(content_key: bytes, envelope_id: str) -> bytes:

@@ -8,7 +8,8 @@ agency's own process tree.
 
 * :meth:`EnvelopePool.seal`: each worker seals a sub-batch under its own Merkle
   batch signature (:func:`broker.envelope.seal_batch`), so every envelope still
-  gets its fresh content key, per-recipient HPKE wraps and a sender signature.
+  gets its fresh content key, per-recipient key wraps (one HPKE encapsulation per
+  recipient per sub-batch) and a sender signature.
 * :meth:`EnvelopePool.open`: each worker runs the full :meth:`Verifier.open` (every
   check, in the same order) on a slice of a fetched batch and returns, per record
   and in order, the opened envelope or the error it raised, rebuilt in the caller
@@ -33,6 +34,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -53,11 +55,11 @@ _worker: tuple[AgencyIdentity, TrustStore, Verifier] | None = None
 _Failure = tuple[type[Error], str, str | None]
 
 
-def _init(identity: AgencyIdentity, trust: TrustStore) -> None:
+def _init(identity: AgencyIdentity, trust: TrustStore, key_grace: dt.timedelta) -> None:
     global _worker  # one identity per worker process, set once
     # One long-lived Verifier per worker, so its batch-signature cache pays off.
     # Sender keys judged at receive time too, as the inbox does (a retired key cannot back-date).
-    _worker = (identity, trust, Verifier(trust=trust, key_grace=DEFAULT_KEY_GRACE))
+    _worker = (identity, trust, Verifier(trust=trust, key_grace=key_grace))
 
 
 def _state() -> tuple[AgencyIdentity, TrustStore, Verifier]:
@@ -85,7 +87,14 @@ def _open(values: Sequence[bytes]) -> list[OpenedEnvelope | _Failure]:
 class EnvelopePool:
     """Forked worker processes that seal and open envelopes for one agency."""
 
-    def __init__(self, *, identity: AgencyIdentity, trust: TrustStore, workers: int) -> None:
+    def __init__(
+        self,
+        *,
+        identity: AgencyIdentity,
+        trust: TrustStore,
+        workers: int,
+        key_grace: dt.timedelta = DEFAULT_KEY_GRACE,
+    ) -> None:
         if workers < 1:
             raise ConfigError("an envelope pool needs at least one worker")
         self.workers = workers
@@ -93,7 +102,7 @@ class EnvelopePool:
             max_workers=workers,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_init,
-            initargs=(identity, trust),
+            initargs=(identity, trust, key_grace),
         )
 
     def split(self, items: Sequence[_T]) -> list[Sequence[_T]]:

@@ -2,7 +2,9 @@
 
 One fresh 256-bit content key per envelope encrypts the inner plaintext once
 with AES-256-GCM (a random 96-bit nonce is safe: each key encrypts exactly one
-message); the key is HPKE-sealed to each recipient's certified encryption key.
+message). Format version 2 wraps it per recipient with the batch KEM of
+:mod:`broker.envelope.wraps`: one HPKE encapsulation per recipient key per batch
+(a single :func:`seal` is a batch of one), a derived wrap key per envelope.
 The sender signs the framed header, wraps, ciphertext hash and key commitment
 (encrypt-then-sign) with Ed25519, plus ML-DSA-65 in the ``pq-hybrid`` suite.
 :func:`seal_batch` signs many envelopes with one signature over an RFC 9162
@@ -29,7 +31,7 @@ import datetime as dt
 import os
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -51,20 +53,28 @@ from broker.envelope.format import (
     batch_message,
     commitment,
     tbs,
-    wrap_info,
 )
+from broker.envelope.wraps import BatchWrapper
 from broker.errors import ConfigError, UnknownAgencyError
-from broker.trust.keys import AgencyIdentity
+from broker.trust.keys import AgencyIdentity, EncryptionPublicKeys
 from broker.trust.registry import TrustStore
 
 __all__ = ["DEFAULT_TTL", "SealRequest", "seal", "seal_batch"]
 
 DEFAULT_TTL = dt.timedelta(days=30)
+_DIRECT = "eu.fed.envelope.DirectSignature"
+_BATCH = "eu.fed.envelope.BatchSignature"
 
 
 @dataclass(frozen=True, kw_only=True)
 class SealRequest:
-    """One envelope to seal in a batch."""
+    """One envelope to seal in a batch.
+
+    ``content_key``: the envelope's 32-byte AES-256-GCM content key, if the caller
+    chose it before (a streamed dossier's manifest is sealed under the key its parts
+    were derived from); it must be fresh and used for this one envelope only. Default:
+    a fresh random key.
+    """
 
     payload: bytes
     kind: str
@@ -73,6 +83,7 @@ class SealRequest:
     sequence: int
     ttl: dt.timedelta = DEFAULT_TTL
     envelope_id: str | None = None
+    content_key: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -85,6 +96,8 @@ class SealRequest:
             raise ConfigError(f"ttl must be positive and at most {MAX_LIFETIME}")
         if self.envelope_id is not None and not ENVELOPE_ID.fullmatch(self.envelope_id):
             raise ConfigError("envelope_id must be 32 lower-case hex characters")
+        if self.content_key is not None and len(self.content_key) != 32:
+            raise ConfigError("content_key must be 32 bytes")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,9 +115,11 @@ class _Unsigned:
             nonce=self.nonce,
             ciphertext=self.ciphertext,
             commitment=self.commitment,
+            version=FORMAT_VERSION,
         )
 
-    def encode(self, signature: dict[str, Any]) -> bytes:
+    def encode(self, signature: dict[str, Any], branch: str) -> bytes:
+        # The union branch named (fastavro's tuple notation): no union resolution per record.
         return SchemaStore.default().encode(
             ENVELOPE_SCHEMA,
             {
@@ -113,34 +128,47 @@ class _Unsigned:
                 "nonce": self.nonce,
                 "ciphertext": self.ciphertext,
                 "commitment": self.commitment,
-                "signature": signature,
+                "signature": (branch, signature),
             },
         )
 
 
+def _recipient_keys(
+    requests: Sequence[SealRequest], *, trust: TrustStore, now: dt.datetime
+) -> dict[str, EncryptionPublicKeys]:
+    """Look up every recipient's encryption key once for the whole batch (at ``now``)."""
+    keys: dict[str, EncryptionPublicKeys] = {}
+    for req in requests:
+        for agency in req.recipients:
+            if agency not in keys:
+                try:
+                    keys[agency] = trust.encryption_key(agency=agency, at=now)
+                except UnknownAgencyError as exc:
+                    raise ConfigError(f"unknown recipient agency {agency!r}") from exc
+    return keys
+
+
 def _encrypt(
-    req: SealRequest, *, sender: AgencyIdentity, trust: TrustStore, suite: str, now: dt.datetime
+    req: SealRequest,
+    *,
+    sender: AgencyIdentity,
+    keys: dict[str, EncryptionPublicKeys],
+    wrapper: BatchWrapper,
+    suite: str,
+    now: dt.datetime,
+    envelope_id: str,
 ) -> _Unsigned:
-    spec = SUITES.get(suite)
-    if spec is None:
-        raise ConfigError(f"unknown suite {suite!r}", detail="use classic or pq-hybrid")
     store = SchemaStore.default()
     fingerprint, _ = store.split(req.payload)
     names = sorted(req.recipients)
-    keys = []
-    for agency in names:
-        try:
-            keys.append(trust.encryption_key(agency=agency, at=now))
-        except UnknownAgencyError as exc:
-            raise ConfigError(f"unknown recipient agency {agency!r}") from exc
-    envelope_id = req.envelope_id or secrets.token_hex(16)
+    recipients = [keys[agency] for agency in names]
     header = Header(
         format_version=FORMAT_VERSION,
         suite=suite,
         envelope_id=envelope_id,
         sender=sender.agency,
         sender_key_id=sender.signing.key_id,
-        recipients=[(k.agency, k.key_id) for k in keys],
+        recipients=[(k.agency, k.key_id) for k in recipients],
         created_at=now,
         expires_at=now + req.ttl,
         sequence=req.sequence,
@@ -158,17 +186,19 @@ def _encrypt(
             "payload": req.payload,
         },
     )
-    content_key = AESGCM.generate_key(bit_length=256)
+    content_key = (
+        req.content_key if req.content_key is not None else AESGCM.generate_key(bit_length=256)
+    )
     nonce = os.urandom(12)
     ciphertext = AESGCM(content_key).encrypt(nonce, inner, header_bytes)
-    wraps = []
-    for k in keys:
-        public = k.x25519 if suite == "classic" else k.ml_kem_768_x25519
-        info = wrap_info(
-            agency=k.agency, key_id=k.key_id, envelope_id=envelope_id, header=header_bytes
+    wraps = [
+        (
+            k.agency,
+            k.key_id,
+            wrapper.wrap(k, envelope_id=envelope_id, header=header_bytes, content_key=content_key),
         )
-        # RFC 9180 section 6.1 single-shot base-mode Seal: returns enc || ct.
-        wraps.append((k.agency, k.key_id, spec.hpke.encrypt(content_key, public, info=info)))
+        for k in recipients
+    ]
     return _Unsigned(
         header=header_bytes,
         wraps=wraps,
@@ -176,6 +206,32 @@ def _encrypt(
         ciphertext=ciphertext,
         commitment=commitment(content_key, envelope_id),
     )
+
+
+def _encrypt_all(
+    requests: Sequence[SealRequest],
+    *,
+    sender: AgencyIdentity,
+    trust: TrustStore,
+    suite: str,
+    now: dt.datetime,
+) -> list[_Unsigned]:
+    """Encrypt a batch: keys looked up once, one batch secret per recipient key."""
+    if suite not in SUITES:
+        raise ConfigError(f"unknown suite {suite!r}", detail="use classic or pq-hybrid")
+    ids = [r.envelope_id or secrets.token_hex(16) for r in requests]
+    # Every wrap key encrypts one content key under a fixed nonce: ids must be distinct.
+    if len(set(ids)) != len(ids):
+        raise ConfigError("envelope ids must be distinct within a batch")
+    chosen = [r.content_key for r in requests if r.content_key is not None]
+    if len(set(chosen)) != len(chosen):
+        raise ConfigError("a content key seals one envelope only")
+    keys = _recipient_keys(requests, trust=trust, now=now)
+    wrapper = BatchWrapper(suite=suite, sender=sender.agency, sender_key_id=sender.signing.key_id)
+    return [
+        _encrypt(r, sender=sender, keys=keys, wrapper=wrapper, suite=suite, now=now, envelope_id=i)
+        for r, i in zip(requests, ids, strict=True)
+    ]
 
 
 def _sign(sender: AgencyIdentity, message: bytes, suite: str) -> tuple[bytes, bytes | None]:
@@ -201,8 +257,13 @@ def seal(
     ttl: dt.timedelta = DEFAULT_TTL,
     now: dt.datetime | None = None,
     envelope_id: str | None = None,
+    content_key: bytes | None = None,
 ) -> bytes:
-    """Seal one Avro single-object ``payload`` to ``recipients``; return the envelope bytes."""
+    """Seal one Avro single-object ``payload`` to ``recipients``; return the envelope bytes.
+
+    A batch of one (one HPKE encapsulation per recipient) with a direct signature.
+    ``content_key``: see :class:`SealRequest`.
+    """
     req = SealRequest(
         payload=payload,
         kind=kind,
@@ -211,10 +272,11 @@ def seal(
         sequence=sequence,
         ttl=ttl,
         envelope_id=envelope_id,
+        content_key=content_key,
     )
-    unsigned = _encrypt(req, sender=sender, trust=trust, suite=suite, now=aware_now(now))
+    (unsigned,) = _encrypt_all([req], sender=sender, trust=trust, suite=suite, now=aware_now(now))
     ed, ml = _sign(sender, unsigned.tbs(), suite)
-    return unsigned.encode({"ed25519": ed, "ml_dsa_65": ml})
+    return unsigned.encode({"ed25519": ed, "ml_dsa_65": ml}, _DIRECT)
 
 
 def seal_batch(
@@ -225,11 +287,15 @@ def seal_batch(
     suite: str = "classic",
     now: dt.datetime | None = None,
 ) -> list[bytes]:
-    """Seal many envelopes under one signature over the Merkle root of their TBS bytes."""
+    """Seal many envelopes under one signature over the Merkle root of their TBS bytes.
+
+    One batch for the KEM too: each recipient key gets one fresh batch secret, HPKE
+    encapsulated once, whatever the number of envelopes addressed to it (requests may
+    name different recipient sets).
+    """
     if not requests:
         return []
-    at = aware_now(now)
-    unsigned = [_encrypt(r, sender=sender, trust=trust, suite=suite, now=at) for r in requests]
+    unsigned = _encrypt_all(requests, sender=sender, trust=trust, suite=suite, now=aware_now(now))
     leaves = [merkle.leaf_hash(u.tbs()) for u in unsigned]
     # One tree for the whole batch: every audit path is read from it (building a tree
     # per path would make a batch of n cost O(n^2) hashes).
@@ -245,7 +311,8 @@ def seal_batch(
                 "path": tree.inclusion_proof(i),
                 "ed25519": ed,
                 "ml_dsa_65": ml,
-            }
+            },
+            _BATCH,
         )
         for i, u in enumerate(unsigned)
     ]

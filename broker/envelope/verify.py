@@ -11,6 +11,11 @@ sanity → expiry → transit (optional) → sender key valid at ``created_at`` 
 optionally, still in service at receive time) → signature(s) → (open)
 wrap → commitment → AEAD → inner binding → payload fingerprint.
 
+Format versions 1 and 2 are both read (:data:`READABLE_VERSIONS`); they differ only
+in the TBS tag and the key wraps (:func:`broker.envelope.wraps.unwrap`). Version 2
+batch secrets are remembered per recipient key (:class:`BatchSecretCache`), so a
+consumer decapsulates once per batch; a hit never changes a verdict.
+
 Batch signatures: the verifier caches the batch signatures it has verified
 (LRU, keyed by root, size, signer key *and* the signature bytes themselves), so
 a consumer pays one signature check per batch, not per envelope, and an
@@ -41,21 +46,21 @@ from broker.codec import SchemaStore
 from broker.envelope.format import (
     ENVELOPE_ID,
     ENVELOPE_SCHEMA,
-    FORMAT_VERSION,
     HEADER_SCHEMA,
     INNER_SCHEMA,
     KINDS,
     MAX_LIFETIME,
     ML_DSA_CONTEXT,
+    READABLE_VERSIONS,
     SUITES,
     Header,
     aware_now,
     batch_message,
     commitment,
     tbs,
-    wrap_info,
 )
 from broker.envelope.opened import OpenedEnvelope, VerifiedEnvelope
+from broker.envelope.wraps import DEFAULT_KEM_CACHE_SIZE, BatchSecretCache, unwrap
 from broker.errors import (
     ConfigError,
     DecryptionError,
@@ -100,6 +105,8 @@ DEFAULT_MAX_TRANSIT = dt.timedelta(hours=24)
 #: before it receives the envelope: a grace for envelopes in flight during a rotation.
 DEFAULT_KEY_GRACE = dt.timedelta(days=7)
 
+_DIRECT = "eu.fed.envelope.DirectSignature"
+_BATCH = "eu.fed.envelope.BatchSignature"
 # (root, size, suite, Ed25519 public key, Ed25519 signature, ML-DSA-65 signature)
 _CacheKey = tuple[bytes, int, str, bytes, bytes, bytes | None]
 
@@ -115,7 +122,8 @@ class Verifier:
     Keep one per consumer or router for the batch cache to pay off. ``skew`` is the
     clock-skew allowance for ``created_at``; ``max_lifetime`` the longest accepted
     ``expires_at - created_at``; ``cache_size`` the number of batch signatures
-    remembered (0 disables the cache); ``max_envelope_bytes`` the largest envelope
+    remembered (0 disables the cache); ``kem_cache_size`` the number of version 2
+    batch secrets remembered (0 disables that cache); ``max_envelope_bytes`` the largest envelope
     looked at (anything larger is refused before any decoding or cryptography).
 
     Back-dating (a retired key minting new envelopes with an old ``created_at``) is
@@ -133,11 +141,17 @@ class Verifier:
         skew: dt.timedelta = DEFAULT_SKEW,
         max_lifetime: dt.timedelta = MAX_LIFETIME,
         cache_size: int = 4096,
+        kem_cache_size: int = DEFAULT_KEM_CACHE_SIZE,
         max_envelope_bytes: int = MAX_ENVELOPE_BYTES,
         max_transit: dt.timedelta | None = None,
         key_grace: dt.timedelta | None = None,
     ) -> None:
-        if cache_size < 0 or skew < dt.timedelta(0) or max_lifetime <= dt.timedelta(0):
+        if (
+            cache_size < 0
+            or kem_cache_size < 0
+            or skew < dt.timedelta(0)
+            or max_lifetime <= dt.timedelta(0)
+        ):
             raise ConfigError("cache_size and skew must be >= 0, max_lifetime > 0")
         if max_envelope_bytes < 1:
             raise ConfigError("max_envelope_bytes must be > 0")
@@ -153,12 +167,18 @@ class Verifier:
         self.max_lifetime = max_lifetime
         self._cache: OrderedDict[_CacheKey, None] = OrderedDict()
         self._cache_size = cache_size
+        self._secrets = BatchSecretCache(kem_cache_size)
         self._store = SchemaStore.default()
 
     @property
     def cached_batches(self) -> int:
         """Return how many verified batch signatures are cached."""
         return len(self._cache)
+
+    @property
+    def cached_batch_secrets(self) -> int:
+        """Return how many decapsulated version 2 batch secrets are cached."""
+        return len(self._secrets)
 
     # -- decoding ----------------------------------------------------------------------
 
@@ -167,8 +187,12 @@ class Verifier:
             outer = self._store.decode(ENVELOPE_SCHEMA, data)
         except SchemaError as exc:
             raise _reject(MalformedEnvelopeError, f"outer: {exc.diagnostics()}") from None
-        # Only the canonical encoding is accepted, so no two byte strings open alike.
-        if self._store.encode(ENVELOPE_SCHEMA, outer) != data:
+        # Only the canonical encoding is accepted, so no two byte strings open alike. The
+        # decoded signature's fields name its union branch; passing it in fastavro's tuple
+        # notation skips the union resolution (the bytes compared are the same).
+        sig = outer["signature"]
+        branch = _BATCH if "batch_root" in sig else _DIRECT
+        if self._store.encode(ENVELOPE_SCHEMA, {**outer, "signature": (branch, sig)}) != data:
             raise _reject(MalformedEnvelopeError, "non-canonical envelope encoding")
         header_bytes: bytes = outer["header"]
         try:
@@ -184,7 +208,7 @@ class Verifier:
         if self._store.encode(HEADER_SCHEMA, rec) != header_bytes:
             raise _reject(MalformedEnvelopeError, "non-canonical header encoding")
         header = Header.from_avro(rec)
-        if header.format_version != FORMAT_VERSION:
+        if header.format_version not in READABLE_VERSIONS:
             raise _reject(UnsupportedVersionError, f"format version {header.format_version}")
         if header.suite not in SUITES:
             raise _reject(UnsupportedSuiteError, f"suite {header.suite!r}")
@@ -253,6 +277,7 @@ class Verifier:
             nonce=outer["nonce"],
             ciphertext=outer["ciphertext"],
             commitment=outer["commitment"],
+            version=header.format_version,
         )
         batch_root: bytes | None = None
         if "batch_root" in sig:
@@ -329,19 +354,22 @@ class Verifier:
             raise _reject(NotARecipientError, f"{me} is not among {header.recipient_agencies}")
         wrap = mine[0]
         key_pair = identity.decryption_key(wrap["key_id"])
-        spec = SUITES[header.suite]
-        private = key_pair.x25519 if header.suite == "classic" else key_pair.ml_kem_768_x25519
-        info = wrap_info(
+        sig = outer["signature"]
+        content_key = unwrap(
+            wrap["wrapped"],
+            version=header.format_version,
+            suite=header.suite,
             agency=me,
             key_id=wrap["key_id"],
+            private=key_pair.x25519 if header.suite == "classic" else key_pair.ml_kem_768_x25519,
+            sender=header.sender,
+            sender_key_id=header.sender_key_id,
             envelope_id=header.envelope_id,
             header=verified.header_bytes,
+            cache=self._secrets,
+            # Only a batch of more than one can reuse its secret (mind the cache's size).
+            remember=sig.get("batch_size", 1) > 1,
         )
-        try:
-            # RFC 9180 section 6.1 single-shot base-mode Open of enc || ct.
-            content_key = spec.hpke.decrypt(wrap["wrapped"], private, info=info)
-        except (InvalidTag, ValueError):
-            raise _reject(DecryptionError, "key wrap does not open") from None
         if len(content_key) != 32 or not hmac.compare_digest(
             commitment(content_key, header.envelope_id), outer["commitment"]
         ):

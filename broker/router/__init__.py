@@ -6,6 +6,8 @@
   transactions (:class:`Router`);
 * :mod:`broker.router.attempt` — what one transaction attempt wrote, applied
   (audit, stats, dead-letter hooks) only once it commits.
+* :mod:`broker.router.expiry` — outbox records that expired before the router read
+  them: an audited loss, never a silent skip.
 """
 
 from broker.router.check import EnvelopeCheck, Route, RoutingCheck

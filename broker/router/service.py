@@ -26,6 +26,9 @@ If even the dead letter is refused for good, the loss is logged and audited as
 a ``REJECT`` carrying the record's SHA-256, and the offset moves on: one record
 never stalls the router.
 
+Outbox records that expired (topic retention) before the router read them are
+reported, never skipped: see :mod:`broker.router.expiry`.
+
 Example::
 
     $ broker router run --until-idle 5
@@ -59,6 +62,7 @@ from broker.errors import (
 )
 from broker.router.attempt import Attempt, Refused, Send, where
 from broker.router.check import Route, RoutingCheck
+from broker.router.expiry import outbox_watch, report_expired
 from broker.topics import ROUTER, TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
 
@@ -75,6 +79,8 @@ class RouterStats:
     routed: int = 0
     rejected: int = 0
     transactions: int = 0
+    #: Outbox offsets that expired before the router read them (reported as audited losses).
+    lost: int = 0
 
 
 class Router:
@@ -116,10 +122,13 @@ class Router:
             with translate_kafka_errors("start router"):
                 await self._audit.start()
         last_activity = time.monotonic()
+        expiry = outbox_watch(producer=producer, layout=self._layout, audit=self._audit)
         try:
             while not stop.is_set():
                 with translate_kafka_errors("poll outboxes"):
                     batch = await consumer.getmany(timeout_ms=200, max_records=self._max_batch)
+                # Before any commit on a newly assigned partition (see broker.router.expiry).
+                self.stats.lost += sum(g.lost for g in await report_expired(expiry, consumer))
                 if not any(batch.values()):
                     if until_idle is not None and time.monotonic() - last_activity >= until_idle:
                         break

@@ -81,6 +81,15 @@ class TrustStore:
             # A compromise revocation outranks a rotation's retirement of the same key.
             if previous is None or (previous.kind == "SUPERSEDED" and rev.kind != "SUPERSEDED"):
                 self._revoked[key] = rev
+        # Agency profiles, computed once (the store never changes): certificates newest
+        # first, so a lookup no longer scans and sorts every certificate of the federation.
+        by_agency: dict[str, list[Certificate]] = {a: [] for a in self._agencies}
+        for (agency, _), cert in self._certs.items():
+            by_agency[agency].append(cert)
+        self._profiles: dict[str, tuple[Certificate, ...]] = {
+            a: tuple(sorted(certs, key=lambda c: c.not_before, reverse=True))
+            for a, certs in by_agency.items()
+        }
         # Lookup caches: the answer for (agency, key id) only changes with a new store.
         self._signing_cache: dict[tuple[str, str], SigningPublicKeys] = {}
         self._encryption_cache: dict[tuple[str, str], EncryptionPublicKeys] = {}
@@ -108,11 +117,13 @@ class TrustStore:
 
     def require_agency(self, agency: str) -> AgencyProfile:
         """Return the agency's profile; raise UnknownAgencyError if it is not a member."""
-        if agency not in self._agencies:
+        return AgencyProfile(agency=agency, certificates=list(self._certificates_of(agency)))
+
+    def _certificates_of(self, agency: str) -> tuple[Certificate, ...]:
+        certs = self._profiles.get(agency)
+        if certs is None:
             raise UnknownAgencyError("unknown agency", detail=f"{agency!r} is not a member")
-        certs = [c for (a, _), c in self._certs.items() if a == agency]
-        certs.sort(key=lambda c: c.not_before, reverse=True)
-        return AgencyProfile(agency=agency, certificates=certs)
+        return certs
 
     def revocation(self, agency: str, key_id: str) -> RevocationRecord | None:
         """Return the revocation of a key, if any."""
@@ -140,7 +151,7 @@ class TrustStore:
             raise KeyExpiredError("key expired", detail=f"{where} until {cert.not_after}")
 
     def _cert(self, agency: str, key_id: str) -> Certificate:
-        self.require_agency(agency)
+        self._certificates_of(agency)
         cert = self._certs.get((agency, key_id))
         if cert is None:
             raise UnknownKeyError("unknown key", detail=f"{agency} has no key {key_id!r}")
@@ -162,8 +173,7 @@ class TrustStore:
         if key_id is not None:
             cert = self._cert(agency, key_id)
         else:
-            profile = self.require_agency(agency)
-            candidates = [c for c in profile.certificates if c.usage == "ENCRYPT"]
+            candidates = [c for c in self._certificates_of(agency) if c.usage == "ENCRYPT"]
             if not candidates:
                 raise UnknownKeyError("no encryption key", detail=f"{agency} has none")
             usable = [c for c in candidates if self._usable(c, at)]
@@ -176,8 +186,7 @@ class TrustStore:
 
     def current_signing_key_id(self, agency: str, *, at: dt.datetime) -> str:
         """Return the key id of ``agency``'s newest signing key valid at ``at``."""
-        profile = self.require_agency(agency)
-        for cert in profile.certificates:
+        for cert in self._certificates_of(agency):
             if cert.usage == "SIGN" and self._usable(cert, at):
                 return cert.key_id
         raise UnknownKeyError("no valid signing key", detail=f"{agency} at {at}")

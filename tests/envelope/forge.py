@@ -29,6 +29,7 @@ from broker.envelope.format import (
     tbs,
     wrap_info,
 )
+from broker.envelope.wraps import BatchWrapper
 from broker.trust.keys import SigningKeyPair
 from broker.trust.registry import TrustStore
 
@@ -48,27 +49,47 @@ def assemble(
 ) -> bytes:
     """Return envelope bytes built from attacker-chosen parts, signed by ``signer``.
 
-    ``wrapped_keys`` overrides, per recipient agency, the key HPKE-wrapped to it; the
-    commitment is always computed over ``content_key``.
+    ``wrapped_keys`` overrides, per recipient agency, the key wrapped to it; the
+    commitment is always computed over ``content_key``. The key wraps follow the header's
+    ``format_version``: version 2 batch KEM (a batch of one), version 1 HPKE per envelope.
     """
     header_bytes = STORE.encode(HEADER_SCHEMA, header)
     nonce = nonce if nonce is not None else os.urandom(12)
     if ciphertext is None:
         ciphertext = AESGCM(content_key).encrypt(nonce, inner, header_bytes)
     spec = SUITES[header["suite"]]
+    version = header["format_version"]
+    wrapper = BatchWrapper(
+        suite=header["suite"], sender=header["sender"], sender_key_id=header["sender_key_id"]
+    )
     wraps = []
     for ref in header["recipients"]:
         agency, key_id = ref["agency"], ref["key_id"]
         keys = trust.encryption_key(agency=agency, key_id=key_id, at=header["created_at"])
-        public = keys.x25519 if header["suite"] == "classic" else keys.ml_kem_768_x25519
-        info = wrap_info(
-            agency=agency, key_id=key_id, envelope_id=header["envelope_id"], header=header_bytes
-        )
         key = (wrapped_keys or {}).get(agency, content_key)
-        wraps.append((agency, key_id, spec.hpke.encrypt(key, public, info=info)))
+        if version == 1:
+            public = keys.x25519 if header["suite"] == "classic" else keys.ml_kem_768_x25519
+            info = wrap_info(
+                agency=agency, key_id=key_id, envelope_id=header["envelope_id"], header=header_bytes
+            )
+            wraps.append((agency, key_id, spec.hpke.encrypt(key, public, info=info)))
+        else:
+            eid = header["envelope_id"]
+            wraps.append(
+                (
+                    agency,
+                    key_id,
+                    wrapper.wrap(keys, envelope_id=eid, header=header_bytes, content_key=key),
+                )
+            )
     commit = commitment(content_key, header["envelope_id"])
     message = tbs(
-        header=header_bytes, wraps=wraps, nonce=nonce, ciphertext=ciphertext, commitment=commit
+        header=header_bytes,
+        wraps=wraps,
+        nonce=nonce,
+        ciphertext=ciphertext,
+        commitment=commit,
+        version=version,
     )
     signature = {
         "ed25519": signer.ed25519.sign(message),
@@ -186,6 +207,7 @@ def resign(data: bytes, *, signer: SigningKeyPair, **header_changes: Any) -> byt
         nonce=outer["nonce"],
         ciphertext=outer["ciphertext"],
         commitment=outer["commitment"],
+        version=header["format_version"],
     )
     pq = SUITES[header["suite"]].requires_ml_dsa
     outer["signature"] = {

@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from broker.envelope import DEFAULT_KEY_GRACE, Verifier, seal
+from broker.config import Settings
+from broker.envelope import DEFAULT_KEY_GRACE, DEFAULT_TTL, Verifier, seal
 from broker.errors import KeyExpiredError, StaleEnvelopeError
 from broker.router import EnvelopeCheck
 from broker.synthetic import example_dossier
@@ -25,24 +26,35 @@ def _federation_rotated(at: dt.datetime) -> tuple[UnsafeTestFederation, AgencyId
     return fed, retired
 
 
+def _sealed(
+    fed: UnsafeTestFederation,
+    sender: AgencyIdentity,
+    *,
+    created: dt.datetime,
+    ttl: dt.timedelta = DEFAULT_TTL,
+) -> bytes:
+    """A dossier from ``sender`` to DE-BKA, created at ``created``."""
+    dossier = example_dossier(7)
+    return seal(
+        dossier.to_bytes(),
+        kind="DOSSIER",
+        codes=dossier.codes.to_avro(),
+        sender=sender,
+        recipients=["DE-BKA"],
+        trust=fed.trust,
+        sequence=1,
+        now=created,
+        ttl=ttl,
+    )
+
+
 def test_envelope_back_dated_with_a_rotated_out_key_is_refused_by_router_and_consumer() -> None:
     # ES-PN's key was rotated out 90 days ago; a thief holding it seals a NEW dossier
     # dated the day before the rotation, valid for 30 more days.
     rotation = NOW - dt.timedelta(days=90)
     fed, retired = _federation_rotated(rotation)
     created = rotation - dt.timedelta(days=1)
-    dossier = example_dossier(5)
-    forged = seal(
-        dossier.to_bytes(),
-        kind="DOSSIER",
-        codes=dossier.codes.to_avro(),
-        sender=retired,
-        recipients=["DE-BKA"],
-        trust=fed.trust,
-        sequence=1,
-        now=created,
-        ttl=NOW + dt.timedelta(days=30) - created,
-    )
+    forged = _sealed(fed, retired, created=created, ttl=NOW + dt.timedelta(days=30) - created)
     # The router, first trusted observer, refuses it as stale.
     with pytest.raises(StaleEnvelopeError) as at_router:
         EnvelopeCheck(trust=fed.trust)(forged, outbox_owner="ES-PN")
@@ -59,17 +71,37 @@ def test_envelope_signed_just_before_a_rotation_is_still_accepted() -> None:
     # Signed with the old key an hour before it was rotated out, two hours ago: in transit.
     rotation = NOW - dt.timedelta(hours=2)
     fed, retired = _federation_rotated(rotation)
-    dossier = example_dossier(6)
-    honest = seal(
-        dossier.to_bytes(),
-        kind="DOSSIER",
-        codes=dossier.codes.to_avro(),
-        sender=retired,
-        recipients=["DE-BKA"],
-        trust=fed.trust,
-        sequence=1,
-        now=rotation - dt.timedelta(hours=1),
-    )
+    honest = _sealed(fed, retired, created=rotation - dt.timedelta(hours=1))
     assert EnvelopeCheck(trust=fed.trust)(honest, outbox_owner="ES-PN").sender == "ES-PN"
     consumer = Verifier(trust=fed.trust, key_grace=DEFAULT_KEY_GRACE)
     assert consumer.open(honest, identity=fed.identity("DE-BKA")).header.sender == "ES-PN"
+
+
+def test_envelope_older_than_a_short_configured_max_transit_is_refused_as_stale() -> None:
+    # A deployment narrows the window (BROKER_MAX_TRANSIT_HOURS=2): an envelope sealed
+    # three hours ago with a valid key is refused by the router, accepted under the default.
+    fed = UnsafeTestFederation.create(agencies=["ES-PN", "DE-BKA"], now=NOW - dt.timedelta(days=1))
+    envelope = _sealed(fed, fed.identity("ES-PN"), created=NOW - dt.timedelta(hours=3))
+    short = Settings(max_transit_hours=2)
+    with pytest.raises(StaleEnvelopeError) as refused:
+        EnvelopeCheck(trust=fed.trust, max_transit=short.max_transit)(
+            envelope, outbox_owner="ES-PN"
+        )
+    assert refused.value.reason == "stale"
+    default = Settings().max_transit
+    assert EnvelopeCheck(trust=fed.trust, max_transit=default)(envelope, outbox_owner="ES-PN")
+
+
+def test_key_retired_longer_ago_than_a_short_configured_grace_is_refused_by_the_consumer() -> None:
+    # Sealed 3 days ago, the key rotated out 2 days ago: inside the 7-day default grace,
+    # outside a configured one of 1 day (BROKER_KEY_GRACE_DAYS=1).
+    rotation = NOW - dt.timedelta(days=2)
+    fed, retired = _federation_rotated(rotation)
+    envelope = _sealed(fed, retired, created=rotation - dt.timedelta(days=1))
+    me = fed.identity("DE-BKA")
+    short = Verifier(trust=fed.trust, key_grace=Settings(key_grace_days=1).key_grace)
+    with pytest.raises(KeyExpiredError) as refused:
+        short.open(envelope, identity=me)
+    assert refused.value.reason == "key-expired"
+    default = Verifier(trust=fed.trust, key_grace=Settings().key_grace)
+    assert default.open(envelope, identity=me).header.sender == "ES-PN"

@@ -101,7 +101,7 @@ def test_one_ciphertext_and_fresh_content_key_per_envelope(
 # One plausible forged value per header field (and per code), chosen to pass every sanity
 # check so that the signature is what refuses it; the expected error says which check does.
 HEADER_CHANGES: list[tuple[str, Any, type[Error]]] = [
-    ("format_version", 2, UnsupportedVersionError),  # no other version exists to forge to
+    ("format_version", 1, SignatureError),  # a downgrade to the readable version 1
     ("suite", "pq-hybrid", SignatureError),  # an upgrade claim without the ML-DSA signature
     ("envelope_id", "0" * 32, SignatureError),
     ("sender", "PT-PJ", SignatureError),  # with PT-PJ's own valid key id, see below
@@ -373,9 +373,11 @@ def test_unknown_suite_rejected(
 def test_unknown_format_version_rejected(
     fed: UnsafeTestFederation, payload: bytes, codes: dict[str, Any]
 ) -> None:
-    forged = _rewrite_header(_seal(fed, payload, codes), format_version=2)
-    with pytest.raises(UnsupportedVersionError):
+    forged = _rewrite_header(_seal(fed, payload, codes), format_version=3)
+    with pytest.raises(UnsupportedVersionError) as caught:
         verify_envelope(forged, trust=fed.trust, now=NOW)
+    assert caught.value.reason == "unsupported-version"
+    assert "format version 3" in caught.value.diagnostics()
 
 
 def test_expired_envelope_rejected(

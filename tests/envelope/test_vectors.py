@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from broker import merkle
 from broker.codec import SchemaStore
-from broker.envelope import Verifier
+from broker.envelope import FORMAT_VERSION, Verifier
 from broker.errors import SignatureError
 from broker.trust.certificates import RootPublicKeys
 from broker.trust.keys import AgencyIdentity, DecryptionKeyPair, SigningKeyPair
@@ -213,3 +213,16 @@ def test_vector_with_one_flipped_ciphertext_byte_is_rejected(
         Verifier(trust=trust).open(
             STORE.encode("eu.fed.envelope.Envelope", outer), identity=recipient, now=NOW
         )
+
+
+def test_v1_envelopes_stay_readable_after_the_version_bump(
+    trust: TrustStore, recipient: AgencyIdentity
+) -> None:
+    # vectors.json was sealed by the version 1 sealer (before FORMAT_VERSION became 2).
+    assert FORMAT_VERSION == 2
+    verifier = Verifier(trust=trust)
+    for case in CASES:
+        opened = verifier.open(bytes.fromhex(case["envelope"]), identity=recipient, now=NOW)
+        assert opened.header.format_version == 1
+        assert opened.payload.hex() == DOC["expected_payload"]
+    assert verifier.cached_batch_secrets == 0  # version 1 wraps never touch the KEM cache

@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from broker import home
 from broker.agency import AgencyNode
+from broker.audit.events import ROUTER_STREAM
+from broker.audit.journal import AuditJournal
+from broker.audit.writer import load_audit_log
 from broker.config import Settings
 from broker.federation import init_federation
 from broker.router import EnvelopeCheck, Router
@@ -28,13 +32,28 @@ class Network:
     def node(self, agency: str) -> AgencyNode:
         return AgencyNode.load(self.settings, agency=agency, conn=self.conn)
 
-    def router(self) -> Router:
+    def router(self, *, audited: bool = False) -> Router:
+        """A router; ``audited``: with its audit stream, as ``broker router run`` builds it."""
         return Router(
             conn=self.conn,
             layout=self.layout,
             check=EnvelopeCheck(trust=load_trust(self.settings)),
             transactional_id=f"{self.layout.router_group}.test",
+            audit=(
+                load_audit_log(self.settings, stream=ROUTER_STREAM, conn=self.conn)
+                if audited
+                else None
+            ),
         )
+
+    def router_journal(self) -> list[bytes]:
+        """The events the router journaled (its audit stream), encoded."""
+        path = home.audit_journal(self.settings, ROUTER_STREAM)
+        journal = AuditJournal.open(path, stream=ROUTER_STREAM)
+        try:
+            return journal.events()
+        finally:
+            journal.close()
 
 
 @pytest.fixture

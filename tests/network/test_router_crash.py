@@ -111,11 +111,16 @@ async def test_router_and_inbox_stop_cleanly_on_sigterm(network: Network) -> Non
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    await asyncio.sleep(8.0)
+    # Wait until the dossier has gone through both processes (so each has installed its
+    # signal handlers and is mid-loop), however slow start-up is on a loaded machine.
+    assert inbox.stdout is not None
+    first = await asyncio.wait_for(asyncio.to_thread(inbox.stdout.readline), timeout=120)
+    assert b"ES-PN -> DE-BKA" in first, first
     for proc in (router, inbox):
         proc.send_signal(signal.SIGTERM)
     r_out, r_err = router.communicate(timeout=30)
     i_out, i_err = inbox.communicate(timeout=30)
+    i_out = first + i_out
     assert router.returncode == 0, r_err.decode()[-1500:]
     assert inbox.returncode == 0, i_err.decode()[-1500:]
     # The dossier, and DE-BKA's receipt if it was sent before the SIGTERM.

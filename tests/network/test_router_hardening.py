@@ -9,42 +9,24 @@ import os
 import pytest
 
 from broker.agency import Delivery
-from broker.audit.events import ROUTER_STREAM
-from broker.audit.writer import load_audit_log
 from broker.codec import SchemaStore
 from broker.deadletter import MAX_ORIGINAL_BYTES, DeadLetter
 from broker.envelope import MAX_ENVELOPE_BYTES
 from broker.models.dossier import Attachment
-from broker.router import EnvelopeCheck, Router
+from broker.router import Router
 from broker.synthetic import example_dossier
-from broker.trust import load_trust
 from tests.kafka_helpers import alter_topic, read_all
 from tests.network.conftest import Network
 from tests.network.hostile import hostile_dossier, oversized_attachment, produce
 
 
 def _audited_router(network: Network) -> Router:
-    return Router(
-        conn=network.conn,
-        layout=network.layout,
-        check=EnvelopeCheck(trust=load_trust(network.settings)),
-        transactional_id=f"{network.layout.router_group}.test",
-        audit=load_audit_log(network.settings, stream=ROUTER_STREAM, conn=network.conn),
-    )
+    return network.router(audited=True)
 
 
 def _router_events(network: Network) -> list[dict[str, object]]:
-    from broker import home
-    from broker.audit.journal import AuditJournal
-
-    journal = AuditJournal.open(
-        home.audit_journal(network.settings, ROUTER_STREAM), stream=ROUTER_STREAM
-    )
-    try:
-        store = SchemaStore.default()
-        return [store.decode("eu.fed.AuditEvent", v) for v in journal.events()]
-    finally:
-        journal.close()
+    store = SchemaStore.default()
+    return [store.decode("eu.fed.AuditEvent", v) for v in network.router_journal()]
 
 
 async def _delivered(network: Network, agency: str) -> list[Delivery]:

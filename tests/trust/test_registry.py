@@ -147,3 +147,16 @@ def test_tampered_revocation_is_rejected_and_store_refuses_to_load(
 def test_certificate_presented_as_revocation_is_rejected(fed: UnsafeTestFederation) -> None:
     with pytest.raises(CertificateError):
         verify_revocation(fed.certificates[0], root=fed.root.public())
+
+
+def test_agency_profile_is_precomputed_and_a_caller_cannot_corrupt_it(
+    fed: UnsafeTestFederation,
+) -> None:
+    profile = fed.trust.require_agency("ES-PN")
+    assert {c.usage for c in profile.certificates} == {"SIGN", "ENCRYPT"}
+    dates = [c.not_before for c in profile.certificates]
+    assert dates == sorted(dates, reverse=True)  # newest first
+    profile.certificates.clear()  # the caller's copy only
+    key = fed.trust.encryption_key(agency="ES-PN", at=fed.now)
+    assert key.agency == "ES-PN"
+    assert len(fed.trust.require_agency("ES-PN").certificates) == len(dates)

@@ -1,6 +1,9 @@
-"""Regenerate the envelope known-answer vectors (run by hand; the suite only reads them).
+"""The generator of the FROZEN format version 1 known-answer vectors (``vectors.json``).
 
-    .venv/bin/python -m tests.vectors.envelope.generate
+``vectors.json`` was written by this script before format version 2 (commit dfd80f0,
+``.venv/bin/python -m tests.vectors.envelope.generate``); sealers now write only version
+2, so it is kept as is: it is the proof that version 1 envelopes stay readable
+(tests/envelope/test_vectors.py). Version 2 vectors: ``tests/vectors/spec/envelope_v2.json``.
 
 HPKE encapsulation is randomized and ``cryptography`` takes no fixed ephemeral key, and
 ML-DSA-65 signing is randomized (hedged) with no deterministic option, so these are
@@ -86,6 +89,7 @@ def _case(
         nonce=outer["nonce"],
         ciphertext=outer["ciphertext"],
         commitment=outer["commitment"],
+        version=1,
     )
     sig = outer["signature"]
     case: dict[str, Any] = {

@@ -1,6 +1,6 @@
 """Regenerate the stand-alone format vectors (run by hand; the suite only reads them).
 
-    .venv/bin/python -m tests.vectors.spec.generate
+    .venv/bin/python -m tests.vectors.spec.generate [framing keyfiles audit envelope_v2]
 
 Writes, next to this file, the byte-exact examples ``docs/envelope-format.md``,
 ``docs/key-files.md`` and ``docs/audit.md`` refer to:
@@ -10,6 +10,9 @@ Writes, next to this file, the byte-exact examples ``docs/envelope-format.md``,
 * ``keyfiles.json`` — a plain signing key file and a passphrase-sealed pq-hybrid
   decryption key file with a fixed salt, nonce and passphrase, with every
   intermediate (scrypt key, AAD, plaintext);
+* ``envelope_v2.json`` — envelope format version 2 (batch KEM): one batch per suite
+  with fixed batch secrets, content keys and nonces, every intermediate value
+  (:mod:`tests.vectors.spec.envelope_v2`);
 * ``audit.json`` — a three-event stream (exact event bytes, leaf hashes, the
   ``prev_leaf_hash`` chain), its signed checkpoint, a witness cosignature at a fixed
   time, an audit proof file, and a whole export archive (both Avro container files,
@@ -26,6 +29,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -48,6 +52,7 @@ from broker.codec import SchemaStore
 from broker.trust import keystore
 from broker.trust.certificates import CERT_TYPE, FederationRoot
 from broker.trust.keys import AgencyIdentity, DecryptionKeyPair, SigningKeyPair
+from tests.vectors.spec.envelope_v2 import envelope_v2
 
 OUT = Path(__file__).parent
 STORE = SchemaStore.default()
@@ -55,10 +60,13 @@ T0 = dt.datetime(2026, 1, 15, 9, 30, tzinfo=dt.UTC)
 
 #: Every frame() tag the formats use, and what it separates.
 TAGS: list[tuple[str, str]] = [
-    ("fed-envelope-v1", "envelope to-be-signed bytes (Ed25519, ML-DSA-65)"),
+    ("fed-envelope-v2", "envelope to-be-signed bytes, format version 2 (Ed25519, ML-DSA-65)"),
+    ("fed-envelope-v2/batch-wrap", "HPKE info of a version 2 batch wrap (one per recipient key)"),
+    ("fed-envelope-v2/wrap", "HKDF-Expand info of a version 2 per-envelope wrap key"),
+    ("fed-envelope-v1", "envelope to-be-signed bytes, format version 1 (read only)"),
     ("wraps", "the list of key wraps inside the envelope TBS"),
     ("wrap", "one key wrap inside 'wraps'"),
-    ("fed-envelope-v1/wrap", "HPKE info of one key wrap"),
+    ("fed-envelope-v1/wrap", "HPKE info of one version 1 key wrap (read only)"),
     ("fed-envelope-v1/commit", "HKDF info of the key commitment"),
     ("fed-envelope-v1/batch", "batch signature message (root, u64be size)"),
     ("fed-key-cert-v1", "root-signed key certificate"),
@@ -300,11 +308,12 @@ def export(records: list[RawRecord], note: bytes) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    """Write the three vector files."""
-    for name, doc in (("framing", framing()), ("keyfiles", keyfiles()), ("audit", audit())):
-        (OUT / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
+def main(names: list[str]) -> None:
+    """Write the named vector files (default: all four)."""
+    makers = {"framing": framing, "keyfiles": keyfiles, "audit": audit, "envelope_v2": envelope_v2}
+    for name in names or makers:
+        (OUT / f"{name}.json").write_text(json.dumps(makers[name](), indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
