@@ -41,3 +41,48 @@ def test_unknown_exporter_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "unknown BROKER_OTEL_EXPORTER" in result.stderr
+
+
+def test_exporter_none_installs_no_sdk_provider() -> None:
+    code = (
+        "from opentelemetry import trace\n"
+        "from broker import telemetry\n"
+        "telemetry.configure(service='x')\n"
+        "print(type(trace.get_tracer_provider()).__name__, telemetry.recording())\n"
+    )
+    env = dict(os.environ, BROKER_OTEL_EXPORTER="none")
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout.split() == ["ProxyTracerProvider", "False"]
+
+
+def test_batch_span_links_each_records_producer_context() -> None:
+    code = (
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import "
+        "InMemorySpanExporter\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from broker import telemetry\n"
+        "out = InMemorySpanExporter()\n"
+        "telemetry.configure(service='x', exporter=out)\n"
+        "tracer = TracerProvider().get_tracer('producer')\n"
+        "heads, ids = [], []\n"
+        "for name in 'ab':\n"
+        "    with tracer.start_as_current_span(name) as s:\n"
+        "        heads.append(telemetry.inject_context([]))\n"
+        "        ids.append(s.get_span_context().span_id)\n"
+        "heads += [None, [('traceparent', b'garbage')]]\n"
+        "with telemetry.batch_span('batch', headers=heads):\n"
+        "    pass\n"
+        "(span,) = out.get_finished_spans()\n"
+        "print(sorted(ids) == sorted(l.context.span_id for l in span.links), span.kind.name)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.split() == ["True", "CONSUMER"]

@@ -1,20 +1,40 @@
-"""The inbox: consume ``<prefix>.inbox.<AGENCY>``, open, hand over, receipt, commit.
+"""The inbox: consume ``<prefix>.inbox.<AGENCY>`` a fetched batch at a time.
 
-Consumer group ``<prefix>.agency.<AGENCY>``, ``read_committed``. For each record:
-verify and decrypt, refuse replays (persistent seen-set in SQLite), validate the
-payload, call the handler, store the delivery, and send a signed Receipt back to
-the sender through our own outbox. Anything that fails is dead-lettered to
-``<prefix>.rejected.<AGENCY>`` with the precise reason and a bounded part of the
-original bytes (:mod:`broker.deadletter`), and consumption goes on.
+Consumer group ``<prefix>.agency.<AGENCY>``, ``read_committed``. For each fetched
+batch (the records of one partition from one poll):
 
-What a fetched batch leaves to do is held in an explicit :class:`_Batch`: the
-dead letters and receipts handed to the producer and the audit events. At the
-end of the batch they are settled in that order — dead letters acknowledged,
-receipts acknowledged and recorded, audit events journaled in one transaction
-— and only then is the offset committed. A crash before the commit re-delivers
-the batch; the replay check makes that harmless (the seen-mark and the stored
-delivery are one SQLite transaction), and handlers receive the envelope id to
-be idempotent on.
+1. :meth:`Inbox.dispatch`, per record: verify and decrypt (or take the crypto
+   worker's verdict), validate the payload (a dossier with pydantic, a receipt by
+   its signer); what fails is dead-lettered to ``<prefix>.rejected.<AGENCY>``
+   with the precise reason (:mod:`broker.agency.rejects`) and consumption goes on;
+2. ONE SQLite transaction (:meth:`~broker.agency.store.AgencyStore.accept_many`):
+   the replay check for the whole batch (persistent seen-set, plus duplicates
+   within the batch), the seen-marks, the senders' sequence numbers, the stored
+   payloads, and a ``pending_handler`` mark per delivery;
+3. the handler, for each delivery, in order; then ONE transaction clears the marks;
+4. the batch is settled: dead letters acknowledged, signed receipts
+   (:mod:`broker.agency.receipts`) acknowledged, the audit events journaled in one
+   transaction — and only then is the offset committed.
+
+**Exactly once.** The store is the exactly-once record. A crash before step 2's
+commit re-delivers the batch from Kafka and nothing of it was marked. A crash
+after it leaves the marks: at start-up, before polling, :meth:`Inbox.consume`
+hands every still-pending delivery to the handler again *from the store* (never
+from Kafka — the re-delivered records are refused as replays), then audits,
+receipts and clears it. A handler is called once per delivery unless the process
+dies while the handler runs or before step 3's commit (then again at start-up):
+handlers get the envelope id to be idempotent on, as before.
+
+**A failing handler.** A handler that raises one of our errors
+(:class:`broker.errors.Error`) that is not ``retriable`` refuses that delivery:
+it is dead-lettered with the error's reason, a REJECTED receipt goes back, the
+stored payload is removed from the inbox, and the seen-mark is *kept* — a
+re-sent copy is refused as a replay, the sender learns from the receipt.
+Anything else a handler raises (a retriable error such as Kafka being away, a
+bug, a cancellation, ``SystemExit``) is no verdict on the delivery: it stops the
+consumer with that exception, the deliveries not yet handled stay pending, and
+the next start hands them over again (a handler that always fails fails again
+at each start — the delivery is never dropped, and never skipped).
 
 Example::
 
@@ -26,49 +46,33 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import pydantic
 from aiokafka import TopicPartition
-from opentelemetry import trace
 
 from broker import telemetry
 from broker._internal.retry import retry_transport
-from broker.agency.publisher import Outgoing, Publisher
+from broker.agency.acceptance import Acceptance
+from broker.agency.batch import Admitted, Settlement, resume_text, resumed, settle
+from broker.agency.publisher import Publisher
+from broker.agency.receipts import Receipts
+from broker.agency.rejects import Rejects, validated_dossier
 from broker.agency.results import ConsumeStats, Delivery, Handler
 from broker.agency.store import AgencyStore
 from broker.audit.events import AuditEvent
 from broker.audit.writer import AuditSink
-from broker.codec import SchemaStore
-from broker.deadletter import DeadLetter
 from broker.envelope import DEFAULT_KEY_GRACE, OpenedEnvelope, Verifier
 from broker.envelope.pool import EnvelopePool
-from broker.errors import Error, ReplayError, TransportError, ValidationError
+from broker.errors import Error, ReplayError
 from broker.expiry import ExpiryWatch
-from broker.models import Dossier
 from broker.retention import EXPIRED_UNREAD
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, skip_if_partition_moved, translate_kafka_errors
 from broker.trust import AgencyIdentity, TrustStore
 
 __all__ = ["Inbox"]
-
-log = logging.getLogger(__name__)
-_RECEIPT = "eu.fed.Receipt"
-
-
-@dataclass
-class _Batch:
-    """What one fetched batch leaves to settle before its offset is committed."""
-
-    # Dead-letter ack futures, with the record's position and SHA-256 (for a loss report).
-    letters: list[tuple[Any, str, str]] = field(default_factory=list)
-    receipts: list[Outgoing] = field(default_factory=list)
-    audit: list[AuditEvent] = field(default_factory=list)
 
 
 class Inbox:
@@ -97,6 +101,10 @@ class Inbox:
         self._audit = audit
         self._metrics = metrics
         self._pool = pool
+        self._receipts = Receipts(agency=self.agency, publisher=publisher)
+        self._rejects = Rejects(
+            agency=self.agency, layout=layout, publisher=publisher, metrics=metrics
+        )
         # Sender keys are judged at receive time too (a retired key cannot back-date).
         self._verifier = Verifier(trust=trust, key_grace=key_grace)
 
@@ -107,11 +115,23 @@ class Inbox:
         stop: asyncio.Event | None = None,
         until_idle: float | None = None,
         send_receipts: bool = True,
+        after_accept: Callable[[Sequence[str]], None] | None = None,
     ) -> ConsumeStats:
-        """Consume until ``stop`` is set or ``until_idle`` seconds pass with nothing new."""
+        """Consume until ``stop`` is set or ``until_idle`` seconds pass with nothing new.
+
+        ``after_accept`` is called with the envelope ids of each batch's deliveries just
+        committed, before their handlers run: a fault-injection seam (the chaos rig's
+        ``kill-after-accept`` scenario kills the process there).
+        """
         stop = stop or asyncio.Event()
         stats = ConsumeStats()
         await self._publisher.start()
+        work = Settlement()
+        try:  # what a crash left pending first, from the store, before anything new
+            await self._resume(handler, stats, send_receipts, work)
+        finally:
+            done, work = work, Settlement()
+            await self._settle(done)
         consumer = self._conn.consumer(
             self._layout.inbox(self.agency),
             group_id=self._layout.consumer_group(self.agency),
@@ -119,7 +139,6 @@ class Inbox:
         )
         with translate_kafka_errors("start inbox consumer"):
             await consumer.start()
-        batch = _Batch()
         last = time.monotonic()
         expiry = self._expiry_watch(consumer)
         try:
@@ -136,22 +155,24 @@ class Inbox:
                 pool = self._pool()
                 for tp, records in fetched.items():
                     # With workers, every check of Verifier.open runs there, in parallel;
-                    # what follows (replay store, decode, handler, commit) stays in order here.
+                    # what follows (validation, store, handler, commit) stays in order here.
                     opened = (
                         await pool.open([r.value or b"" for r in records])
                         if pool is not None and len(records) > 1
                         else [None] * len(records)
                     )
-                    for record, pre in zip(records, opened, strict=True):
-                        await self._handle(record, handler, stats, send_receipts, pre, batch)
+                    await self._batch(
+                        records, opened, handler, stats, send_receipts, work, after_accept
+                    )
                     # Audit, then commit, only after every record of the batch was handled
-                    # or dead-lettered (a crash before the commit re-delivers: re-audited).
-                    done, batch = batch, _Batch()
+                    # or dead-lettered (a crash before the commit re-delivers: refused as
+                    # replays, the store already holds what was accepted).
+                    done, work = work, Settlement()
                     await self._settle(done)
                     await self._commit(consumer, tp, records[-1].offset + 1)
         finally:
             try:
-                await self._settle(batch)
+                await self._settle(work)
             finally:
                 await consumer.stop()
         return stats
@@ -171,36 +192,8 @@ class Inbox:
             commit=commit,
         )
 
-    async def _settle(self, batch: _Batch) -> None:
-        """Acknowledge the batch's dead letters, then its receipts; journal its audit events.
-
-        A dead letter Kafka refuses for good (not retriable) never stalls the inbox: the
-        loss is logged, the record's ``REJECT`` (which carries its SHA-256 and position)
-        is journaled all the same, and the offset is committed. A retriable failure ends
-        the loop without committing, and the batch is handled again on restart.
-        """
-        try:
-            letters, batch.letters = batch.letters, []
-            for future, where, sha256 in letters:
-                try:
-                    with translate_kafka_errors("dead-letter"):
-                        await future
-                except TransportError as exc:
-                    if exc.retriable:
-                        raise
-                    log.error(  # noqa: TRY400 - the cause is in diagnostics, no traceback wanted
-                        "%s: dead letter for %s lost (sha256 %s): %s",
-                        self.agency,
-                        where,
-                        sha256,
-                        exc.diagnostics(),
-                    )
-            receipts, batch.receipts = batch.receipts, []
-            for out in receipts:
-                await self._publisher.settle(out, audit=batch.audit)
-        finally:
-            events, batch.audit = batch.audit, []
-            self._audit.record(*events)
+    async def _settle(self, work: Settlement) -> None:
+        await settle(work, agency=self.agency, publisher=self._publisher, audit=self._audit)
 
     async def _commit(self, consumer: Any, tp: Any, offset: int) -> None:
         """Commit an offset, retrying while the broker is away (it is idempotent); skipped if
@@ -214,236 +207,220 @@ class Inbox:
 
         await retry_transport(commit, what="commit", attempts=20, base=0.2, cap=5.0)
 
-    async def _handle(
+    async def _batch(
         self,
-        record: Any,
+        records: Sequence[Any],
+        opened: Sequence[OpenedEnvelope | Error | None],
         handler: Handler | None,
         stats: ConsumeStats,
         send_receipts: bool,
-        pre: OpenedEnvelope | Error | None,
-        batch: _Batch,
+        work: Settlement,
+        after_accept: Callable[[Sequence[str]], None] | None,
     ) -> None:
-        value: bytes = record.value or b""
-        sha256 = hashlib.sha256(value).hexdigest()
-        opened: OpenedEnvelope | None = None
-        with telemetry.span(
-            "agency.deliver",
-            kind=trace.SpanKind.CONSUMER,
-            context=telemetry.extract_context(record.headers),
-            attributes={"fed.recipient": self.agency},
+        """Dispatch, accept (one transaction), hand over and clear one fetched batch."""
+        with telemetry.batch_span(
+            "agency.deliver_batch",
+            headers=[r.headers for r in records],
+            attributes={
+                "fed.recipient": self.agency,
+                "messaging.batch.message_count": len(records),
+            },
         ) as current:
-            try:
-                if isinstance(pre, Error):
-                    raise pre  # the worker's verdict, dead-lettered like our own
-                if pre is None:
-                    started = time.perf_counter()
-                    opened = self._verifier.open(value, identity=self._identity)
-                    self._metrics.open_latency.record((time.perf_counter() - started) * 1000)
-                else:
-                    opened = pre
-                header = opened.header
-                current.set_attribute("fed.envelope_id", header.envelope_id)
-                self._store.check_fresh(sender=header.sender, envelope_id=header.envelope_id)
-                if header.kind == "RECEIPT":
-                    self._take_receipt(opened, batch)
-                    batch.audit.append(self._open_event(opened, sha256))
-                    stats.receipts += 1
-                    return
-                dossier = None
-                if header.kind == "DOSSIER":
-                    dossier = self._dossier(opened)
-                delivery = Delivery(opened=opened, dossier=dossier, envelope_sha256=sha256)
-                # Stamped now, before the handler runs: what the handler causes (the hub's
-                # HIT_NOTIFICATION events) is then never dated before the OPEN behind it.
-                open_event = self._open_event(opened, sha256)
-                if handler is not None:
-                    with telemetry.span("agency.handler", attributes={"fed.kind": header.kind}):
-                        await handler(delivery)
-                self._store.accept(
-                    envelope_id=header.envelope_id,
-                    sender=header.sender,
-                    sequence=header.sequence,
-                    expires_at=header.expires_at.timestamp(),
-                    kind=header.kind,
-                    provenance=opened.provenance(),
-                    payload=opened.payload,
+            admitted: list[Admitted] = []
+            for record, pre in zip(records, opened, strict=True):
+                item = await self.dispatch(record, pre, stats, send_receipts, work)
+                if item is not None:
+                    admitted.append(item)
+            if current.is_recording():
+                ids = [a.opened.header.envelope_id for a in admitted]
+                current.set_attribute("fed.envelope_ids", ids)
+            gaps = self._store.accept_many([a.acceptance for a in admitted]) if admitted else []
+            fresh: list[Admitted] = []
+            for item, gap in zip(admitted, gaps, strict=True):
+                if gap is not None:
+                    fresh.append(item)
+                    continue
+                header = item.opened.header
+                replay = ReplayError(
+                    "envelope already received",
+                    detail=f"envelope {header.envelope_id} from {header.sender} seen before",
                 )
-                batch.audit.append(open_event)
-                stats.delivered += 1
-                self._metrics.delivered.add(1, {"fed.kind": header.kind})
-            except Error as exc:
-                current.set_attribute("fed.rejected", exc.reason)
-                await self._reject(record, exc, opened, stats, batch)
-                if send_receipts and opened is not None and not isinstance(exc, ReplayError):
-                    await self._send_receipt(
-                        opened, sha256=sha256, status="REJECTED", reason=exc.reason, batch=batch
-                    )
-                return
-        if send_receipts:
-            await self._send_receipt(
-                opened, sha256=sha256, status="DELIVERED", reason=None, batch=batch
-            )
+                await self._rejects.reject(item.record, replay, item.opened, stats, work)
+            if after_accept is not None:
+                handed = [i.opened.header.envelope_id for i in fresh if i.delivery is not None]
+                if handed:
+                    after_accept(handed)
+            await self._deliver(fresh, handler, stats, send_receipts, work)
 
-    def _dossier(self, opened: OpenedEnvelope) -> Dossier:
-        """Validate a decrypted dossier; what an error carries out is field paths and types.
+    async def dispatch(
+        self,
+        record: Any,
+        pre: OpenedEnvelope | Error | None,
+        stats: ConsumeStats,
+        send_receipts: bool,
+        work: Settlement,
+    ) -> Admitted | None:
+        """Check one record on its own: open it, validate what it carries; None if refused.
 
-        Decrypted content never leaves the agency: pydantic's messages quote the input
-        (and our validators name the offending value), so only ``(field path, error
-        type)`` pairs go into the error, hence into dead letters; the full text goes to
-        the local log only.
+        The one per-record step of a batch (a reassembly step for chunked dossiers
+        fits here, after opening): a record it returns is accepted with its batch.
         """
+        value: bytes = record.value or b""
+        sha256 = hashlib.sha256(value).digest()
+        current: OpenedEnvelope | None = None
         try:
-            return Dossier.from_bytes(opened.payload)
-        except pydantic.ValidationError as exc:
-            log.info("%s: dossier %s invalid: %s", self.agency, opened.header.envelope_id, exc)
-            problems = [(_field_path(e["loc"]), e["type"]) for e in exc.errors(include_input=False)]
-        except Error as exc:  # the Avro decoding (SchemaError)
-            log.info("%s: dossier %s undecodable: %s", self.agency, opened.header.envelope_id, exc)
-            problems = [("(root)", exc.reason)]
-        raise ValidationError("payload does not validate", problems=problems)
+            if isinstance(pre, Error):
+                raise pre  # the worker's verdict, dead-lettered like our own
+            if pre is None:
+                started = time.perf_counter()
+                current = self._verifier.open(value, identity=self._identity)
+                self._metrics.open_latency.record((time.perf_counter() - started) * 1000)
+            else:
+                current = pre
+            return self._admit(record, current, sha256)
+        except Error as exc:
+            await self._rejects.reject(record, exc, current, stats, work)
+            if send_receipts and current is not None:
+                await self._receipts.send(
+                    current, sha256=sha256, status="REJECTED", reason=exc.reason, work=work
+                )
+            return None
 
-    def _open_event(self, opened: OpenedEnvelope, sha256: str) -> AuditEvent:
+    def _admit(self, record: Any, opened: OpenedEnvelope, sha256: bytes) -> Admitted:
+        """Validate what ``opened`` carries; return it ready to accept with its batch."""
+        header = opened.header
+        events: list[AuditEvent] = []
+        receipt = delivery = None
+        if header.kind == "RECEIPT":
+            receipt, event = self._receipts.take(opened)
+            events.append(event)
+        # Stamped now, before the handler runs: what the handler causes (the hub's
+        # HIT_NOTIFICATION events) is then never dated before the OPEN behind it.
+        events.append(self._open_event(opened, sha256))
+        if receipt is None:
+            dossier = (
+                validated_dossier(opened, agency=self.agency) if header.kind == "DOSSIER" else None
+            )
+            delivery = Delivery(opened=opened, dossier=dossier, envelope_sha256=sha256.hex())
+        acceptance = Acceptance(
+            envelope_id=header.envelope_id,
+            sender=header.sender,
+            sequence=header.sequence,
+            expires_at=header.expires_at.timestamp(),
+            kind=header.kind,
+            provenance=opened.provenance(),
+            payload=None if receipt else opened.payload,
+            resume=None if receipt else resume_text(opened, sha256=sha256, record=record),
+            receipt=receipt,
+        )
+        return Admitted(
+            record=record,
+            opened=opened,
+            sha256=sha256,
+            acceptance=acceptance,
+            delivery=delivery,
+            events=events,
+        )
+
+    async def _deliver(
+        self,
+        items: Sequence[Admitted],
+        handler: Handler | None,
+        stats: ConsumeStats,
+        send_receipts: bool,
+        work: Settlement,
+    ) -> None:
+        """Hand accepted deliveries over in order, then clear their marks in one transaction.
+
+        A non-retriable :class:`Error` from the handler refuses that delivery (module
+        docstring); anything else propagates, after the marks of those already handled are cleared.
+        """
+        done: list[tuple[str, str]] = []
+        failed: list[tuple[str, str]] = []
+        try:
+            for item in items:
+                if item.delivery is None:  # a receipt: recorded, nothing to hand over
+                    work.audit.extend(item.events)
+                    stats.receipts += 1
+                    continue
+                key = item.acceptance.key
+                try:
+                    if handler is not None:
+                        await handler(item.delivery)
+                except Error as exc:
+                    if exc.retriable:  # not a verdict on the delivery: it stays pending
+                        raise
+                    failed.append(key)
+                    await self._rejects.reject(
+                        item.record, exc, item.opened, stats, work, sha256=item.sha256
+                    )
+                    if send_receipts:
+                        await self._receipts.send(
+                            item.opened,
+                            sha256=item.sha256,
+                            status="REJECTED",
+                            reason=exc.reason,
+                            work=work,
+                        )
+                    continue
+                done.append(key)
+                work.audit.extend(item.events)
+                stats.delivered += 1
+                self._metrics.delivered.add(1, {"fed.kind": item.opened.header.kind})
+                if send_receipts:
+                    await self._receipts.send(
+                        item.opened, sha256=item.sha256, status="DELIVERED", reason=None, work=work
+                    )
+        finally:
+            self._store.handled(done, failed=failed)
+
+    async def _resume(
+        self, handler: Handler | None, stats: ConsumeStats, send_receipts: bool, work: Settlement
+    ) -> None:
+        """Hand over again, from the store, what a crash left between accept and handled."""
+        items: list[Admitted] = []
+        refused: list[tuple[str, str]] = []
+        for row in self._store.pending():
+            opened, sha256, position = resumed(row)
+            try:  # it validated when accepted; a newer release may judge it otherwise
+                dossier = (
+                    validated_dossier(opened, agency=self.agency) if row.kind == "DOSSIER" else None
+                )
+            except Error as exc:
+                refused.append((row.sender, row.envelope_id))
+                await self._rejects.reject(position, exc, opened, stats, work, sha256=sha256)
+                continue
+            acceptance = Acceptance(
+                envelope_id=row.envelope_id,
+                sender=row.sender,
+                sequence=opened.header.sequence,
+                expires_at=opened.header.expires_at.timestamp(),
+                kind=row.kind,
+                provenance=row.provenance,
+                payload=row.payload,
+            )
+            delivery = Delivery(opened=opened, dossier=dossier, envelope_sha256=sha256.hex())
+            events = [self._open_event(opened, sha256)]
+            items.append(
+                Admitted(
+                    record=position,
+                    opened=opened,
+                    sha256=sha256,
+                    acceptance=acceptance,
+                    delivery=delivery,
+                    events=events,
+                )
+            )
+        self._store.handled([], failed=refused)
+        await self._deliver(items, handler, stats, send_receipts, work)
+
+    def _open_event(self, opened: OpenedEnvelope, sha256: bytes) -> AuditEvent:
         header = opened.header
         return AuditEvent.open(
             actor=self.agency,
             envelope_id=header.envelope_id,
-            envelope_sha256=bytes.fromhex(sha256),
+            envelope_sha256=sha256,
             sender=header.sender,
             codes=header.codes,
             message_kind=header.kind,
         )
-
-    async def _send_receipt(
-        self,
-        opened: OpenedEnvelope,
-        *,
-        sha256: str,
-        status: str,
-        reason: str | None,
-        batch: _Batch,
-    ) -> None:
-        receipt = SchemaStore.default().encode(
-            _RECEIPT,
-            {
-                "envelope_id": opened.header.envelope_id,
-                "envelope_sha256": bytes.fromhex(sha256),
-                "recipient": self.agency,
-                "status": status,
-                "reason": reason,
-                "at": dt.datetime.now(dt.UTC),
-            },
-        )
-        # A receipt is one envelope with its own signature; acknowledged with the batch.
-        batch.receipts.append(
-            await self._publisher.send(
-                [receipt],
-                kind="RECEIPT",
-                codes=opened.header.codes,
-                to=[opened.header.sender],
-                batch_signature=False,
-            )
-        )
-
-    def _take_receipt(self, opened: OpenedEnvelope, batch: _Batch) -> None:
-        rec = SchemaStore.default().decode(_RECEIPT, opened.payload)
-        if rec["recipient"] != opened.header.sender:
-            raise ValidationError(  # the named recipient is decrypted content: not quoted
-                "receipt signed by someone else than the recipient it names",
-                detail=f"signed by {opened.header.sender}",
-            )
-        self._store.record_receipt(
-            envelope_id=rec["envelope_id"],
-            recipient=rec["recipient"],
-            status=rec["status"],
-            reason=rec["reason"],
-        )
-        self._store.accept(
-            envelope_id=opened.header.envelope_id,
-            sender=opened.header.sender,
-            sequence=opened.header.sequence,
-            expires_at=opened.header.expires_at.timestamp(),
-            kind="RECEIPT",
-            provenance=opened.provenance(),
-            payload=None,
-        )
-        batch.audit.append(
-            AuditEvent.receipt(
-                actor=self.agency,
-                envelope_id=rec["envelope_id"],
-                envelope_sha256=rec["envelope_sha256"],
-                recipient=rec["recipient"],
-                status=rec["status"],
-                reason=rec["reason"],
-                receipt_id=opened.header.envelope_id,
-            )
-        )
-
-    async def _reject(
-        self,
-        record: Any,
-        exc: Error,
-        opened: OpenedEnvelope | None,
-        stats: ConsumeStats,
-        batch: _Batch,
-    ) -> None:
-        letter = DeadLetter.for_record(
-            original=record.value or b"",
-            key=record.key,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            stage="CONSUMER",
-            rejected_by=self.agency,
-            reason=exc.reason,
-            detail=_letter_detail(exc),  # our own topic: the cause, never decrypted content
-            envelope_id=opened.header.envelope_id if opened else None,
-        )
-        log.warning(  # the local log keeps the full diagnostics
-            "%s rejected %s@%d: %s", self.agency, record.topic, record.offset, exc.diagnostics()
-        )
-        where = f"{record.topic}/{record.partition}/{record.offset}"
-        batch.letters.append(  # acknowledged before the batch's offset is committed
-            (
-                await self._publisher.produce(
-                    self._layout.rejected(self.agency), value=letter.to_bytes(), key=record.key
-                ),
-                where,
-                letter.envelope_sha256.hex(),
-            )
-        )
-        stats.rejected += 1
-        stats.reasons[exc.reason] = stats.reasons.get(exc.reason, 0) + 1
-        batch.audit.append(
-            AuditEvent.reject(
-                actor=self.agency,
-                envelope_id=letter.envelope_id,
-                envelope_sha256=letter.envelope_sha256,
-                parties=[opened.header.sender, self.agency] if opened else [self.agency],
-                reason=exc.reason,
-                where=where,
-            )
-        )
-        self._metrics.rejected.add(1, {"fed.reason": exc.reason, "fed.stage": "consumer"})
-
-
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(root)"
-
-
-def _letter_detail(exc: Error) -> str:
-    """Return what a dead letter may say about ``exc``: no cause chain, no decrypted value.
-
-    The message is peer-safe by the error tree's rule, the detail is written by the
-    checks that run before decryption (or names header fields only), and problems are
-    field paths and error types; the chained cause (a third-party message that may
-    quote decrypted input) stays in the local log.
-    """
-    text = f"{type(exc).__name__} [{exc.reason}]: {exc.message}"
-    if exc.detail:
-        text += f"\n  detail: {exc.detail}"
-    if isinstance(exc, ValidationError):
-        text += "".join(f"\n  {path}: {problem}" for path, problem in exc.problems)
-    return text

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from broker import home, telemetry
@@ -210,8 +210,16 @@ class AgencyNode:
         stop: asyncio.Event | None = None,
         until_idle: float | None = None,
         send_receipts: bool = True,
+        after_accept: Callable[[Sequence[str]], None] | None = None,
     ) -> ConsumeStats:
-        """Consume our inbox until ``stop`` is set or ``until_idle`` seconds pass idle."""
+        """Consume our inbox until ``stop`` is set or ``until_idle`` seconds pass idle.
+
+        ``after_accept``: see :meth:`broker.agency.inbox.Inbox.consume` (a fault-injection seam).
+        """
         return await self._inbox.consume(
-            handler=handler, stop=stop, until_idle=until_idle, send_receipts=send_receipts
+            handler=handler,
+            stop=stop,
+            until_idle=until_idle,
+            send_receipts=send_receipts,
+            after_accept=after_accept,
         )

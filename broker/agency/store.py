@@ -13,6 +13,10 @@ What it keeps, and why:
   twice to the built-in handler nor mark it seen without storing it.
 * **sent** and **receipts**: what this agency published, and what came back.
 * **sequence**: the next per-sender sequence number, reserved durably before use.
+* **pending_handler**: deliveries stored whose handler has not finished; a fetched
+  batch is accepted in one transaction before its handlers run
+  (:mod:`broker.agency.acceptance`), and what a crash leaves here is handed to the
+  handler again at start-up, from the store.
 
 Example::
 
@@ -35,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from broker._internal.sqlite import open_read_only, open_wal
+from broker.agency import acceptance
+from broker.agency.acceptance import Acceptance, PendingDelivery
 from broker.errors import ConfigError, ReplayError
 
 __all__ = ["AgencyStore", "InboxItem", "SentItem", "SentRecord"]
@@ -163,7 +169,7 @@ class AgencyStore:
     def open(cls, path: Path) -> AgencyStore:
         """Open (creating if needed) the store at ``path``."""
         try:
-            db = open_wal(path, schema=_SCHEMA, busy_timeout_ms=10_000)
+            db = open_wal(path, schema=_SCHEMA + acceptance.PENDING_SCHEMA, busy_timeout_ms=10_000)
             _migrate(db)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError("cannot open the agency state store", detail=str(path)) from exc
@@ -284,6 +290,37 @@ class AgencyStore:
                     (envelope_id, sender, kind, now, json.dumps(provenance), payload),
                 )
         return gap
+
+    def seen_among(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Return which (sender, envelope id) of ``keys`` were already accepted."""
+        return acceptance.seen_among(self._db, keys)
+
+    def accept_many(self, items: Sequence[Acceptance]) -> list[int | None]:
+        """Accept a fetched batch in ONE transaction; return each item's gap, None if a replay.
+
+        Replays (seen before, or twice in ``items``) are checked inside the transaction,
+        so two processes sharing the inbox cannot both accept one envelope. See
+        :func:`broker.agency.acceptance.accept_many`.
+        """
+        with self._transaction() as db:
+            return acceptance.accept_many(db, items)
+
+    def pending(self) -> list[PendingDelivery]:
+        """Return the stored deliveries whose handler has not finished, in arrival order."""
+        return acceptance.pending(self._db)
+
+    def handled(
+        self, done: Sequence[tuple[str, str]], *, failed: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        """Clear the pending marks of ``done`` and ``failed`` (sender, id) in one transaction.
+
+        A ``failed`` delivery (its handler refused it with a typed error; it is
+        dead-lettered) leaves the inbox but keeps its seen-mark: a re-sent copy is
+        still refused as a replay.
+        """
+        if done or failed:
+            with self._transaction() as db:
+                acceptance.handled(db, done, failed=failed)
 
     def forget_expired(self, *, now: float | None = None) -> int:
         """Drop seen-marks of envelopes past expiry (they are refused as expired anyway)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from broker.audit.writer import load_audit_log
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
 from broker.config import Settings
 from broker.connect import connection_for
+from broker.devtools.chaos.faults import kill_after_accept
 from broker.envelope import SUITES
 from broker.home import agency_db
 from broker.local import read_record
@@ -190,7 +192,9 @@ def inbox(
             passphrase=passphrase_from(passphrase_env),
         )
         async with node:
-            stats = await node.consume(handler=show, stop=stop, until_idle=idle)
+            stats = await node.consume(
+                handler=show, stop=stop, until_idle=idle, after_accept=kill_after_accept(os.environ)
+            )
         if not as_json:
             typer.echo(
                 f"delivered {stats.delivered}, receipts {stats.receipts}, "

@@ -19,10 +19,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from broker.codec import SchemaStore
 from broker.errors import ValidationError
@@ -47,9 +54,17 @@ SCHEMA = "eu.fed.Dossier"
 MAX_ATTACHMENT = 256 * 1024
 _E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_HEX32 = re.compile(r"^[0-9a-f]{32}$")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_ISO2 = re.compile(r"^[A-Z]{2}$")
+# Plain-pattern fields are checked by pydantic-core itself (in Rust, no Python call per
+# value); :func:`validate_dossier_json` words their errors as the Python validators did.
+_HEX32 = r"^[0-9a-f]{32}$"
+_HEX64 = r"^[0-9a-f]{64}$"
+_ISO2 = r"^[A-Z]{2}$"
+_PATTERN_MESSAGES = {
+    _HEX32: "md5 must be 32 lower-case hex characters",
+    _HEX64: "sha256 must be 64 lower-case hex characters",
+    _ISO2: "must be an ISO 3166-1 alpha-2 country code",
+}
+_Country = Annotated[str, StringConstraints(pattern=_ISO2)]
 _PERCEPTUAL_BITS = {"PDQ": 256, "PHOTODNA": 1152, "PHASH": 64}
 #: PDQ hashes of quality below this are "too unreliable to match on" (Meta, pdq/README.md).
 PDQ_MIN_QUALITY = 50
@@ -69,13 +84,6 @@ SelectorType = Literal[
 class _Model(BaseModel):
     # Decrypted content is parsed with these models: errors never quote the input.
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
-
-
-def _iso2(values: list[str]) -> list[str]:
-    for v in values:
-        if not _ISO2.fullmatch(v):
-            raise ValueError(f"{v!r} is not an ISO 3166-1 alpha-2 country code")
-    return values
 
 
 class Selector(_Model):
@@ -105,12 +113,7 @@ class IdentityDocument(_Model):
 
     type: str
     number: str
-    issuing_country: str
-
-    @field_validator("issuing_country")
-    @classmethod
-    def _country(cls, value: str) -> str:
-        return _iso2([value])[0]
+    issuing_country: _Country
 
 
 class Person(_Model):
@@ -122,7 +125,7 @@ class Person(_Model):
     given_names: str
     aliases: list[str] = Field(default_factory=list)
     date_of_birth: dt.date | None = None
-    nationalities: list[str] = Field(default_factory=list)
+    nationalities: list[_Country] = Field(default_factory=list)
     documents: list[IdentityDocument] = Field(default_factory=list)
     selectors: list[Selector] = Field(default_factory=list)
 
@@ -132,11 +135,6 @@ class Person(_Model):
         if value is not None and value > dt.datetime.now(dt.UTC).date():
             raise ValueError("date of birth is in the future")
         return value
-
-    @field_validator("nationalities")
-    @classmethod
-    def _countries(cls, value: list[str]) -> list[str]:
-        return _iso2(value)
 
 
 class Group(_Model):
@@ -169,7 +167,7 @@ class MediaReference(_Model):
     matched on.
     """
 
-    sha256: str
+    sha256: Annotated[str, StringConstraints(pattern=_HEX64)]
     perceptual_hash: str | None = None
     perceptual_algorithm: str | None = None
     category: str
@@ -178,22 +176,8 @@ class MediaReference(_Model):
     ai_generated: bool = False
     altered: bool = False
     device_ref: str | None = None
-    md5: str | None = None
+    md5: Annotated[str, StringConstraints(pattern=_HEX32)] | None = None
     perceptual_quality: int | None = Field(default=None, ge=0, le=100)
-
-    @field_validator("sha256")
-    @classmethod
-    def _sha(cls, value: str) -> str:
-        if not _HEX64.fullmatch(value):
-            raise ValueError("sha256 must be 64 lower-case hex characters")
-        return value
-
-    @field_validator("md5")
-    @classmethod
-    def _md5(cls, value: str | None) -> str | None:
-        if value is not None and not _HEX32.fullmatch(value):
-            raise ValueError("md5 must be 32 lower-case hex characters")
-        return value
 
     @field_validator("perceptual_quality")
     @classmethod
@@ -230,14 +214,9 @@ class Location(_Model):
     """A place."""
 
     description: str
-    country: str
+    country: _Country
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
-
-    @field_validator("country")
-    @classmethod
-    def _country(cls, value: str) -> str:
-        return _iso2([value])[0]
 
 
 class Attachment(_Model):
@@ -317,6 +296,12 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out or "(root)"
 
 
+def _message(error: Any) -> str:
+    if error["type"] == "string_pattern_mismatch":
+        return _PATTERN_MESSAGES.get(error.get("ctx", {}).get("pattern"), str(error["msg"]))
+    return str(error["msg"])
+
+
 def validate_dossier_json(text: str) -> Dossier:
     """Parse and validate a dossier from JSON; raise ValidationError listing every problem."""
     try:
@@ -328,7 +313,7 @@ def validate_dossier_json(text: str) -> Dossier:
     try:
         return Dossier.model_validate(data)
     except pydantic.ValidationError as exc:
-        problems = [(_path(e["loc"]), e["msg"]) for e in exc.errors()]
+        problems = [(_path(e["loc"]), _message(e)) for e in exc.errors()]
         raise ValidationError(
             f"invalid dossier: {len(problems)} problem(s)", problems=problems
         ) from None

@@ -169,3 +169,26 @@ def test_media_written_before_md5_and_quality_existed_reads_with_them_unset() ->
     dossier = Dossier.from_bytes(old_bytes)
     assert dossier.media and all(m.md5 is None for m in dossier.media)
     assert all(m.perceptual_quality is None for m in dossier.media)
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "message"),
+    [
+        (("persons", 0, "nationalities", 0), "cl", "ISO 3166-1 alpha-2"),
+        (("persons", 0, "documents", 0, "issuing_country"), "XXX", "ISO 3166-1 alpha-2"),
+        (("locations", 0, "country"), "DE\n", "ISO 3166-1 alpha-2"),
+        (("media", 0, "sha256"), "A" * 64, "sha256 must be 64 lower-case hex"),
+        (("media", 0, "sha256"), "a" * 64 + "\n", "sha256 must be 64 lower-case hex"),
+        (("media", 0, "md5"), "0" * 31, "md5 must be 32 lower-case hex"),
+    ],
+)
+def test_pattern_fields_checked_natively_keep_their_check_and_message(
+    where: tuple[str | int, ...], value: str, message: str
+) -> None:
+    doc = _doc()
+    target: Any = doc
+    for part in where[:-1]:
+        target = target[part]
+    target[where[-1]] = value
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in where).lstrip(".")
+    assert message in _problems(doc)[path]

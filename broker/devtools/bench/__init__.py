@@ -11,6 +11,8 @@ drift hits both sides alike:
   decode + de-duplicate), for both suites, 1/4/64 KiB dossiers, 1/3/10 recipients;
 * :mod:`broker.devtools.bench.latency` — publish to decrypted-in-handler through the real
   router (a ``broker router run`` subprocess) at a fixed offered rate;
+* :mod:`broker.devtools.bench.cpu_consume` — process CPU µs per consumed envelope, offline
+  (the whole node consume path with a real store and audit journal, no Kafka);
 * :mod:`broker.devtools.bench.audit` — audit replay-verify rate;
 * :mod:`broker.devtools.bench.memory` — peak RSS of each process;
 * :mod:`broker.devtools.bench.report` — medians, secure/plain ratios, the table and JSON;

@@ -2,52 +2,32 @@
 
 ``cpu_us_publish_<suite>`` and ``cpu_us_consume_<suite>`` are process CPU time per 4 KiB
 dossier to 3 recipients through the real node code with Kafka taken out
-(:mod:`broker.devtools.bench.cpu_publish`, and ``cpu_consume`` when present — else
-:mod:`broker.devtools.bench.cpu_consume_interim`); ``floor_us_*`` the primitives alone
-(:mod:`broker.devtools.bench.floor`), measured in the same run. Medians over ``runs``.
-
-Example::
-
-    >>> consume_source() in ("cpu_consume", "cpu_consume_interim")
-    True
+(:mod:`broker.devtools.bench.cpu_publish`, :mod:`broker.devtools.bench.cpu_consume`);
+``floor_us_*`` the primitives alone (:mod:`broker.devtools.bench.floor`), measured in
+the same run. Medians over ``runs``.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable
 from typing import Any
 
+from broker.devtools.bench.cpu_consume import consume_cpu_us
 from broker.devtools.bench.cpu_publish import publish_cpu_us
 from broker.devtools.bench.floor import floors
 from broker.devtools.bench.report import median
 
-__all__ = ["consume_source", "cpu_figures"]
+__all__ = ["cpu_figures"]
 
 _SHORT = {"classic": "classic", "pq-hybrid": "pq"}
-
-
-def consume_source() -> str:
-    """Return the module the consume figure comes from (the dedicated one if it exists)."""
-    try:
-        importlib.import_module("broker.devtools.bench.cpu_consume")
-    except ModuleNotFoundError:
-        return "cpu_consume_interim"
-    return "cpu_consume"
-
-
-def _consume_fn() -> Callable[[str, int], float]:
-    module = importlib.import_module(f"broker.devtools.bench.{consume_source()}")
-    fn: Callable[[str, int], float] = module.consume_cpu_us
-    return fn
 
 
 def cpu_figures(
     *, runs: int, envelopes: int, quick: bool = False, say: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
     """Measure every ``cpu_us_*`` (median of ``runs``) and ``floor_us_*`` key."""
-    consume = _consume_fn()
+    consume = consume_cpu_us
     samples: dict[str, list[float]] = {}
     load = os.getloadavg()
     for _ in range(runs):
@@ -68,7 +48,7 @@ def cpu_figures(
             "runs": runs,
             "envelopes_per_run": envelopes,
             "samples_us": {k: [round(x, 1) for x in v] for k, v in samples.items()},
-            "consume_source": consume_source(),
+            "consume_source": "cpu_consume",
             "kem": floor["kem"],
             "primitives_us": floor["primitives_us"],
             "loadavg": [round(x, 2) for x in load],

@@ -130,9 +130,11 @@ class ChaosNetwork:
             PYTHONUNBUFFERED="1",
         )
 
-    def spawn(self, name: str, *args: str) -> Supervised:
-        """Start ``broker <args>`` as a supervised process called ``name``."""
-        proc = Supervised(name=name, args=list(args), env=self._env(), log_dir=self.log_dir)
+    def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> Supervised:
+        """Start ``broker <args>`` as a supervised process called ``name`` (``env`` added)."""
+        proc = Supervised(
+            name=name, args=list(args), env={**self._env(), **(env or {})}, log_dir=self.log_dir
+        )
         proc.start()
         self.processes[name] = proc
         if self._supervisor is None:
@@ -143,13 +145,15 @@ class ChaosNetwork:
         """Start a router (several, under different names, share the outboxes)."""
         return self.spawn(name, "router", "run", "--max-batch", "200")
 
-    def spawn_inbox(self, agency: str = RECIPIENT, *, instance: int = 0) -> Supervised:
+    def spawn_inbox(
+        self, agency: str = RECIPIENT, *, instance: int = 0, env: dict[str, str] | None = None
+    ) -> Supervised:
         """Start an inbox consumer whose handler prints one JSON line per delivery.
 
         ``instance`` > 0 starts another process of the same agency's inbox (same group).
         """
         name = f"inbox-{agency}" + (f"#{instance}" if instance else "")
-        return self.spawn(name, "inbox", "--as", agency, "--follow", "--json")
+        return self.spawn(name, "inbox", "--as", agency, "--follow", "--json", env=env)
 
     def spawn_hub(self) -> Supervised:
         """Start the hub (EUROPOL)."""

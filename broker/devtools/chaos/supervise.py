@@ -84,6 +84,33 @@ class Supervised:
             self.kills += 1
         return at
 
+    async def await_own_kill(self, arm: Callable[[], None], *, within: float) -> float | None:
+        """Arm a fault that makes the process SIGKILL itself, wait for that, restart it.
+
+        Returns the wall-clock time of the death, or None if it did not die of the fault
+        within ``within`` seconds (then the harness SIGKILLs it itself; an exit other than
+        SIGKILL counts as a crash).
+        """
+        # Detach first: the supervisor must not count the death as a crash.
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return None
+        arm()
+        try:
+            code = await asyncio.to_thread(proc.wait, within)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(proc.wait, 30)
+            code = None
+        at = time.time() if code == -signal.SIGKILL else None
+        if code is not None and code != -signal.SIGKILL:
+            self.crashes += 1
+            tail = self.stderr_path.read_text(errors="replace")[-1500:]
+            self.crash_tails.append(f"exit {code}: {tail}")
+        self.kills += 1
+        self.start()
+        return at
+
     def check(self) -> bool:
         """If the process died on its own, count a crash, restart it and return True."""
         if self.proc is None or self.proc.poll() is None:

@@ -6,7 +6,7 @@ import asyncio
 import math
 
 from broker.audit.journal import AuditJournal
-from broker.devtools.bench import cpu_consume_interim, floor
+from broker.devtools.bench import cpu_consume, floor
 from broker.devtools.bench.cpu_publish import TO
 from broker.devtools.bench.offline import (
     OfflineConnection,
@@ -47,7 +47,7 @@ def test_offline_publish_goes_through_seal_store_and_audit() -> None:
 
 def test_offline_consume_opens_and_stores_every_envelope() -> None:
     # consume_cpu_us raises BenchError unless every dossier was delivered (stored).
-    us = cpu_consume_interim.consume_cpu_us("classic", 8)
+    us = cpu_consume.consume_cpu_us("classic", 8)
     assert math.isfinite(us)
     assert us > 0
 

@@ -9,6 +9,7 @@ import pytest
 from broker.devtools.chaos.hostile import KINDS
 from broker.devtools.chaos.report import ScenarioResult
 from broker.devtools.chaos.scenarios import Context
+from broker.devtools.chaos.scenarios.accept import kill_after_accept
 from broker.devtools.chaos.scenarios.acl import acl_probe
 from broker.devtools.chaos.scenarios.brokers import broker_kill, broker_pause
 from broker.devtools.chaos.scenarios.hostile import hostile_input
@@ -51,6 +52,14 @@ async def test_router_consumer_and_hub_sigkilled_lose_and_duplicate_nothing(
     _assert_nothing_lost(result)
     assert "router 1, inbox-DE-BKA 1, hub 1" in result.notes[-1]
     assert result.recover_s is not None
+
+
+async def test_inbox_sigkilled_between_batch_commit_and_handlers_hands_each_over_once(
+    chaos: Context,
+) -> None:
+    result = await kill_after_accept(chaos, seed=3)
+    _assert_nothing_lost(result)
+    assert "killed after accept_many 1 time(s)" in result.notes[-1]
 
 
 async def test_sustained_load_delivers_everything_with_bounded_rss(chaos: Context) -> None:

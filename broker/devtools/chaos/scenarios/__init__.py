@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+from broker.devtools.chaos.scenarios.accept import kill_after_accept
 from broker.devtools.chaos.scenarios.acl import acl_probe
 from broker.devtools.chaos.scenarios.base import Context, Scenario, Sizes
 from broker.devtools.chaos.scenarios.brokers import broker_kill, broker_pause
@@ -29,6 +30,7 @@ SCENARIOS: dict[str, Scenario] = {
     "broker-pause": broker_pause,
     "process-kills": process_kills,
     "router-scale-out": router_scale_out,
+    "kill-after-accept": kill_after_accept,
     "sustained-load": sustained_load,
     "hostile-input": hostile_input,
     "retention-expiry": retention_expiry,
