@@ -40,6 +40,7 @@ from broker import telemetry
 from broker._internal.retry import retry_transport
 from broker.agency.expiry import ExpiryWatch
 from broker.agency.publisher import Outgoing, Publisher
+from broker.agency.reassembly import Reassembly
 from broker.agency.results import ConsumeStats, Delivery, Handler
 from broker.agency.store import AgencyStore
 from broker.audit.events import AuditEvent
@@ -96,6 +97,7 @@ class Inbox:
         self._audit = audit
         self._metrics = metrics
         self._pool = pool
+        self.streams = Reassembly.beside(store, publisher=publisher, layout=layout, audit=audit)
         # Sender keys are judged at receive time too (a retired key cannot back-date).
         self._verifier = Verifier(trust=trust, key_grace=DEFAULT_KEY_GRACE)
 
@@ -128,6 +130,7 @@ class Inbox:
                 for gap in await expiry.check(consumer):  # before any commit on the partition
                     stats.reasons[EXPIRED_UNREAD] = stats.reasons.get(EXPIRED_UNREAD, 0) + gap.lost
                 if not any(fetched.values()):
+                    await self.streams.sweep(stats, send_receipts=send_receipts)
                     if until_idle is not None and time.monotonic() - last >= until_idle:
                         break
                     continue
@@ -228,6 +231,8 @@ class Inbox:
             attributes={"fed.recipient": self.agency},
         ) as current:
             try:
+                if self.streams.take(record):  # a streamed dossier's part: stored, no receipt
+                    return
                 if isinstance(pre, Error):
                     raise pre  # the worker's verdict, dead-lettered like our own
                 if pre is None:
@@ -246,7 +251,7 @@ class Inbox:
                     return
                 dossier = None
                 if header.kind == "DOSSIER":
-                    dossier = self._dossier(opened)
+                    dossier = self.streams.dossier(opened) or self._dossier(opened)
                 delivery = Delivery(opened=opened, dossier=dossier, envelope_sha256=sha256)
                 # Stamped now, before the handler runs: what the handler causes (the hub's
                 # HIT_NOTIFICATION events) is then never dated before the OPEN behind it.
@@ -306,6 +311,7 @@ class Inbox:
             sender=header.sender,
             codes=header.codes,
             message_kind=header.kind,
+            ref=self.streams.ref(opened),
         )
 
     async def _send_receipt(

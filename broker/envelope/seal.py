@@ -73,6 +73,9 @@ class SealRequest:
     sequence: int
     ttl: dt.timedelta = DEFAULT_TTL
     envelope_id: str | None = None
+    #: The content key (32 bytes) to seal under; None: a fresh random one. Only for a
+    #: streamed dossier's manifest, whose parts were encrypted under this key before.
+    content_key: bytes | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -85,6 +88,8 @@ class SealRequest:
             raise ConfigError(f"ttl must be positive and at most {MAX_LIFETIME}")
         if self.envelope_id is not None and not ENVELOPE_ID.fullmatch(self.envelope_id):
             raise ConfigError("envelope_id must be 32 lower-case hex characters")
+        if self.content_key is not None and len(self.content_key) != 32:
+            raise ConfigError("content_key must be 32 bytes")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,7 +163,7 @@ def _encrypt(
             "payload": req.payload,
         },
     )
-    content_key = AESGCM.generate_key(bit_length=256)
+    content_key = req.content_key or AESGCM.generate_key(bit_length=256)
     nonce = os.urandom(12)
     ciphertext = AESGCM(content_key).encrypt(nonce, inner, header_bytes)
     wraps = []
@@ -201,6 +206,7 @@ def seal(
     ttl: dt.timedelta = DEFAULT_TTL,
     now: dt.datetime | None = None,
     envelope_id: str | None = None,
+    content_key: bytes | None = None,
 ) -> bytes:
     """Seal one Avro single-object ``payload`` to ``recipients``; return the envelope bytes."""
     req = SealRequest(
@@ -211,6 +217,7 @@ def seal(
         sequence=sequence,
         ttl=ttl,
         envelope_id=envelope_id,
+        content_key=content_key,
     )
     unsigned = _encrypt(req, sender=sender, trust=trust, suite=suite, now=aware_now(now))
     ed, ml = _sign(sender, unsigned.tbs(), suite)

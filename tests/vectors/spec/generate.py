@@ -45,9 +45,11 @@ from broker.audit.signers import NoteSigner, NoteVerifier
 from broker.audit.verify import AuditVerifier
 from broker.audit.witness import witness_name
 from broker.codec import SchemaStore
+from broker.synthetic import example_dossier
 from broker.trust import keystore
 from broker.trust.certificates import CERT_TYPE, FederationRoot
 from broker.trust.keys import AgencyIdentity, DecryptionKeyPair, SigningKeyPair
+from tests.vectors.spec.stream import stream as stream_vector
 
 OUT = Path(__file__).parent
 STORE = SchemaStore.default()
@@ -66,6 +68,9 @@ TAGS: list[tuple[str, str]] = [
     ("fed-audit-key-v1", "root-signed audit stream key statement"),
     ("fed-registry-manifest-v1", "root-signed registry manifest"),
     ("fed-audit-manifest-v1", "export manifest signature message"),
+    ("fed-envelope-v2/stream", "HKDF info of a streamed dossier's part key (envelope id)"),
+    ("fed-envelope-v2/part", "AAD of one part (envelope id, sender, u64be index, u8 final)"),
+    ("fed-envelope-v2/part-chain", "part chain: c_0 (envelope id), c_i+1 (c_i, SHA-256(part))"),
 ]
 CONTEXTS: list[tuple[str, str]] = [
     ("fed-envelope-v1", "ML-DSA-65 envelope and batch signatures"),
@@ -301,9 +306,11 @@ def export(records: list[RawRecord], note: bytes) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Write the three vector files."""
+    """Write the vector files."""
     for name, doc in (("framing", framing()), ("keyfiles", keyfiles()), ("audit", audit())):
         (OUT / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
+    small = example_dossier(0).to_bytes()
+    (OUT / "stream.json").write_text(json.dumps(stream_vector(small), indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from broker.devtools.chaos.scenarios.base import Context, Scenario, Sizes
 from broker.devtools.chaos.scenarios.brokers import broker_kill, broker_pause
 from broker.devtools.chaos.scenarios.hostile import hostile_input
 from broker.devtools.chaos.scenarios.load import sustained_load
+from broker.devtools.chaos.scenarios.parts import hostile_parts
 from broker.devtools.chaos.scenarios.processes import process_kills
 from broker.devtools.chaos.scenarios.retention import retention_expiry
 
@@ -29,6 +30,7 @@ SCENARIOS: dict[str, Scenario] = {
     "process-kills": process_kills,
     "sustained-load": sustained_load,
     "hostile-input": hostile_input,
+    "hostile-parts": hostile_parts,
     "retention-expiry": retention_expiry,
     "acl-probe": acl_probe,
 }
