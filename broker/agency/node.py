@@ -226,11 +226,11 @@ class AgencyNode:
 
         One envelope if it fits (:func:`broker.agency.streaming.plan`), else streamed.
         """
-        whole, rest = plan(dossier, media, attachments)
+        whole, small, rest = plan(dossier, media, attachments)
         if whole is not None:
             return await self.publish_dossier(whole, to=to, suite=suite)
         return await self._streamer.publish(
-            dossier, media=rest, attachments=attachments, to=to, suite=suite or self.suite
+            small, media=rest, attachments=attachments, to=to, suite=suite or self.suite
         )
 
     async def consume(

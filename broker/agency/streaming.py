@@ -53,13 +53,15 @@ _READ = 1024 * 1024
 
 def plan(
     dossier: Dossier, media: Iterable[MediaReference], attachments: Sequence[Path]
-) -> tuple[Dossier | None, Iterator[MediaReference]]:
-    """Return ``(whole dossier, _)`` if it fits one record, else ``(None, every reference)``.
+) -> tuple[Dossier | None, Dossier, Iterator[MediaReference]]:
+    """Return ``(whole, _, _)`` if it fits one record, else ``(None, small part, references)``.
 
-    Reads at most :data:`SINGLE_RECORD_BYTES` of references ahead; the iterator
-    returned yields every reference (those read ahead first) for the streamed path.
+    Reads at most :data:`SINGLE_RECORD_BYTES` of references ahead. For the streamed
+    path the small part is ``dossier`` without its media list, and the iterator yields
+    every reference: the dossier's own, those read ahead, then the rest of ``media``.
     """
     it = iter(media)
+    bare = dossier.model_copy(update={"media": []})
     ahead: list[MediaReference] = []
     size = len(dossier.to_bytes())
     for path in attachments:
@@ -72,16 +74,16 @@ def plan(
         ahead.append(ref)
         size += len(encode_media_item(ref))
         if size > SINGLE_RECORD_BYTES:
-            return None, itertools.chain(ahead, it)
+            return None, bare, itertools.chain(dossier.media, ahead, it)
     if not small or size > SINGLE_RECORD_BYTES:
-        return None, iter(ahead)
+        return None, bare, itertools.chain(dossier.media, ahead)
     whole = dossier.model_copy(
         update={
             "media": [*dossier.media, *ahead],
             "attachments": [*dossier.attachments, *(_attachment(p) for p in attachments)],
         }
     )
-    return Dossier.model_validate(whole.model_dump()), iter(())
+    return Dossier.model_validate(whole.model_dump()), bare, iter(())
 
 
 def _attachment(path: Path) -> Attachment:

@@ -23,7 +23,7 @@ async def _receive(
     network: Network, agency: str = "DE-BKA", *, node: AgencyNode | None = None, **kw: Any
 ) -> tuple[list[tuple[str, int, list[str]]], dict[str, int]]:
     """Route, then consume ``agency``'s inbox; return (id, refs, first shas) and reasons."""
-    await network.router().run(until_idle=2.0)
+    await network.router().run(until_idle=5.0)
     got: list[tuple[str, int, list[str]]] = []
 
     async def handler(delivery: Delivery) -> None:
@@ -40,7 +40,7 @@ async def _receive(
             got.append((delivery.envelope_id, len(d.media), [m.sha256 for m in d.media[:3]]))
 
     async with node or network.node(agency) as n:
-        stats = await n.consume(handler=handler, until_idle=2.0, **kw)
+        stats = await n.consume(handler=handler, until_idle=5.0, **kw)
     return got, stats.reasons
 
 
@@ -62,9 +62,9 @@ async def _inject(network: Network, stream: Stream, parts: list[bytes]) -> None:
 
 
 async def _receipts(network: Network) -> dict[str, str]:
-    await network.router().run(until_idle=2.0)
+    await network.router().run(until_idle=5.0)
     async with network.node("ES-PN") as es:
-        await es.consume(until_idle=2.0)
+        await es.consume(until_idle=5.0)
         rows = es.store._db.execute("SELECT envelope_id, status, reason FROM receipts")
         return {r[0]: f"{r[1]}:{r[2]}" for r in rows}
 
@@ -98,7 +98,7 @@ async def test_streamed_attachment_arrives_byte_for_byte(network: Network, tmp_p
     blob.write_bytes(bytes(range(256)) * (3 * PART_SIZE // 256) + b"tail")
     async with network.node("ES-PN") as es:
         await es.publish_large(example_dossier(4), attachments=[blob], to=["DE-BKA"])
-    await network.router().run(until_idle=2.0)
+    await network.router().run(until_idle=5.0)
     seen: list[tuple[str, int, bool]] = []
 
     async def handler(delivery: Delivery) -> None:
@@ -195,7 +195,7 @@ async def test_part_from_another_dossier_is_rejected(network: Network) -> None:
 async def test_part_in_another_agencys_outbox_is_refused_by_the_router(network: Network) -> None:
     stream = await _stream(network)
     await inject(network.conn, network.layout.outbox("PT-PJ"), stream.parts[:1], key="k")
-    stats = await network.router().run(until_idle=2.0)
+    stats = await network.router().run(until_idle=5.0)
     assert (stats.routed, stats.rejected) == (0, 1)
     letters = await read_all(network.conn, network.layout.rejected("PT-PJ"), expect=1)
     assert DeadLetter.from_bytes(letters[0]).reason == "bad-signature"
@@ -231,3 +231,28 @@ async def test_dossier_over_the_size_limit_is_refused_by_sender_and_receiver(
     got, reasons = await _receive(network, node=de)
     assert got == []
     assert reasons.get("dossier-too-large", 0) >= 1
+
+
+async def test_dossier_carrying_40000_references_inline_is_streamed(network: Network) -> None:
+    """The case of issue 15: a 7 MB dossier that could not be published at all before."""
+    media = refs(40_000)
+    big = example_dossier(8).model_copy(update={"media": media})
+    async with network.node("ES-PN") as es:
+        sent = await es.publish_large(big, to=["DE-BKA"])
+    got, reasons = await _receive(network)
+    assert reasons == {}
+    assert got == [(sent.envelope_id, 40_000, [m.sha256 for m in media[:3]])]
+
+
+async def test_parts_stored_before_a_restart_complete_the_dossier_after_it(
+    network: Network,
+) -> None:
+    stream = await _stream(network)
+    outbox = network.layout.outbox("ES-PN")
+    await inject(network.conn, outbox, stream.parts, key=stream.envelope_id)
+    got, reasons = await _receive(network)  # the parts are stored, the offsets committed
+    assert (got, reasons) == ([], {})
+    await inject(network.conn, outbox, [stream.manifest], key=stream.envelope_id)
+    got, reasons = await _receive(network)  # a new process: only the manifest is consumed
+    assert reasons == {}
+    assert [(i, n) for i, n, _ in got] == [(stream.envelope_id, 3000)]

@@ -45,6 +45,8 @@ class LargeResult:
     refs: int
     e2e_s: float
     peak_rss_mib: dict[str, float] = field(default_factory=dict)
+    #: CPU seconds (user + system) each process used: the machine's load cannot inflate it.
+    cpu_s: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The keys ``broker bench --large --json`` prints."""
@@ -88,6 +90,7 @@ class _Proc:
             text=True,
         )
         self.peak = 0.0
+        self.cpu_s = 0.0
         self.lines: list[tuple[float, str]] = []
         self._stop = threading.Event()
         threading.Thread(target=self._sample, daemon=True).start()
@@ -109,6 +112,7 @@ class _Proc:
             pid, status, usage = os.wait4(self.popen.pid, os.WNOHANG)
             if pid:
                 self.peak = max(self.peak, usage.ru_maxrss / 1024)  # KiB on Linux
+                self.cpu_s = usage.ru_utime + usage.ru_stime
                 self.popen.returncode = os.waitstatus_to_exitcode(status)
                 self._stop.set()
                 return self.popen.returncode
@@ -188,6 +192,7 @@ def run_large(
         refs=refs,
         e2e_s=arrived - start,
         peak_rss_mib={p.name: p.peak for p in (publisher, router, inbox)},
+        cpu_s={p.name: p.cpu_s for p in (publisher, router, inbox)},
     )
 
 
