@@ -55,6 +55,7 @@ class LargeResult:
             "large_e2e_s": round(self.e2e_s, 2),
             "large_peak_rss_mib": round(max(self.peak_rss_mib.values()), 1),
             "large_peak_rss_mib_by_process": {k: round(v, 1) for k, v in self.peak_rss_mib.items()},
+            "large_cpu_s_by_process": {k: round(v, 1) for k, v in self.cpu_s.items()},
         }
 
 
