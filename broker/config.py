@@ -92,6 +92,11 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return value
 
+    #: Largest streamed dossier (plaintext bytes) sent or accepted: 2 GiB by default.
+    max_dossier_bytes: int = Field(default=2 * 1024**3, gt=0)
+    #: Seconds a streamed dossier's parts wait for their manifest before ``incomplete``.
+    stream_timeout_s: float = Field(default=3600.0, gt=0)
+
     @field_validator("inbox_retention_days", "outbox_retention_days", "rejected_retention_days")
     @classmethod
     def _check_retention(cls, value: float) -> float:

@@ -32,7 +32,12 @@ The tree::
     │   ├── ExpiredEnvelopeError
     │   ├── ReplayError
     │   ├── OversizedEnvelopeError  larger than MAX_ENVELOPE_BYTES (refused before any crypto)
-    │   └── StaleEnvelopeError    created longer ago than the router's transit window
+    │   ├── StaleEnvelopeError    created longer ago than the router's transit window
+    │   ├── MalformedPartError    a streamed dossier's part that does not decode or is out of bounds
+    │   ├── DuplicatePartError    a second part at an index already stored
+    │   ├── PartMismatchError     parts disagree with the signed manifest (count, chain, AEAD)
+    │   ├── IncompleteDossierError  parts missing when the manifest came, or no manifest in time
+    │   └── DossierTooLargeError  larger than the configured maximum dossier size
     ├── AuditError                the audit log (tampering findings are data, not exceptions)
     │   ├── NoteError             a signed note or checkpoint is malformed
     │   │   └── NoteSignatureError  a known key's signature fails, or too few keys signed
@@ -72,11 +77,14 @@ __all__ = [
     "CertificateError",
     "ConfigError",
     "DecryptionError",
+    "DossierTooLargeError",
+    "DuplicatePartError",
     "EnvelopeError",
     "Error",
     "ExpiredEnvelopeError",
     "HashFormatError",
     "HashListError",
+    "IncompleteDossierError",
     "IndexCorruptError",
     "KeyExpiredError",
     "KeyNotYetValidError",
@@ -84,6 +92,7 @@ __all__ = [
     "ListSignatureError",
     "LocalKafkaError",
     "MalformedEnvelopeError",
+    "MalformedPartError",
     "MatchingError",
     "MediaError",
     "MediaSourceError",
@@ -93,6 +102,7 @@ __all__ = [
     "NoteError",
     "NoteSignatureError",
     "OversizedEnvelopeError",
+    "PartMismatchError",
     "ProofError",
     "RecordsExpiredError",
     "RegistryManifestError",
@@ -344,6 +354,36 @@ class StaleEnvelopeError(EnvelopeError):
     """The envelope was created longer ago than the transit window allows (back-dating?)."""
 
     reason = "stale"
+
+
+class MalformedPartError(EnvelopeError):
+    """A part record that does not decode canonically, or whose fields are out of bounds."""
+
+    reason = "malformed-part"
+
+
+class DuplicatePartError(EnvelopeError):
+    """A second record for a part index already stored (or a part of a finished dossier)."""
+
+    reason = "duplicate-part"
+
+
+class PartMismatchError(EnvelopeError):
+    """The parts disagree with the signed manifest: count, chain root, sizes or AEAD tags."""
+
+    reason = "part-mismatch"
+
+
+class IncompleteDossierError(EnvelopeError):
+    """Parts are missing when the manifest arrives, or no manifest came within the timeout."""
+
+    reason = "incomplete"
+
+
+class DossierTooLargeError(EnvelopeError):
+    """The dossier is larger than the configured maximum dossier size."""
+
+    reason = "dossier-too-large"
 
 
 class AuditError(Error):

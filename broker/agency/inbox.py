@@ -57,6 +57,7 @@ from broker._internal.retry import retry_transport
 from broker.agency.acceptance import Acceptance
 from broker.agency.batch import Admitted, Settlement, resume_text, resumed, settle
 from broker.agency.publisher import Publisher
+from broker.agency.reassembly import Reassembly
 from broker.agency.receipts import Receipts
 from broker.agency.rejects import Rejects, validated_dossier
 from broker.agency.results import ConsumeStats, Delivery, Handler
@@ -67,6 +68,7 @@ from broker.envelope import DEFAULT_KEY_GRACE, OpenedEnvelope, Verifier
 from broker.envelope.pool import EnvelopePool
 from broker.errors import Error, ReplayError
 from broker.expiry import ExpiryWatch
+from broker.models import Dossier
 from broker.retention import EXPIRED_UNREAD
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, skip_if_partition_moved, translate_kafka_errors
@@ -105,6 +107,7 @@ class Inbox:
         self._rejects = Rejects(
             agency=self.agency, layout=layout, publisher=publisher, metrics=metrics
         )
+        self.streams = Reassembly.beside(store, publisher=publisher, layout=layout, audit=audit)
         # Sender keys are judged at receive time too (a retired key cannot back-date).
         self._verifier = Verifier(trust=trust, key_grace=key_grace)
 
@@ -148,6 +151,7 @@ class Inbox:
                 for gap in await expiry.check(consumer):  # before any commit on the partition
                     stats.reasons[EXPIRED_UNREAD] = stats.reasons.get(EXPIRED_UNREAD, 0) + gap.lost
                 if not any(fetched.values()):
+                    await self.streams.sweep(stats, send_receipts=send_receipts)
                     if until_idle is not None and time.monotonic() - last >= until_idle:
                         break
                     continue
@@ -269,6 +273,8 @@ class Inbox:
         sha256 = hashlib.sha256(value).digest()
         current: OpenedEnvelope | None = None
         try:
+            if self.streams.take(record):  # a streamed dossier's part: stored, no receipt
+                return None
             if isinstance(pre, Error):
                 raise pre  # the worker's verdict, dead-lettered like our own
             if pre is None:
@@ -294,14 +300,12 @@ class Inbox:
         if header.kind == "RECEIPT":
             receipt, event = self._receipts.take(opened)
             events.append(event)
+        if receipt is None:
+            dossier = self._dossier(opened) if header.kind == "DOSSIER" else None
+            delivery = Delivery(opened=opened, dossier=dossier, envelope_sha256=sha256.hex())
         # Stamped now, before the handler runs: what the handler causes (the hub's
         # HIT_NOTIFICATION events) is then never dated before the OPEN behind it.
         events.append(self._open_event(opened, sha256))
-        if receipt is None:
-            dossier = (
-                validated_dossier(opened, agency=self.agency) if header.kind == "DOSSIER" else None
-            )
-            delivery = Delivery(opened=opened, dossier=dossier, envelope_sha256=sha256.hex())
         acceptance = Acceptance(
             envelope_id=header.envelope_id,
             sender=header.sender,
@@ -383,9 +387,7 @@ class Inbox:
         for row in self._store.pending():
             opened, sha256, position = resumed(row)
             try:  # it validated when accepted; a newer release may judge it otherwise
-                dossier = (
-                    validated_dossier(opened, agency=self.agency) if row.kind == "DOSSIER" else None
-                )
+                dossier = self._dossier(opened) if row.kind == "DOSSIER" else None
             except Error as exc:
                 refused.append((row.sender, row.envelope_id))
                 await self._rejects.reject(position, exc, opened, stats, work, sha256=sha256)
@@ -414,6 +416,10 @@ class Inbox:
         self._store.handled([], failed=refused)
         await self._deliver(items, handler, stats, send_receipts, work)
 
+    def _dossier(self, opened: OpenedEnvelope) -> Dossier:
+        """A streamed dossier assembled and verified from its stored parts, or the one inline."""
+        return self.streams.dossier(opened) or validated_dossier(opened, agency=self.agency)
+
     def _open_event(self, opened: OpenedEnvelope, sha256: bytes) -> AuditEvent:
         header = opened.header
         return AuditEvent.open(
@@ -423,4 +429,5 @@ class Inbox:
             sender=header.sender,
             codes=header.codes,
             message_kind=header.kind,
+            ref=self.streams.ref(opened),
         )

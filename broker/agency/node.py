@@ -21,19 +21,23 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from broker import home, telemetry
 from broker.agency.inbox import Inbox
 from broker.agency.publisher import Publisher
+from broker.agency.reassembly import DEFAULT_STREAM_TIMEOUT
 from broker.agency.results import ConsumeStats, Handler, PublishResult
 from broker.agency.store import AgencyStore
+from broker.agency.streaming import StreamPublisher, plan
 from broker.audit.writer import AuditLog, AuditSink, load_audit_log
 from broker.config import Settings
 from broker.envelope import DEFAULT_KEY_GRACE
 from broker.envelope.pool import EnvelopePool
-from broker.models import Dossier
+from broker.envelope.stream import DEFAULT_MAX_DOSSIER_BYTES
+from broker.models import Dossier, MediaReference
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection
 from broker.trust import AgencyIdentity, TrustStore, load_identity, load_trust
@@ -56,6 +60,8 @@ class AgencyNode:
         audit: AuditLog | None = None,
         crypto_workers: int = 0,
         key_grace: dt.timedelta = DEFAULT_KEY_GRACE,
+        max_dossier_bytes: int = DEFAULT_MAX_DOSSIER_BYTES,
+        stream_timeout: float = DEFAULT_STREAM_TIMEOUT,
     ) -> None:
         self.identity = identity
         self.agency = identity.agency
@@ -97,6 +103,17 @@ class AgencyNode:
             pool=self._crypto_pool,
             key_grace=key_grace,
         )
+        self._inbox.streams.max_dossier_bytes = max_dossier_bytes
+        self._inbox.streams.timeout = stream_timeout
+        self._streamer = StreamPublisher(
+            identity=identity,
+            trust=trust,
+            publisher=self._publisher,
+            layout=layout,
+            store=store,
+            audit=self.audit,
+            max_dossier_bytes=max_dossier_bytes,
+        )
 
     @classmethod
     def load(
@@ -120,6 +137,8 @@ class AgencyNode:
             audit=load_audit_log(settings, stream=agency, conn=conn, passphrase=passphrase),
             crypto_workers=crypto_workers,
             key_grace=settings.key_grace,
+            max_dossier_bytes=settings.max_dossier_bytes,
+            stream_timeout=settings.stream_timeout_s,
         )
 
     async def start(self) -> None:
@@ -138,6 +157,7 @@ class AgencyNode:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+        self._inbox.streams.close()
         self.store.close()
 
     async def __aenter__(self) -> AgencyNode:
@@ -201,6 +221,26 @@ class AgencyNode:
         """Publish a dossier."""
         return await self.publish(
             dossier.to_bytes(), kind="DOSSIER", codes=dossier.codes.to_avro(), to=to, suite=suite
+        )
+
+    async def publish_large(
+        self,
+        dossier: Dossier,
+        *,
+        media: Iterable[MediaReference] = (),
+        attachments: Sequence[Path] = (),
+        to: list[str],
+        suite: str | None = None,
+    ) -> PublishResult:
+        """Publish ``dossier`` plus ``media`` (read lazily) and ``attachments`` (files).
+
+        One envelope if it fits (:func:`broker.agency.streaming.plan`), else streamed.
+        """
+        whole, small, rest = plan(dossier, media, attachments)
+        if whole is not None:
+            return await self.publish_dossier(whole, to=to, suite=suite)
+        return await self._streamer.publish(
+            small, media=rest, attachments=attachments, to=to, suite=suite or self.suite
         )
 
     async def consume(

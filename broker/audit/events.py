@@ -211,8 +211,12 @@ class AuditEvent:
         sender: str,
         codes: dict[str, Any] | None,
         message_kind: str,
+        ref: str | None = None,
     ) -> AuditEvent:
-        """``actor`` opened (verified, decrypted, stored) an envelope from ``sender``."""
+        """``actor`` opened (verified, decrypted, stored) an envelope from ``sender``.
+
+        ``ref`` is ``parts:N`` for a streamed dossier (its manifest's envelope hash).
+        """
         return cls.new(
             AuditKind.OPEN,
             actor=actor,
@@ -221,6 +225,7 @@ class AuditEvent:
             parties=[sender, actor],
             codes=codes,
             message_kind=message_kind,
+            ref=ref,
         )
 
     @classmethod

@@ -15,6 +15,7 @@ from broker import telemetry
 from broker.acls import acl_bindings, apply_acls
 from broker.agency import AgencyNode, Delivery
 from broker.agency.store import AgencyStore
+from broker.agency.streamed import StreamedDossier
 from broker.audit.events import ROUTER_STREAM
 from broker.audit.writer import load_audit_log
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
@@ -24,6 +25,7 @@ from broker.devtools.chaos.faults import kill_after_accept
 from broker.envelope import SUITES
 from broker.home import agency_db
 from broker.local import read_record
+from broker.media.references import read_references
 from broker.models import validate_dossier_json
 from broker.router import EnvelopeCheck, Router
 from broker.topics import ROUTER, TopicLayout
@@ -91,10 +93,22 @@ def publish(
     sender: str = typer.Option(..., "--as", help="Publishing agency id."),
     to: str = typer.Option(..., "--to", help="Comma-separated recipient agency ids."),
     suite: str = typer.Option("classic", "--suite", help="classic or pq-hybrid."),
+    media: list[Path] = typer.Option(
+        [],
+        "--media",
+        help="Media references to add: JSON Lines of `broker media hash` (read as a stream).",
+    ),
+    attach: list[Path] = typer.Option(
+        [], "--attach", help="A file to attach, of any size up to the maximum dossier size."
+    ),
     passphrase_env: str | None = PassphraseEnvOption,
     home: Path | None = HomeOption,
 ) -> None:
-    """Seal a dossier and publish it to the agency's outbox; print the envelope id."""
+    """Seal a dossier and publish it to the agency's outbox; print the envelope id.
+
+    A dossier that fits one envelope is sent as one; a larger one (many --media references,
+    big --attach files) is streamed: parts, then one signed manifest, never held whole.
+    """
     if suite not in SUITES:
         raise typer.BadParameter(f"--suite must be one of {', '.join(SUITES)}")
     settings = settings_for(home)
@@ -109,8 +123,13 @@ def publish(
             passphrase=passphrase_from(passphrase_env),
         )
         async with node:
-            result = await node.publish_dossier(
-                dossier, to=[t.strip() for t in to.split(",") if t.strip()], suite=suite
+            refs = (ref for path in media for ref in read_references(path))
+            result = await node.publish_large(
+                dossier,
+                media=refs,
+                attachments=attach,
+                to=[t.strip() for t in to.split(",") if t.strip()],
+                suite=suite,
             )
         typer.echo(
             f"published {result.envelope_id} (sequence {result.sequence}) "
@@ -178,6 +197,8 @@ def inbox(
         else:
             d = delivery.dossier
             what = f"case {d.case_ref}" if d else delivery.opened.header.kind
+            if isinstance(d, StreamedDossier):
+                what += f" ({d.media_count} streamed references, {d.part_count} parts)"
             typer.echo(
                 f"{delivery.opened.header.sender} -> {agency}: {what} "
                 f"(envelope {delivery.envelope_id})"

@@ -8,7 +8,7 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from broker.envelope.format import Header
@@ -44,6 +44,8 @@ class OpenedEnvelope:
     recipient: str
     recipient_key_id: str
     payload: bytes
+    #: The envelope's content key: a streamed dossier's parts are encrypted under it.
+    content_key: bytes | None = field(default=None, repr=False)
 
     def provenance(self) -> dict[str, Any]:
         """Return JSON-friendly provenance (no payload)."""

@@ -83,6 +83,8 @@ class SealRequest:
     sequence: int
     ttl: dt.timedelta = DEFAULT_TTL
     envelope_id: str | None = None
+    #: The content key (32 bytes) to seal under; None: a fresh random one. Only for a
+    #: streamed dossier's manifest, whose parts were encrypted under this key before.
     content_key: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:

@@ -401,7 +401,11 @@ class Verifier:
         if fp != header.payload_fingerprint:
             raise _reject(MalformedEnvelopeError, "payload fingerprint differs from the header")
         return OpenedEnvelope(
-            header=header, recipient=me, recipient_key_id=wrap["key_id"], payload=payload
+            header=header,
+            recipient=me,
+            recipient_key_id=wrap["key_id"],
+            payload=payload,
+            content_key=content_key,
         )
 
 

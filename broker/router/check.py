@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from broker.envelope import DEFAULT_MAX_TRANSIT, Verifier
+from broker.envelope.stream import is_part
 from broker.errors import SignatureError
+from broker.router.parts import PART_KIND, check_part
 from broker.trust.registry import TrustStore
 
 __all__ = ["EnvelopeCheck", "Route", "RoutingCheck"]
@@ -50,6 +52,14 @@ class EnvelopeCheck:
 
     def __call__(self, value: bytes, *, outbox_owner: str) -> Route:
         """Return where the envelope goes, or raise the reason it is refused."""
+        if is_part(value):  # a streamed dossier's part (broker.router.parts)
+            part = check_part(value, outbox_owner=outbox_owner, trust=self._trust)
+            return Route(
+                envelope_id=part.envelope_id,
+                sender=part.sender,
+                recipients=part.recipients,
+                kind=PART_KIND,
+            )
         now = dt.datetime.now(dt.UTC)
         verified = self._verifier.verify(value, now=now)
         header = verified.header

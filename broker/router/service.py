@@ -69,6 +69,7 @@ from broker.router.attempt import Attempt, Refused, Send, where
 from broker.router.check import Route, RoutingCheck
 from broker.router.expiry import outbox_watch, report_expired
 from broker.router.fencing import PartitionProducers, fatal_producer, fenced
+from broker.router.parts import PART_KIND
 from broker.topics import ROUTER, TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
 
@@ -368,7 +369,7 @@ class Router:
                 attempt.sends.append(Send(future=future, record=record, topic=topic))
                 self._metrics.routed.add(1, {"fed.recipient": recipient})
             attempt.routed += len(route.recipients)
-            if self._audit is not None:
+            if self._audit is not None and route.kind != PART_KIND:  # a dossier: its manifest
                 self._note_route(route, hashlib.sha256(value).digest(), attempt)
 
     def _note_route(self, route: Route, digest: bytes, attempt: Attempt) -> None:

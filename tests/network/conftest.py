@@ -64,3 +64,13 @@ async def network(tmp_path: Path, kafka_bootstrap: str, unique: str) -> AsyncIte
     layout = TopicLayout(prefix=settings.topic_prefix)
     await ensure_topics(conn, layout=layout, agencies=AGENCIES, partitions=2)
     yield Network(settings=settings, conn=conn, layout=layout)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip ``large`` tests unless the ``-m`` expression names them (``-m large``)."""
+    if "large" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="large: run with -m large")
+    for item in items:
+        if "large" in item.keywords:
+            item.add_marker(skip)

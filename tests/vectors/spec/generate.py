@@ -49,10 +49,12 @@ from broker.audit.signers import NoteSigner, NoteVerifier
 from broker.audit.verify import AuditVerifier
 from broker.audit.witness import witness_name
 from broker.codec import SchemaStore
+from broker.synthetic import example_dossier
 from broker.trust import keystore
 from broker.trust.certificates import CERT_TYPE, FederationRoot
 from broker.trust.keys import AgencyIdentity, DecryptionKeyPair, SigningKeyPair
 from tests.vectors.spec.envelope_v2 import envelope_v2
+from tests.vectors.spec.stream import stream as stream_vector
 
 OUT = Path(__file__).parent
 STORE = SchemaStore.default()
@@ -74,6 +76,9 @@ TAGS: list[tuple[str, str]] = [
     ("fed-audit-key-v1", "root-signed audit stream key statement"),
     ("fed-registry-manifest-v1", "root-signed registry manifest"),
     ("fed-audit-manifest-v1", "export manifest signature message"),
+    ("fed-envelope-v2/stream", "HKDF info of a streamed dossier's part key (envelope id)"),
+    ("fed-envelope-v2/part", "AAD of one part (envelope id, sender, u64be index, u8 final)"),
+    ("fed-envelope-v2/part-chain", "part chain: c_0 (envelope id), c_i+1 (c_i, SHA-256(part))"),
 ]
 CONTEXTS: list[tuple[str, str]] = [
     ("fed-envelope-v1", "ML-DSA-65 envelope and batch signatures"),
@@ -308,9 +313,19 @@ def export(records: list[RawRecord], note: bytes) -> dict[str, Any]:
     }
 
 
+def _stream() -> dict[str, Any]:
+    return stream_vector(example_dossier(0).to_bytes())
+
+
 def main(names: list[str]) -> None:
-    """Write the named vector files (default: all four)."""
-    makers = {"framing": framing, "keyfiles": keyfiles, "audit": audit, "envelope_v2": envelope_v2}
+    """Write the named vector files (default: all)."""
+    makers = {
+        "framing": framing,
+        "keyfiles": keyfiles,
+        "audit": audit,
+        "envelope_v2": envelope_v2,
+        "stream": _stream,
+    }
     for name in names or makers:
         (OUT / f"{name}.json").write_text(json.dumps(makers[name](), indent=1) + "\n")
 

@@ -18,6 +18,7 @@ from broker.devtools.chaos.scenarios.base import Context, Scenario, Sizes
 from broker.devtools.chaos.scenarios.brokers import broker_kill, broker_pause
 from broker.devtools.chaos.scenarios.hostile import hostile_input
 from broker.devtools.chaos.scenarios.load import sustained_load
+from broker.devtools.chaos.scenarios.parts import hostile_parts
 from broker.devtools.chaos.scenarios.processes import process_kills
 from broker.devtools.chaos.scenarios.retention import retention_expiry
 from broker.devtools.chaos.scenarios.scaleout import router_scale_out
@@ -33,6 +34,7 @@ SCENARIOS: dict[str, Scenario] = {
     "kill-after-accept": kill_after_accept,
     "sustained-load": sustained_load,
     "hostile-input": hostile_input,
+    "hostile-parts": hostile_parts,
     "retention-expiry": retention_expiry,
     "acl-probe": acl_probe,
 }
