@@ -30,6 +30,7 @@ from broker.envelope import OpenedEnvelope
 from broker.envelope.format import Header
 from broker.errors import TransportError
 from broker.models.codes import codes_from_json
+from broker.models.streamed import Manifest
 from broker.transport import translate_kafka_errors
 
 __all__ = ["Admitted", "Position", "Settlement", "resume_text", "resumed", "settle"]
@@ -110,10 +111,18 @@ async def settle(work: Settlement, *, agency: str, publisher: Publisher, audit: 
 
 
 def resume_text(opened: OpenedEnvelope, *, sha256: bytes, record: Any) -> str:
-    """Return what a pending row keeps beside the stored payload and provenance."""
+    """Return what a pending row keeps beside the stored payload and provenance.
+
+    For a streamed dossier's manifest that includes the content key: its parts wait
+    encrypted in the stream store, and a delivery handed over again after a crash must
+    decrypt them (the row goes once the handler has run; the store already keeps
+    plaintext dossiers).
+    """
     h = opened.header
+    streamed = h.payload_fingerprint == Manifest.fingerprint() and opened.content_key is not None
     return json.dumps(
         {
+            "content_key": opened.content_key.hex() if streamed and opened.content_key else None,
             "sha256": sha256.hex(),
             "format_version": h.format_version,
             "recipients": h.recipients,
@@ -148,6 +157,7 @@ def resumed(row: PendingDelivery) -> tuple[OpenedEnvelope, bytes, Position]:
         recipient=prov["recipient"],
         recipient_key_id=prov["recipient_key_id"],
         payload=row.payload,
+        content_key=bytes.fromhex(extra["content_key"]) if extra.get("content_key") else None,
     )
     key = extra["key"]
     position = Position(

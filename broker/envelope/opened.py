@@ -44,8 +44,9 @@ class OpenedEnvelope:
     recipient: str
     recipient_key_id: str
     payload: bytes
-    #: The envelope's content key: a streamed dossier's parts are encrypted under it.
-    content_key: bytes | None = field(default=None, repr=False)
+    #: The envelope's content key: a streamed dossier's parts are encrypted under it
+    #: (not part of what the envelope is: equality ignores it).
+    content_key: bytes | None = field(default=None, repr=False, compare=False)
 
     def provenance(self) -> dict[str, Any]:
         """Return JSON-friendly provenance (no payload)."""

@@ -79,11 +79,16 @@ TAGS: list[tuple[str, str]] = [
     ("fed-envelope-v2/stream", "HKDF info of a streamed dossier's part key (envelope id)"),
     ("fed-envelope-v2/part", "AAD of one part (envelope id, sender, u64be index, u8 final)"),
     ("fed-envelope-v2/part-chain", "part chain: c_0 (envelope id), c_i+1 (c_i, SHA-256(part))"),
+    (
+        "fed-hashlist-update-v1",
+        "hash-list update signature message: frame(tag, topic, ListUpdate body) (docs/matching.md)",
+    ),
 ]
 CONTEXTS: list[tuple[str, str]] = [
     ("fed-envelope-v1", "ML-DSA-65 envelope and batch signatures"),
     ("fed-trust-v1", "ML-DSA-65 root signatures of certificates, revocations, audit keys"),
     ("fed-audit-v1", "ML-DSA-65 export manifest signature"),
+    ("fed-hashlist-v1", "ML-DSA-65 hash-list update signature (list owner)"),
 ]
 
 
