@@ -73,13 +73,16 @@ async def test_streamed_dossier_of_100000_references_arrives_once_complete_and_v
     network: Network,
 ) -> None:
     media = refs(100_000)
+    dossier = example_dossier(3)
     async with network.node("ES-PN") as es:
-        sent = await es.publish_large(example_dossier(3), media=iter(media), to=["DE-BKA"])
+        sent = await es.publish_large(dossier, media=iter(media), to=["DE-BKA"])
+    # The dossier's own references travel first in the stream, then the 100,000.
+    every = [*dossier.media, *media]
     parts = await read_all(network.conn, network.layout.outbox("ES-PN"), expect=100)
     assert len(parts) > 50  # streamed, not one record
     got, reasons = await _receive(network)
     assert reasons == {}
-    assert got == [(sent.envelope_id, 100_000, [m.sha256 for m in media[:3]])]
+    assert got == [(sent.envelope_id, len(every), [m.sha256 for m in every[:3]])]
     assert (await _receive(network))[0] == []  # exactly once
     receipts = await _receipts(network)
     assert receipts[sent.envelope_id] == "DELIVERED:None"

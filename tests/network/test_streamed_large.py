@@ -52,9 +52,8 @@ async def test_dossier_of_1000000_references_arrives_complete_and_verified(
     refs = tmp_path / "refs.jsonl"
     write_refs(refs, 1_000_000)
     async with network.node("ES-PN") as es:
-        sent = await es.publish_large(
-            example_dossier(5), media=read_references(refs), to=["DE-BKA"]
-        )
+        bare = example_dossier(5).model_copy(update={"media": []})  # exactly the 1,000,000
+        sent = await es.publish_large(bare, media=read_references(refs), to=["DE-BKA"])
     expected = hashlib.sha256()
     for i in range(1_000_000):
         expected.update(f"{i:064x}".encode())
