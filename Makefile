@@ -6,13 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv demo test unit lint typecheck bench chaos clean
+.PHONY: help venv demo test unit lint typecheck bench large chaos clean
 
 help:
 	@echo "make demo   - run the multi-agency demo end to end on a real local Kafka"
 	@echo "make test   - lint, type-check and run the whole test suite against real Kafka"
 	@echo "make unit   - only the tests that need no Kafka"
 	@echo "make bench  - performance benchmark (broker bench)"
+	@echo "make large  - the 1,000,000-reference dossier and the 1 GiB attachment end to end"
 	@echo "make chaos  - long reliability scenarios (broker chaos)"
 	@echo "make clean  - remove the virtualenv and local runtime state"
 
@@ -44,6 +45,11 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/broker bench
+
+# The 1,000,000-reference dossier and the 1 GiB attachment, end to end (minutes each).
+large: $(STAMP)
+	$(BIN)/broker local fetch
+	$(BIN)/pytest -m large tests/network/test_streamed_large.py
 
 chaos: $(STAMP)
 	$(BIN)/broker chaos
