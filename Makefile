@@ -13,7 +13,7 @@ help:
 	@echo "make test   - lint, type-check and run the whole test suite against real Kafka"
 	@echo "make unit   - only the tests that need no Kafka"
 	@echo "make bench  - performance benchmark (broker bench)"
-	@echo "make large  - the 1,000,000-reference dossier and the 1 GiB attachment end to end"
+	@echo "make large  - streamed dossiers of 100,000 and 1,000,000 references and a 1 GiB attachment"
 	@echo "make chaos  - long reliability scenarios (broker chaos)"
 	@echo "make clean  - remove the virtualenv and local runtime state"
 
@@ -49,7 +49,7 @@ bench: $(STAMP)
 # The 1,000,000-reference dossier and the 1 GiB attachment, end to end (minutes each).
 large: $(STAMP)
 	$(BIN)/broker local fetch
-	$(BIN)/pytest -m large tests/network/test_streamed_large.py
+	$(BIN)/pytest -m large tests/network/test_streamed.py tests/network/test_streamed_large.py
 
 chaos: $(STAMP)
 	$(BIN)/broker chaos

@@ -294,12 +294,15 @@ class HubIndex:
         return out
 
     def known_hits(self) -> dict[str, set[str]]:
-        """Return media hashes on the known-material list, with the agencies holding them."""
+        """Return held media SHA-256 hashes that are known material (the local list or a live,
+        unquarantined hash-list entry), with the agencies holding them."""
         out: dict[str, set[str]] = {}
-        for key, agency in self._db.execute(
-            "SELECT h.key, h.agency FROM holdings h JOIN known k ON h.key = 'sha256:' || k.sha256"
-        ):
-            out.setdefault(key.removeprefix("sha256:"), set()).add(agency)
+        rows = self._db.execute(
+            "SELECT key, agency FROM holdings WHERE key LIKE 'sha256:%'"
+        ).fetchall()
+        for key, agency in rows:
+            if self.known_key(key):
+                out.setdefault(key.removeprefix("sha256:"), set()).add(agency)
         return out
 
     # -- notifications and release requests ---------------------------------------------

@@ -269,6 +269,8 @@ async def test_hub_run_imports_known_material_as_its_own_list_and_matches_it(
     assert note["known_material"]
     ((match,),) = [m["lists"] for m in note["matches"]]
     assert (match["list"], match["list_owner"], match["status"]) == ("known-material", HUB, "ADD")
+    # What `broker hub report` and the demo count as known-material hits.
+    assert fed.index.known_hits() == {listed: {"ES-PN"}}
     shown = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "broker", "hashlist", "show", "--list", "known-material",

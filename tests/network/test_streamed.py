@@ -69,6 +69,7 @@ async def _receipts(network: Network) -> dict[str, str]:
         return {r[0]: f"{r[1]}:{r[2]}" for r in rows}
 
 
+@pytest.mark.large  # ~70 s; the default suite streams the 40,000-reference dossier below
 async def test_streamed_dossier_of_100000_references_arrives_once_complete_and_verified(
     network: Network,
 ) -> None:
