@@ -62,6 +62,7 @@ __all__ = [
     "hub_db",
     "private_dir",
     "private_file",
+    "private_tree",
     "profiles",
     "registry_manifest",
     "registry_seen",
@@ -206,6 +207,17 @@ def private_file(path: Path) -> Path:
     private_dir(path.parent)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     path.chmod(0o600)
+    return path
+
+
+def private_tree(path: Path) -> Path:
+    """Tighten every directory under ``path`` (itself included) to 0700 and every file to 0600."""
+    for root, dirs, files in os.walk(path):
+        Path(root).chmod(0o700)
+        for name in dirs:
+            (Path(root) / name).chmod(0o700)
+        for name in files:
+            (Path(root) / name).chmod(0o600)
     return path
 
 

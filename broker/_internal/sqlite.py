@@ -12,12 +12,30 @@ looser mode left on any of the three (or the directory) is tightened on open.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from broker.home import private_file
 
-__all__ = ["open_read_only", "open_wal"]
+__all__ = ["immediate", "open_read_only", "open_wal"]
+
+
+@contextlib.contextmanager
+def immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One ``BEGIN IMMEDIATE`` transaction: committed if the block ends, rolled back if it raises.
+
+    IMMEDIATE takes the write lock at the start, so two processes sharing a state file
+    serialise their read-check-write sequences (e.g. a replay check and its seen-mark).
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def open_wal(path: Path, *, schema: str, busy_timeout_ms: int) -> sqlite3.Connection:

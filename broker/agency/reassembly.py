@@ -31,7 +31,7 @@ from typing import Any
 
 import pydantic
 
-from broker._internal.sqlite import open_wal
+from broker._internal.sqlite import immediate, open_wal
 from broker.agency.overdue import GiveUp, Gone
 from broker.agency.publisher import Publisher
 from broker.agency.results import ConsumeStats
@@ -155,15 +155,8 @@ class Reassembly:
         if gone and self._give_up_sink is not None:
             await self._give_up_sink.give_up(gone, stats, send_receipts=send_receipts)
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return immediate(self._db)
 
     # -- parts ------------------------------------------------------------------------------
 

@@ -33,12 +33,12 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from broker._internal.sqlite import open_read_only, open_wal
+from broker._internal.sqlite import immediate, open_read_only, open_wal
 from broker.agency import acceptance
 from broker.agency.acceptance import Acceptance, PendingDelivery
 from broker.errors import ConfigError, ReplayError
@@ -188,15 +188,8 @@ class AgencyStore:
         """Close the database."""
         self._db.close()
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return immediate(self._db)
 
     # -- sequence numbers ---------------------------------------------------------------
 

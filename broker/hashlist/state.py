@@ -30,7 +30,6 @@ Example::
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from pathlib import Path
 
 from broker.errors import IndexCorruptError
 from broker.hashlist.update import ListUpdate
+from broker.home import private_tree
 from broker.matching import DEFAULT_THRESHOLD, Entries, HashIndex, Matches
 
 __all__ = ["SCHEMA", "Applied", "ListEntry", "ListHit", "ListState"]
@@ -157,12 +157,7 @@ class ListState:
         if self._snapshot is None or not self._dirty:
             return
         self.index.save(self._snapshot)
-        for root, dirs, files in os.walk(self._snapshot):
-            Path(root).chmod(0o700)
-            for name in dirs:
-                (Path(root) / name).chmod(0o700)
-            for name in files:
-                (Path(root) / name).chmod(0o600)
+        private_tree(self._snapshot)
         self._dirty = False
 
     def close(self) -> None:

@@ -33,7 +33,6 @@ Example::
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from broker.errors import IndexCorruptError
+from broker.home import private_tree
 from broker.matching import DEFAULT_THRESHOLD, Entries, HashIndex, cluster_name, clusters_of
 from broker.matching.pdq import parse_hex
 
@@ -124,12 +124,7 @@ class PdqClusters:
         if self._snapshot is None or not self._dirty:
             return
         self.index.save(self._snapshot)
-        for root, dirs, files in os.walk(self._snapshot):
-            Path(root).chmod(0o700)
-            for name in dirs:
-                (Path(root) / name).chmod(0o700)
-            for name in files:
-                (Path(root) / name).chmod(0o600)
+        private_tree(self._snapshot)
         self._dirty = False
 
     def _clusters_of(self, hashes: Sequence[str]) -> dict[str, str]:
