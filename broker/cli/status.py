@@ -11,6 +11,7 @@ Example::
 
     $ broker status --as DE-BKA
     $ broker status --as DE-BKA --json
+    $ broker status --router
 """
 
 from __future__ import annotations
@@ -34,16 +35,18 @@ from broker.trust import load_trust
 __all__ = ["status"]
 
 
-async def collect(settings: Settings, *, agency: str, router: bool) -> list[PartitionStatus]:
+async def collect(settings: Settings, *, agency: str | None, router: bool) -> list[PartitionStatus]:
     """Return the status of ``agency``'s inbox group, or of the router's group on every outbox."""
     layout = TopicLayout(prefix=settings.topic_prefix)
-    principal = ROUTER if router else agency
-    conn = connection_for(settings, principal)
     if router:
+        conn = connection_for(settings, ROUTER)
         topics = [layout.outbox(a) for a in load_trust(settings).agency_ids()]
         group = layout.router_group
-    else:
+    elif agency is not None:
+        conn = connection_for(settings, agency)
         topics, group = [layout.inbox(agency)], layout.consumer_group(agency)
+    else:
+        raise ValueError("collect needs an agency or router=True")
     retention = {t: settings.retention.retention_ms(layout, t) for t in topics}
     try:  # what the topic really has, if we may describe it (else what we would create)
         async with conn.admin() as admin:
@@ -66,12 +69,16 @@ def _days(ms: int | None) -> str:
 
 
 def status(
-    agency: str = typer.Option(..., "--as", help="Agency whose inbox consumer to show."),
+    agency: str | None = typer.Option(
+        None, "--as", help="Agency whose inbox consumer to show (required without --router)."
+    ),
     router: bool = typer.Option(False, "--router", help="Show the router's outboxes instead."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     home: Path | None = HomeOption,
 ) -> None:
     """Show each partition's lag and oldest unread record against the topic's retention."""
+    if agency is None and not router:
+        raise typer.BadParameter("give --as AGENCY, or --router for the router's outboxes")
     rows = asyncio.run(collect(settings_for(home), agency=agency, router=router))
     if as_json:
         data = [
