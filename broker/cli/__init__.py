@@ -12,7 +12,9 @@ Example::
 
 from __future__ import annotations
 
+import signal
 import sys
+from types import FrameType
 
 import typer
 
@@ -86,8 +88,16 @@ def _register() -> None:
 _register()
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Unwind like Ctrl-C does, so every ``finally`` runs: a bench, demo or chaos run
+    # stops the local Kafka it started instead of leaving the JVM behind. Long-running
+    # services (``broker router run``, ``broker inbox``) install their own clean stop.
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """Run the CLI, translating package errors into exit status 2 with diagnostics."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         app()
     except Error as exc:

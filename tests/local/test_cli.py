@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,42 @@ def test_status_without_a_cluster_says_so(tmp_path: Path) -> None:
     result = _run("local", "status", "--home", str(tmp_path))
     assert result.returncode == 1
     assert "no local Kafka recorded" in result.stdout
+
+
+def _jvms_under(path: Path) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"java" in cmdline and str(path).encode() in cmdline and _alive(int(proc.name)):
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.kafka
+def test_sigterm_to_a_bench_stops_the_kafka_it_started(tmp_path: Path) -> None:
+    """A bench (or demo, or chaos run) killed with SIGTERM unwinds and stops its JVM."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    log = tmp_path / "bench.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([*BROKER, "bench", "--quick"], env=env, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 120
+        while not _jvms_under(tmp_path) and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.5)
+        assert _jvms_under(tmp_path), "the bench never started its Kafka"
+        proc.terminate()
+        assert proc.wait(timeout=60) == 128 + 15
+        deadline = time.monotonic() + 30
+        while _jvms_under(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _jvms_under(tmp_path) == []
+    finally:
+        proc.kill()
+        for pid in _jvms_under(tmp_path):
+            os.kill(pid, 9)
