@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broker import merkle
-from broker._internal.sqlite import open_wal
+from broker._internal.sqlite import immediate, open_wal
 from broker.audit.events import AuditEvent
 from broker.errors import AuditError
 
@@ -118,8 +118,7 @@ class AuditJournal:
         db = self._db
         placed_all: list[AuditEvent] = []
         try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(db):
                 rng = self._frontier()
                 prev = self._meta("last_leaf") or b""
                 rows = []
@@ -140,10 +139,6 @@ class AuditJournal:
                         ("root", rng.root()),
                     ],
                 )
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise AuditError("cannot append to the audit journal", detail=str(exc)) from exc
         return placed_all
