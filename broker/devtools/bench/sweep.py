@@ -29,8 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from broker.devtools.bench.latency import _spawn, _stop, _until, percentile
-from broker.devtools.bench.receiver import WARMUP_ID, clock
+from broker.devtools.bench.latency import _spawn, _stop, _until, offer, percentile
+from broker.devtools.bench.receiver import WARMUP_ID
 from broker.devtools.bench.workload import (
     RECIPIENTS,
     SENDER,
@@ -49,7 +49,6 @@ GOAL_MS = 50.0
 COARSE = (250.0, 500.0, 1000.0, 1500.0, 2000.0)
 #: Bisections between the last rate that met the goal and the first that missed.
 BISECTIONS = 3
-_TICK = 0.005
 
 
 @dataclass(kw_only=True)
@@ -158,23 +157,7 @@ class _Pipeline:
             dossier(4096, message_id=f"MSG-BENCH-{first + i:07d}", seed=self.noise).to_bytes()
             for i in range(total)
         ]
-        tasks: list[asyncio.Task[object]] = []
-        sent = 0
-        start = clock()
-        while sent < total:
-            due = min(total, int((clock() - start) * rate) + 1)
-            if due > sent:
-                chunk = payloads[sent:due]
-                tasks.append(
-                    asyncio.create_task(
-                        self.sender.publish_many(
-                            chunk, kind="DOSSIER", codes=self.codes, to=self.to
-                        )
-                    )
-                )
-                sent = due
-            await asyncio.sleep(_TICK)
-        await asyncio.gather(*tasks)
+        start, _ = await offer(self.sender, payloads, rate=rate, codes=self.codes, to=self.to)
         wanted = range(first, first + total)
         deadline = time.monotonic() + drain
         while True:
