@@ -38,6 +38,7 @@ TOP_LEVEL = (
     "eu.fed.envelope.Part",
     "eu.fed.hashlist.ListUpdate",
     "eu.fed.hashlist.SignedListUpdate",
+    "eu.fed.hotline.UrlReport",
     "eu.fed.trust.AuditKey",
     "eu.fed.trust.KeyCertificate",
     "eu.fed.trust.RegistryManifest",
