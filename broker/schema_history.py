@@ -38,6 +38,8 @@ TOP_LEVEL = (
     "eu.fed.envelope.Part",
     "eu.fed.hashlist.ListUpdate",
     "eu.fed.hashlist.SignedListUpdate",
+    "eu.fed.hotline.SignedNotice",
+    "eu.fed.hotline.TakedownNotice",
     "eu.fed.hotline.UrlReport",
     "eu.fed.trust.AuditKey",
     "eu.fed.trust.KeyCertificate",
