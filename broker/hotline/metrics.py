@@ -25,7 +25,15 @@ from typing import Any
 
 from broker.hotline.notices import Notice
 
-__all__ = ["OVER_DAYS", "RemovalRow", "as_json", "percentile", "removal_report", "removal_svg"]
+__all__ = [
+    "OVER_DAYS",
+    "RemovalRow",
+    "as_json",
+    "format_rows",
+    "percentile",
+    "removal_report",
+    "removal_svg",
+]
 
 #: The figure Project Arachnid publishes: the share of content taking longer than this.
 OVER_DAYS = 42.0
@@ -135,3 +143,18 @@ def removal_svg(notices: Sequence[Notice], *, width: int = 640, height: int = 28
         ]
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def format_rows(rows: list[RemovalRow]) -> list[str]:
+    """Return the removal report as aligned text lines."""
+    head = f"{'by':8} {'key':28} {'open':>5} {'closed':>6} {'median d':>8} {'p90 d':>6} "
+    head += f"{'>42 d':>6} {'reapp.':>6}"
+
+    def f(x: float | None) -> str:
+        return "-" if x is None else f"{x:g}"
+
+    return [head] + [
+        f"{r.by:8} {r.key[:28]:28} {r.open:>5} {r.closed:>6} {f(r.median_days):>8} "
+        f"{f(r.p90_days):>6} {f(r.over_42_days):>6} {r.reappearances:>6}"
+        for r in rows
+    ]

@@ -41,10 +41,12 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
+from broker import home
 from broker._internal.framing import frame
 from broker._internal.sqlite import immediate, open_wal
 from broker.audit.events import AuditEvent
 from broker.codec import SchemaStore
+from broker.config import Settings
 from broker.errors import NoticeError, SchemaError, SignatureError
 from broker.hotline.report import UrlReport
 from broker.trust import AgencyIdentity, TrustStore
@@ -55,6 +57,8 @@ __all__ = [
     "RESEND_EVERY",
     "Notice",
     "NoticeBook",
+    "book_path",
+    "sign_notice",
     "verify_notice",
 ]
 
@@ -74,10 +78,18 @@ CREATE TABLE IF NOT EXISTS notices (
 );
 CREATE TABLE IF NOT EXISTS notice_hashes (hash TEXT NOT NULL, notice_id TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS notice_hashes_by_hash ON notice_hashes (hash);
+CREATE TABLE IF NOT EXISTS reports (
+    report_id TEXT PRIMARY KEY, sender TEXT NOT NULL, payload BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS notice_steps (
     notice_id TEXT NOT NULL, at TEXT NOT NULL, step TEXT NOT NULL, detail TEXT
 );
 """
+
+
+def book_path(settings: Settings, agency: str) -> Path:
+    """The hotline's notice book (kept reports, notices, their steps)."""
+    return home.stream_state_dir(settings, agency) / "notices.db"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -303,6 +315,36 @@ class NoticeBook:
                 self._step(old, "REAPPEARED", self._provider(old), now, detail=f"at {report.url}")
             self._step(notice_id, "ISSUED", report.hosting_provider, now)
         return self.get(notice_id)
+
+    def keep(self, report: UrlReport, *, sender: str) -> bool:
+        """Keep a report (received, or our own) for notices; return False if already kept."""
+        cur = self._db.execute(
+            "INSERT OR IGNORE INTO reports VALUES (?, ?, ?)",
+            (report.report_id, sender, report.to_bytes()),
+        )
+        return cur.rowcount == 1
+
+    def reports(self) -> list[UrlReport]:
+        """Return every kept report, in the order kept."""
+        rows = self._db.execute("SELECT payload FROM reports ORDER BY rowid")
+        return [UrlReport.from_bytes(bytes(r[0])) for r in rows]
+
+    def report(self, report_id: str) -> UrlReport:
+        """Return one kept report; raise NoticeError if there is none."""
+        row = self._db.execute(
+            "SELECT payload FROM reports WHERE report_id = ?", (report_id,)
+        ).fetchone()
+        if row is None:
+            raise NoticeError("no such report kept", detail=report_id)
+        return UrlReport.from_bytes(bytes(row[0]))
+
+    def unnoticed(self) -> list[UrlReport]:
+        """Return kept reports with illegal items and no notice yet."""
+        rows = self._db.execute(
+            "SELECT payload FROM reports WHERE report_id NOT IN (SELECT report_id FROM notices) "
+            "ORDER BY rowid"
+        )
+        return [r for r in (UrlReport.from_bytes(bytes(x[0])) for x in rows) if r.illegal]
 
     def _removed_with(self, hashes: Iterable[str]) -> list[str]:
         """Notices already REMOVED that share a hash with ``hashes`` (re-upload detection)."""

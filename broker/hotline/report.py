@@ -62,6 +62,11 @@ _URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
 _ANALYST = re.compile(r"^[!-~]{1,64}$")
 
 
+def _millis(t: dt.datetime) -> dt.datetime:
+    """``t`` as Avro timestamp-millis stores it."""
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ReportedMedia:
     """One item at the URL: hashes only, and its assessment."""
@@ -101,7 +106,7 @@ class UrlReport:
     media: tuple[ReportedMedia, ...]
     host_source: Literal["ANALYST", "LOOKUP_TABLE"] = "ANALYST"
     report_id: str = field(default_factory=lambda: secrets.token_hex(16))
-    reported_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    reported_at: dt.datetime = field(default_factory=lambda: _millis(dt.datetime.now(dt.UTC)))
 
     def __post_init__(self) -> None:
         problems = []
