@@ -20,6 +20,8 @@ The tree::
     │   ├── KeyRevokedError
     │   ├── WrongKeyUsageError
     │   ├── CertificateError      a certificate or revocation that does not verify
+    │   ├── KindNotAllowedError   the access matrix forbids this message kind between these members
+    │   ├── MisroutedReportError  a URL report sent to a member that does not cover its host country
     │   └── RegistryManifestError  public registry files disagree with the root-signed manifest
     │       └── RegistryRollbackError  the manifest is older than (or forks) one already seen
     ├── EnvelopeError             a sealed envelope was refused
@@ -48,6 +50,7 @@ The tree::
     │   ├── IndexCorruptError     a saved index is truncated, altered or of an unknown format
     │   └── HashListError         a hash-list update or file is malformed, or names another list
     │       └── ListSignatureError  a list update not signed by its list's owner
+    ├── NoticeError               a takedown notice: unknown, or a step its life cycle forbids
     └── MediaError                hashing seized media (a bad file is counted, never raised)
         ├── MediaSourceError      the folder to hash is missing or not a directory
         └── MediaWorkerError      a hashing worker process died
@@ -89,6 +92,7 @@ __all__ = [
     "KeyExpiredError",
     "KeyNotYetValidError",
     "KeyRevokedError",
+    "KindNotAllowedError",
     "ListSignatureError",
     "LocalKafkaError",
     "MalformedEnvelopeError",
@@ -98,9 +102,11 @@ __all__ = [
     "MediaSourceError",
     "MediaWorkerError",
     "MerkleError",
+    "MisroutedReportError",
     "NotARecipientError",
     "NoteError",
     "NoteSignatureError",
+    "NoticeError",
     "OversizedEnvelopeError",
     "PartMismatchError",
     "ProofError",
@@ -271,6 +277,21 @@ class CertificateError(TrustError):
     """A key certificate or revocation does not verify against the federation root."""
 
     reason = "bad-certificate"
+
+
+class KindNotAllowedError(TrustError):
+    """The access matrix (:mod:`broker.topics`) forbids this message kind between these members.
+
+    E.g. a police ``DOSSIER`` addressed to a hotline: the router dead-letters it.
+    """
+
+    reason = "kind-not-allowed"
+
+
+class MisroutedReportError(TrustError):
+    """A URL report reached a member that does not cover its hosting country (nor is the hub)."""
+
+    reason = "misrouted-report"
 
 
 class RegistryManifestError(TrustError):
@@ -446,6 +467,12 @@ class ListSignatureError(HashListError):
     """A hash-list update whose signatures do not verify under its list owner's certified key."""
 
     reason = "list-signature"
+
+
+class NoticeError(Error):
+    """A takedown notice that does not exist, or a step its life cycle does not allow."""
+
+    reason = "notice"
 
 
 class MediaError(Error):

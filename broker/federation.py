@@ -32,11 +32,12 @@ from broker.audit.journal import AuditJournal
 from broker.audit.keys import issue_audit_key, remove_audit_key
 from broker.config import Settings
 from broker.errors import ConfigError, UnknownKeyError
-from broker.topics import check_agency_id
+from broker.topics import MemberKind, check_agency_id
 from broker.trust.certificates import FederationRoot
 from broker.trust.keys import DecryptionKeyPair, SigningKeyPair
 from broker.trust.keystore import b64, load_root, load_trust, save_key
 from broker.trust.manifest import sign_registry
+from broker.trust.members import check_country, default_kind
 
 __all__ = [
     "DEFAULT_VALIDITY_DAYS",
@@ -132,16 +133,36 @@ def add_agency(
     agency: str,
     validity_days: int = DEFAULT_VALIDITY_DAYS,
     passphrase: str | None = None,
+    kind: str | None = None,
+    country: str | None = None,
 ) -> None:
-    """Add a member agency with fresh signing and encryption keys."""
+    """Add a member with fresh signing and encryption keys.
+
+    ``kind``: police (default), hub (default for :data:`broker.topics.HUB`) or hotline;
+    a hotline names the ``country`` (ISO 3166-1 alpha-2) whose hosted content it covers.
+    Both go in the member's root-signed ``profile.json``.
+    """
     check_agency_id(agency)
+    try:
+        member_kind = MemberKind(kind) if kind is not None else default_kind(agency)
+    except ValueError:
+        raise ConfigError(
+            f"unknown member kind {kind!r}", detail="police, hub or hotline"
+        ) from None
+    if country is not None:
+        check_country(country)
+    elif member_kind is MemberKind.HOTLINE:
+        raise ConfigError("a hotline needs --country", detail="the country whose hosting it covers")
     root = load_root(settings, passphrase)
     profile = home.agency_profile(settings, agency)
     if profile.exists():
         raise ConfigError("agency already exists", detail=agency)
     profile.parent.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
-    profile.write_text(json.dumps({"agency": agency, "added_at": now.isoformat()}) + "\n")
+    doc: dict[str, str] = {"agency": agency, "added_at": now.isoformat()}
+    if kind is not None or country is not None:
+        doc |= {"kind": member_kind.value} | ({"country": country} if country else {})
+    profile.write_text(json.dumps(doc) + "\n")
     remove_audit_key(settings, agency)
     issue_audit_key(settings, stream=agency, passphrase=passphrase, root=root)
     _record(settings, AuditKind.AGENCY_ADD, agency=agency)

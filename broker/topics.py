@@ -13,7 +13,22 @@ topic                          written by                       read by
 =============================  ===============================  ======================
 
 The prefix ``<p>`` is configurable (default ``fed``). :func:`access_matrix` derives
-the Kafka ACLs (and the access-matrix test) from this one table.
+the Kafka ACLs (and the access-matrix test) from this one table. A hotline gets the
+same topics and ACLs as any member.
+
+What each *kind* of member may send and receive (enforced by the router on the
+signed cleartext header, :func:`message_allowed`; anything else is dead-lettered
+``kind-not-allowed``)::
+
+    member kind  sends                                   receives
+    police       DOSSIER RECEIPT RELEASE_*               DOSSIER RECEIPT HIT_NOTIFICATION RELEASE_*
+    hub          as police, and HIT_NOTIFICATION         as police, and URL_REPORT
+                 NOTICE_STATUS
+    hotline      URL_REPORT NOTICE_STATUS RECEIPT        URL_REPORT NOTICE_STATUS RECEIPT
+                                                         HIT_NOTIFICATION (never a DOSSIER)
+
+Hash-list updates travel on the owner's compacted hash-list topics, which every
+member (a hotline included) may write for its own lists.
 
 Example::
 
@@ -38,11 +53,13 @@ __all__ = [
     "HUB",
     "LIST_NAME_PATTERN",
     "ROUTER",
+    "MemberKind",
     "Operation",
     "Permission",
     "TopicLayout",
     "access_matrix",
     "check_agency_id",
+    "message_allowed",
 ]
 
 #: Hash-list names: 1-40 of a-z, 0-9 and '-', starting with a letter or digit.
@@ -65,6 +82,39 @@ def check_agency_id(agency: str) -> str:
             detail="expected upper-case letters/digits with up to two hyphens, e.g. ES-PN",
         )
     return agency
+
+
+class MemberKind(StrEnum):
+    """What a federation member is (recorded in its root-signed ``profile.json``)."""
+
+    POLICE = "police"
+    HUB = "hub"
+    HOTLINE = "hotline"
+
+
+_POLICE = frozenset({"DOSSIER", "RECEIPT", "HIT_NOTIFICATION", "RELEASE_REQUEST", "RELEASE_GRANT"})
+#: Envelope kinds each member kind may send, and may receive.
+SENDS: dict[MemberKind, frozenset[str]] = {
+    MemberKind.POLICE: _POLICE,
+    MemberKind.HUB: _POLICE | {"NOTICE_STATUS"},
+    MemberKind.HOTLINE: frozenset({"URL_REPORT", "NOTICE_STATUS", "RECEIPT"}),
+}
+RECEIVES: dict[MemberKind, frozenset[str]] = {
+    MemberKind.POLICE: _POLICE,
+    MemberKind.HUB: _POLICE | {"URL_REPORT", "NOTICE_STATUS"},
+    MemberKind.HOTLINE: frozenset({"URL_REPORT", "NOTICE_STATUS", "RECEIPT", "HIT_NOTIFICATION"}),
+}
+
+
+def message_allowed(sender: MemberKind, recipient: MemberKind, kind: str) -> bool:
+    """Whether a ``sender`` member may send an envelope of ``kind`` to a ``recipient`` member.
+
+    >>> message_allowed(MemberKind.POLICE, MemberKind.HOTLINE, "DOSSIER")
+    False
+    >>> message_allowed(MemberKind.HOTLINE, MemberKind.HUB, "URL_REPORT")
+    True
+    """
+    return kind in SENDS[sender] and kind in RECEIVES[recipient]
 
 
 class Operation(StrEnum):

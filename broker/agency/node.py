@@ -124,9 +124,13 @@ class AgencyNode:
         conn: KafkaConnection,
         passphrase: str | None = None,
         crypto_workers: int = 0,
+        trust: TrustStore | None = None,
     ) -> AgencyNode:
-        """Load keys, trust, state and the audit log for ``agency`` from the home directory."""
-        trust = load_trust(settings)
+        """Load keys, trust, state and the audit log for ``agency`` from the home directory.
+
+        ``trust``: e.g. a :class:`~broker.trust.live.LiveTrust` that follows new members.
+        """
+        trust = trust or load_trust(settings)
         identity = load_identity(settings, agency=agency, passphrase=passphrase, trust=trust)
         return cls(
             identity=identity,

@@ -89,6 +89,8 @@ class AuditKind(StrEnum):
     KEY_REVOKE = "KEY_REVOKE"
     AGENCY_ADD = "AGENCY_ADD"
     AGENCY_REMOVE = "AGENCY_REMOVE"
+    #: A takedown notice's life-cycle step (outcome: ISSUED, RESENT, REMOVED, REAPPEARED).
+    NOTICE = "NOTICE"
 
 
 _FEDERATION_KINDS = frozenset(
@@ -386,6 +388,14 @@ class AuditEvent:
             outcome=outcome,
             reason=reason,
         )
+
+    @classmethod
+    def notice(cls, *, actor: str, notice_id: str, step: str, provider: str) -> AuditEvent:
+        """A takedown notice's life-cycle step (broker.hotline.notices), by its hotline."""
+        return cls.new(
+            AuditKind.NOTICE, actor=actor, parties=[actor], ref=notice_id, outcome=step,
+            reason=provider,
+        )  # fmt: skip
 
     def at_position(self, *, stream: str, seq: int, prev: bytes) -> AuditEvent:
         """Return this event placed at ``seq`` of ``stream`` after the leaf ``prev``."""

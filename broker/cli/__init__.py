@@ -62,6 +62,7 @@ def _register() -> None:
     from broker.cli import local as local_cli
     from broker.cli import media as media_cli
     from broker.cli import network as network_cli
+    from broker.cli import notice as notice_cli
     from broker.cli import schema as schema_cli
     from broker.cli import status as status_cli
 
@@ -74,6 +75,7 @@ def _register() -> None:
     app.add_typer(network_cli.topics_app, name="topics")
     app.add_typer(hub_cli.app, name="hub")
     app.add_typer(hashlist_cli.app, name="hashlist")
+    app.add_typer(notice_cli.app, name="notice")
     app.add_typer(audit_cli.app, name="audit")
     app.add_typer(media_cli.app, name="media")
     app.command(name="publish")(network_cli.publish)

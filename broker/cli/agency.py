@@ -16,14 +16,29 @@ app = typer.Typer(help="Manage member agencies and their keys.", no_args_is_help
 
 @app.command()
 def add(
-    agency: str = typer.Argument(..., help="Agency id, e.g. PT-PJ."),
+    agency: str = typer.Argument(..., help="Agency id, e.g. PT-PJ or HR-CNZD."),
+    kind: str | None = typer.Option(
+        None, "--kind", help="police (default), hub or hotline (never receives police dossiers)."
+    ),
+    country: str | None = typer.Option(
+        None, "--country", help="ISO 3166-1 alpha-2 country a hotline covers, e.g. HR."
+    ),
     passphrase_env: str | None = PassphraseEnvOption,
     publish: bool | None = PublishOption,
     home: Path | None = HomeOption,
 ) -> None:
-    """Add an agency with fresh signing and encryption keys."""
-    add_agency(settings_for(home), agency=agency, passphrase=passphrase_from(passphrase_env))
-    typer.echo(f"agency {agency} added")
+    """Add a member with fresh signing and encryption keys; it may join a RUNNING federation.
+
+    The router and the hub follow the registry on disk (broker.trust.live): no restart.
+    """
+    add_agency(
+        settings_for(home),
+        agency=agency,
+        kind=kind,
+        country=country,
+        passphrase=passphrase_from(passphrase_env),
+    )
+    typer.echo(f"agency {agency} added" + (f" ({kind}, {country})" if kind else ""))
     if not publish_after_change(settings_for(home), publish):
         create_topics_if_known(settings_for(home))
 

@@ -23,6 +23,7 @@ from broker.hub.lists import DEFAULT_QUARANTINE_AFTER
 from broker.hub.report import build_report, explain
 from broker.models import normalize_selector
 from broker.topics import HUB, TopicLayout
+from broker.trust.live import LiveTrust
 
 app = typer.Typer(
     help="The hub: cross-border matching with originator control.", no_args_is_help=True
@@ -63,7 +64,8 @@ def run(
 
     async def main() -> None:
         conn = connection_for(settings, agency)
-        node = AgencyNode.load(settings, agency=agency, conn=conn)
+        # LiveTrust: a member (e.g. a hotline) joining the running federation is trusted at once.
+        node = AgencyNode.load(settings, agency=agency, conn=conn, trust=LiveTrust.watch(settings))
         hub = Hub(node=node, index=index)
         layout = TopicLayout(prefix=settings.topic_prefix)
         follower = ListFollower(

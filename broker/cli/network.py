@@ -31,6 +31,7 @@ from broker.router import EnvelopeCheck, Router
 from broker.topics import ROUTER, TopicLayout
 from broker.transport import ensure_topics
 from broker.trust import load_trust
+from broker.trust.live import LiveTrust
 
 __all__ = ["inbox", "publish", "receipts", "router_app", "topics_app"]
 
@@ -155,7 +156,7 @@ def router_run(
 
     async def run() -> None:
         stop = _stop_on_sigterm()  # first: a SIGTERM during start-up also stops cleanly
-        trust = load_trust(settings)
+        trust = LiveTrust.watch(settings)  # follows the registry: members join without restart
         conn = connection_for(settings, ROUTER)
         router = Router(
             conn=conn,

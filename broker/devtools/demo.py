@@ -36,6 +36,7 @@ from broker.audit.events import FEDERATION_STREAM
 from broker.audit.verify import AuditVerifier
 from broker.config import Settings
 from broker.connect import connection_for
+from broker.devtools.demo_hotline import run_hotline_step
 from broker.devtools.operation import generate_operation
 from broker.federation import init_federation
 from broker.hub import HubIndex
@@ -131,7 +132,9 @@ async def run_demo(
         op = generate_operation(seed)
         known = settings.state_dir / "known-material.txt"
         known.write_text("\n".join(op.known_material) + "\n")
-        idle = "20"  # seconds of silence before a process exits (generous: CI machines are noisy)
+        # Seconds of silence before a process exits (generous: CI machines are noisy, and the
+        # router rebalances when the hotlines' outboxes appear mid-run).
+        idle = "30"
         procs = [_spawn(settings, "router", "run", "--until-idle", idle, log=logs / "router.log")]
         procs.append(
             _spawn(
@@ -172,6 +175,7 @@ async def run_demo(
         finally:
             for node in nodes.values():
                 await node.close()
+        await run_hotline_step(settings, say=say)  # hotlines join mid-demo (demo_hotline.py)
         say("== 5/6 a hostile record (garbage in IT-PS's outbox); hub matching, notifications")
         producer = cluster.connection().producer()
         await producer.start()

@@ -40,7 +40,7 @@ from broker.hashlist.update import ListUpdate
 from broker.home import private_tree
 from broker.matching import DEFAULT_THRESHOLD, Entries, HashIndex, Matches
 
-__all__ = ["SCHEMA", "Applied", "ListEntry", "ListHit", "ListState"]
+__all__ = ["ASSESSMENTS", "SCHEMA", "Applied", "ListEntry", "ListHit", "ListState"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS list_entries (
@@ -64,7 +64,12 @@ _SELECT = (
     "SELECT row, topic, owner, list, entry_id, version, op, sha256, md5, pdq, category, series, "
     "source, note FROM list_entries "
 )
-_TAIL = _SELECT + "WHERE row > ? AND op IN ('ADD', 'CONFIRM') ORDER BY row"
+#: A member's list of its analysts' assessments (broker.hotline.confirm): stored, never
+#: matched as known material; the shared list derived from them by the two-analyst rule is.
+ASSESSMENTS = "assessments"
+_TAIL = (
+    _SELECT + f"WHERE row > ? AND op IN ('ADD', 'CONFIRM') AND list != '{ASSESSMENTS}' ORDER BY row"
+)
 _BY_ROW = _SELECT + "WHERE row = ?"
 _ALL = _SELECT + "ORDER BY topic, entry_id"
 _BY_TOPIC = _SELECT + "WHERE topic = ? ORDER BY entry_id"
@@ -222,7 +227,7 @@ class ListState:
                     ),
                 )  # fmt: skip
                 changed += 1
-                if u.op in _MATCHABLE:
+                if u.op in _MATCHABLE and u.list != ASSESSMENTS:
                     row = int(cur.lastrowid or 0)
                     fresh.append(self._rows(_BY_ROW, (row,))[0])
             self._index_rows(self.index, fresh)

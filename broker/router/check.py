@@ -2,7 +2,10 @@
 
 :class:`EnvelopeCheck` verifies the signature against the public registry, that
 the signer owns the outbox the record came from, that it is not stale, and that
-every recipient exists and is not revoked; :class:`Route` is what it found.
+every recipient exists and is not revoked, and that the access matrix lets the
+sender's member kind send this envelope kind to each recipient's member kind
+(:func:`broker.topics.message_allowed`: e.g. a police ``DOSSIER`` never reaches a
+hotline, ``kind-not-allowed``); :class:`Route` is what it found.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from typing import Protocol
 
 from broker.envelope import DEFAULT_MAX_TRANSIT, Verifier
 from broker.envelope.stream import is_part
-from broker.errors import SignatureError
+from broker.errors import KindNotAllowedError, SignatureError
 from broker.router.parts import PART_KIND, check_part
+from broker.topics import message_allowed
 from broker.trust.registry import TrustStore
 
 __all__ = ["EnvelopeCheck", "Route", "RoutingCheck"]
@@ -54,6 +58,7 @@ class EnvelopeCheck:
         """Return where the envelope goes, or raise the reason it is refused."""
         if is_part(value):  # a streamed dossier's part (broker.router.parts)
             part = check_part(value, outbox_owner=outbox_owner, trust=self._trust)
+            self._allowed(part.sender, part.recipients, "DOSSIER")  # parts carry dossiers only
             return Route(
                 envelope_id=part.envelope_id,
                 sender=part.sender,
@@ -71,9 +76,22 @@ class EnvelopeCheck:
         for agency, key_id in header.recipients:
             # Unknown, revoked or expired recipient keys raise their own TrustError.
             self._trust.encryption_key(agency=agency, key_id=key_id, at=now)
+        self._allowed(header.sender, header.recipient_agencies, header.kind)
         return Route(
             envelope_id=header.envelope_id,
             sender=header.sender,
             recipients=header.recipient_agencies,
             kind=header.kind,
         )
+
+    def _allowed(self, sender: str, recipients: list[str], kind: str) -> None:
+        """Raise KindNotAllowedError unless the access matrix allows every delivery."""
+        sender_kind = self._trust.member(sender).kind
+        for agency in recipients:
+            recipient_kind = self._trust.member(agency).kind
+            if not message_allowed(sender_kind, recipient_kind, kind):
+                raise KindNotAllowedError(
+                    "envelope rejected",
+                    detail=f"{sender_kind} {sender} may not send {kind} to "
+                    f"{recipient_kind} {agency}",
+                )

@@ -66,6 +66,7 @@ from broker.trust.certificates import (
     RootPublicKeys,
     verify_manifest,
 )
+from broker.trust.members import members_of
 from broker.trust.registry import TrustStore
 
 __all__ = [
@@ -113,6 +114,7 @@ class VerifiedRegistry:
             certificates=self._matching("certificates", ".cert"),
             revocations=self._matching("revocations", ".rev"),
             agencies=self.manifest.members,
+            members=members_of(self.files).values(),
         )
 
     def audit_key_certificates(self) -> list[tuple[str, bytes]]:

@@ -45,6 +45,7 @@ from broker.trust.certificates import (
     verify_revocation,
 )
 from broker.trust.keys import EncryptionPublicKeys, SigningPublicKeys
+from broker.trust.members import Member, default_kind
 
 __all__ = ["AgencyProfile", "TrustStore"]
 
@@ -67,8 +68,11 @@ class TrustStore:
         certificates: Iterable[Certificate],
         revocations: Iterable[RevocationRecord],
         agencies: Iterable[str] = (),
+        members: Iterable[Member] = (),
     ) -> None:
         self.root = root
+        # Kind and country of each member, from its root-signed profile (broker.trust.members).
+        self._members: dict[str, Member] = {m.agency: m for m in members}
         self._certs: dict[tuple[str, str], Certificate] = {}
         self._agencies: set[str] = set(agencies)
         for cert in certificates:
@@ -102,6 +106,7 @@ class TrustStore:
         certificates: Iterable[bytes],
         revocations: Iterable[bytes],
         agencies: Iterable[str] = (),
+        members: Iterable[Member] = (),
     ) -> TrustStore:
         """Verify signed statements against ``root`` and build the store (fail closed)."""
         return cls(
@@ -109,11 +114,21 @@ class TrustStore:
             certificates=[verify_certificate(c, root=root) for c in certificates],
             revocations=[verify_revocation(r, root=root) for r in revocations],
             agencies=agencies,
+            members=members,
         )
 
     def agency_ids(self) -> list[str]:
         """Return every member agency id, sorted."""
         return sorted(self._agencies)
+
+    def member(self, agency: str) -> Member:
+        """Return a member's kind and country; raise UnknownAgencyError if it is not one."""
+        self._certificates_of(agency)
+        return self._members.get(agency) or Member(agency=agency, kind=default_kind(agency))
+
+    def members(self) -> dict[str, Member]:
+        """Return every member's kind and country, by agency id."""
+        return {agency: self.member(agency) for agency in self.agency_ids()}
 
     def require_agency(self, agency: str) -> AgencyProfile:
         """Return the agency's profile; raise UnknownAgencyError if it is not a member."""

@@ -83,12 +83,14 @@ TAGS: list[tuple[str, str]] = [
         "fed-hashlist-update-v1",
         "hash-list update signature message: frame(tag, topic, ListUpdate body) (docs/matching.md)",
     ),
+    ("fed-notice-v1", "takedown notice signature message: frame(tag, body) (docs/hotlines.md)"),
 ]
 CONTEXTS: list[tuple[str, str]] = [
     ("fed-envelope-v1", "ML-DSA-65 envelope and batch signatures"),
     ("fed-trust-v1", "ML-DSA-65 root signatures of certificates, revocations, audit keys"),
     ("fed-audit-v1", "ML-DSA-65 export manifest signature"),
     ("fed-hashlist-v1", "ML-DSA-65 hash-list update signature (list owner)"),
+    ("fed-notice-v1", "ML-DSA-65 takedown notice signature (issuing hotline)"),
 ]
 
 
