@@ -60,6 +60,7 @@ def _register() -> None:
     from broker.cli import local as local_cli
     from broker.cli import media as media_cli
     from broker.cli import network as network_cli
+    from broker.cli import recall as recall_cli
     from broker.cli import schema as schema_cli
     from broker.cli import status as status_cli
 
@@ -81,6 +82,10 @@ def _register() -> None:
     app.add_typer(bench_cli.app, name="bench")
     app.command(name="chaos")(chaos_cli.chaos)
     app.command(name="status")(status_cli.status)
+    app.command(name="recall")(recall_cli.recall_command)
+    app.command(name="restrict")(recall_cli.restrict_command)
+    app.command(name="extend")(recall_cli.extend_command)
+    app.command(name="compliance")(recall_cli.compliance)
 
 
 _register()

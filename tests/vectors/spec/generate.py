@@ -83,6 +83,7 @@ TAGS: list[tuple[str, str]] = [
         "fed-hashlist-update-v1",
         "hash-list update signature message: frame(tag, topic, ListUpdate body) (docs/matching.md)",
     ),
+    ("fed-atrest-v1", "AES-GCM AAD of a payload stored at rest (docs/recall.md)"),
 ]
 CONTEXTS: list[tuple[str, str]] = [
     ("fed-envelope-v1", "ML-DSA-65 envelope and batch signatures"),
