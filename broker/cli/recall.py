@@ -146,4 +146,3 @@ def compliance(
         )
     overdue = sum(1 for line in lines if line.status == "OVERDUE")
     typer.echo(f"{len(lines)} answer(s) asked, {overdue} overdue")
-
