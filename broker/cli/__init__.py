@@ -86,6 +86,7 @@ def _register() -> None:
     app.command(name="restrict")(recall_cli.restrict_command)
     app.command(name="extend")(recall_cli.extend_command)
     app.command(name="compliance")(recall_cli.compliance)
+    app.command(name="shred-keys")(recall_cli.shred_keys)
 
 
 _register()

@@ -19,12 +19,13 @@ import typer
 
 from broker.agency import AgencyNode
 from broker.agency.control import compliance_table, extend, recall, restrict
+from broker.agency.epochs import shred_retired_keys
 from broker.agency.ledger import ComplianceLedger
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
 from broker.connect import connection_for
 from broker.home import agency_db
 
-__all__ = ["compliance", "extend_command", "recall_command", "restrict_command"]
+__all__ = ["compliance", "extend_command", "recall_command", "restrict_command", "shred_keys"]
 
 _DEADLINE = typer.Option(24.0, "--deadline-hours", min=0.0, help="When answers are due.")
 _REASON = typer.Option(..., "--reason", help="Why: the legal ground (no personal data).")
@@ -146,3 +147,20 @@ def compliance(
         )
     overdue = sum(1 for line in lines if line.status == "OVERDUE")
     typer.echo(f"{len(lines)} answer(s) asked, {overdue} overdue")
+
+
+def shred_keys(
+    agency: str = typer.Option(..., "--as", help="Agency whose retired keys to destroy."),
+    home: Path | None = HomeOption,
+) -> None:
+    """Destroy retired decryption keys the inbox no longer needs (Kafka copies become unreadable).
+
+    Run after each epoch's ``broker agency rotate AGENCY --usage encrypt``: a key retired more
+    than the router's transit window ago, that no unread inbox record is wrapped to, is
+    overwritten and deleted (docs/recall.md).
+    """
+    settings = settings_for(home)
+    gone = asyncio.run(
+        shred_retired_keys(settings, agency=agency, conn=connection_for(settings, agency))
+    )
+    typer.echo(f"{agency}: destroyed {len(gone)} retired decryption key(s) {' '.join(gone)}")
