@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from broker import home, topics
@@ -63,6 +64,7 @@ async def demo_recall(
     settings: Settings, *, say: Callable[[str], None] = print
 ) -> list[ComplianceLine]:
     """Recall ES-PN's first dossier everywhere; print and return its compliance table."""
+    started = time.monotonic()
     owner = AgencyNode.load(settings, agency=OWNER, conn=connection_for(settings, OWNER))
     async with owner:
         first = next(i for i in owner.store.sent() if i.kind == "DOSSIER")
@@ -80,4 +82,5 @@ async def demo_recall(
         ]
     for line in lines:
         say(f"   {line.envelope_id[:12]}… {line.action:7} {line.holder:8} {line.status}")
+    say(f"   recall and compliance table in {time.monotonic() - started:.1f} s")
     return lines

@@ -5,6 +5,7 @@ into "permission required". The owner's compliance table and the audit replay ag
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 from broker.agency import AgencyNode
@@ -156,3 +157,26 @@ async def test_restriction_turns_a_releasable_hit_into_permission_required(fed: 
     (it_hit,) = await fed.inbox("IT-PS", "HIT_NOTIFICATION", expect=1)
     assert it_hit["permission_required"] is True
     assert "ES-PN" not in it_hit["other_agencies"]
+
+
+async def test_dossier_past_its_retention_review_is_erased_and_audited(fed: Fed) -> None:
+    async with fed.node("ES-PN") as es:
+        sent = await es.publish_dossier(dossier(7, restricted=False), to=["DE-BKA"])
+    await fed.route(expect=1)
+    erased = False
+    async with fed.node("DE-BKA") as de:
+        de.control.review_period = dt.timedelta(seconds=1)  # the federation default, shortened
+        de.control.review_every = 0.0
+        for _ in range(ROUNDS):  # until received, then swept by an idle inbox
+            await de.consume(until_idle=1.5)
+            if de.control.ledger.is_recalled("ES-PN", sent.envelope_id):
+                erased = not _held(de, sent.envelope_id)
+                break
+    assert erased
+    audit = await replay_and_verify(fed.settings, conn=fed.conn, keep_events=True)
+    assert audit.report.ok, [f.line() for f in audit.report.findings]
+    assert [
+        (ev.stream, ev.outcome)
+        for ev, _ in audit.events
+        if ev.kind == AuditKind.RETENTION and ev.envelope_id == sent.envelope_id
+    ] == [("DE-BKA", "expired")]
