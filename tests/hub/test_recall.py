@@ -180,3 +180,23 @@ async def test_dossier_past_its_retention_review_is_erased_and_audited(fed: Fed)
         for ev, _ in audit.events
         if ev.kind == AuditKind.RETENTION and ev.envelope_id == sent.envelope_id
     ] == [("DE-BKA", "expired")]
+
+
+async def test_holder_silent_past_the_deadline_is_overdue_for_the_owner_and_the_auditor(
+    fed: Fed,
+) -> None:
+    async with fed.node("ES-PN") as es:
+        sent = await es.publish_dossier(dossier(8, restricted=False), to=["DE-BKA", "PT-PJ"])
+        # Deadline zero: due at once, so the answer PT-PJ never gives is overdue at once.
+        order = await recall(es, sent.envelope_id, reason=REASON, deadline=dt.timedelta(0))
+    await fed.route(expect=2)
+    assert await _answer(fed, "DE-BKA", order.order_id) == "DESTROYED"  # PT-PJ stays offline
+    await fed.route(expect=1)
+    answers = await _collect_answers(fed, "ES-PN", expect=2)
+    assert answers == {"DE-BKA": "DESTROYED", "PT-PJ": "OVERDUE"}
+
+    audit = await replay_and_verify(fed.settings, conn=fed.conn)
+    assert [f.detail for f in audit.report.findings] == [
+        f"recall {order.order_id} of {sent.envelope_id} by ES-PN: no DESTROYED from PT-PJ by "
+        f"its deadline {dt.datetime.fromtimestamp(order.deadline, dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
+    ]
