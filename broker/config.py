@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     max_dossier_bytes: int = Field(default=2 * 1024**3, gt=0)
     #: Seconds a streamed dossier's parts wait for their manifest before ``incomplete``.
     stream_timeout_s: float = Field(default=3600.0, gt=0)
+    #: Federation default retention review period: a holder erases a dossier this long after
+    #: receiving it (or at its own earlier review date) unless its owner extended it.
+    review_period_s: float = Field(default=5 * 365 * 86400.0, gt=0)
 
     @field_validator("inbox_retention_days", "outbox_retention_days", "rejected_retention_days")
     @classmethod

@@ -39,7 +39,8 @@ The tree::
     │   ├── DuplicatePartError    a second part at an index already stored
     │   ├── PartMismatchError     parts disagree with the signed manifest (count, chain, AEAD)
     │   ├── IncompleteDossierError  parts missing when the manifest came, or no manifest in time
-    │   └── DossierTooLargeError  larger than the configured maximum dossier size
+    │   ├── DossierTooLargeError  larger than the configured maximum dossier size
+    │   └── RecalledError         an envelope its owner recalled (refused from any Kafka copy)
     ├── AuditError                the audit log (tampering findings are data, not exceptions)
     │   ├── NoteError             a signed note or checkpoint is malformed
     │   │   └── NoteSignatureError  a known key's signature fails, or too few keys signed
@@ -51,9 +52,13 @@ The tree::
     │   └── HashListError         a hash-list update or file is malformed, or names another list
     │       └── ListSignatureError  a list update not signed by its list's owner
     ├── NoticeError               a takedown notice: unknown, or a step its life cycle forbids
-    └── MediaError                hashing seized media (a bad file is counted, never raised)
-        ├── MediaSourceError      the folder to hash is missing or not a directory
-        └── MediaWorkerError      a hashing worker process died
+    ├── MediaError                hashing seized media (a bad file is counted, never raised)
+    │   ├── MediaSourceError      the folder to hash is missing or not a directory
+    │   └── MediaWorkerError      a hashing worker process died
+    └── ControlError              a recall, restriction or erasure that cannot be issued or applied
+        ├── NotOwnerError         a control order not signed by the owner of the dossier it names
+        ├── WideningError         a "restriction" that would widen the codes (a release: grant path)
+        └── ShreddedError         the at-rest key of a stored dossier was destroyed (erased)
 
 The developer tools add ``ChaosError`` and ``BenchError`` (both under ``Error``)
 in :mod:`broker.devtools`; the runtime never raises them.
@@ -79,6 +84,7 @@ __all__ = [
     "AuditError",
     "CertificateError",
     "ConfigError",
+    "ControlError",
     "DecryptionError",
     "DossierTooLargeError",
     "DuplicatePartError",
@@ -104,17 +110,20 @@ __all__ = [
     "MerkleError",
     "MisroutedReportError",
     "NotARecipientError",
+    "NotOwnerError",
     "NoteError",
     "NoteSignatureError",
     "NoticeError",
     "OversizedEnvelopeError",
     "PartMismatchError",
     "ProofError",
+    "RecalledError",
     "RecordsExpiredError",
     "RegistryManifestError",
     "RegistryRollbackError",
     "ReplayError",
     "SchemaError",
+    "ShreddedError",
     "SignatureError",
     "StaleEnvelopeError",
     "TransportError",
@@ -125,6 +134,7 @@ __all__ = [
     "UnsupportedSuiteError",
     "UnsupportedVersionError",
     "ValidationError",
+    "WideningError",
     "WitnessError",
     "WrongKeyUsageError",
 ]
@@ -407,6 +417,12 @@ class DossierTooLargeError(EnvelopeError):
     reason = "dossier-too-large"
 
 
+class RecalledError(EnvelopeError):
+    """An envelope its owner recalled: refused from any copy (replay, offset reset)."""
+
+    reason = "recalled"
+
+
 class AuditError(Error):
     """The audit log could not be read, written or exported."""
 
@@ -491,3 +507,27 @@ class MediaWorkerError(MediaError):
     """A hashing worker process died (e.g. a decoder crashed on a hostile file)."""
 
     reason = "media-worker"
+
+
+class ControlError(Error):
+    """A recall, restriction or erasure that cannot be issued or applied."""
+
+    reason = "control"
+
+
+class NotOwnerError(ControlError):
+    """A control order not signed by the owner of the dossier it names."""
+
+    reason = "not-owner"
+
+
+class WideningError(ControlError):
+    """A restriction that would widen a dossier's codes (a release goes through a grant)."""
+
+    reason = "restriction-widens"
+
+
+class ShreddedError(ControlError):
+    """The at-rest key of a stored dossier was destroyed: the dossier was erased."""
+
+    reason = "shredded"

@@ -25,6 +25,8 @@ __all__ = ["TOP_LEVEL", "publish", "published_versions"]
 TOP_LEVEL = (
     "eu.fed.AuditCheckpoint",
     "eu.fed.AuditEvent",
+    "eu.fed.ComplianceReceipt",
+    "eu.fed.ControlOrder",
     "eu.fed.DeadLetter",
     "eu.fed.Dossier",
     "eu.fed.DossierManifest",

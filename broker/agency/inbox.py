@@ -56,8 +56,10 @@ from broker import telemetry
 from broker._internal.retry import retry_transport
 from broker.agency.acceptance import Acceptance
 from broker.agency.batch import Admitted, Settlement, resume_text, resumed, settle
+from broker.agency.ledger import ComplianceLedger
 from broker.agency.publisher import Publisher
 from broker.agency.reassembly import Reassembly
+from broker.agency.recall import ControlDesk
 from broker.agency.receipts import Receipts
 from broker.agency.rejects import Rejects, validated_dossier
 from broker.agency.results import ConsumeStats, Delivery, Handler
@@ -108,6 +110,15 @@ class Inbox:
             agency=self.agency, layout=layout, publisher=publisher, metrics=metrics
         )
         self.streams = Reassembly.beside(store, publisher=publisher, layout=layout, audit=audit)
+        #: Recall and restriction: orders applied, answers recorded, recalled ids refused.
+        self.control = ControlDesk(
+            agency=self.agency,
+            ledger=ComplianceLedger.open(store.path),
+            publisher=publisher,
+            audit=audit,
+        )
+        if store.vault is not None:  # a recall destroys the dossier's at-rest key too
+            self.control.erasers.append(store.vault.destroy)
         # Sender keys are judged at receive time too (a retired key cannot back-date).
         self._verifier = Verifier(trust=trust, key_grace=key_grace)
 
@@ -152,6 +163,7 @@ class Inbox:
                     stats.reasons[EXPIRED_UNREAD] = stats.reasons.get(EXPIRED_UNREAD, 0) + gap.lost
                 if not any(fetched.values()):
                     await self.streams.sweep(stats, send_receipts=send_receipts)
+                    self._audit.record(*self.control.sweep_retention())  # past their review
                     if until_idle is not None and time.monotonic() - last >= until_idle:
                         break
                     continue
@@ -283,6 +295,7 @@ class Inbox:
                 self._metrics.open_latency.record((time.perf_counter() - started) * 1000)
             else:
                 current = pre
+            self.control.refuse_recalled(current.header)  # from any Kafka copy, for good
             return self._admit(record, current, sha256)
         except Error as exc:
             await self._rejects.reject(record, exc, current, stats, work)
@@ -349,6 +362,7 @@ class Inbox:
                     continue
                 key = item.acceptance.key
                 try:
+                    await self.control.take(item.opened, work=work)  # CONTROL / COMPLIANCE
                     if handler is not None:
                         await handler(item.delivery)
                 except Error as exc:

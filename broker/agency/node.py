@@ -103,6 +103,8 @@ class AgencyNode:
             pool=self._crypto_pool,
             key_grace=key_grace,
         )
+        #: Recall and restriction (:mod:`broker.agency.recall`): the hub adds its erasers.
+        self.control = self._inbox.control
         self._inbox.streams.max_dossier_bytes = max_dossier_bytes
         self._inbox.streams.timeout = stream_timeout
         self._streamer = StreamPublisher(
@@ -132,7 +134,7 @@ class AgencyNode:
         """
         trust = trust or load_trust(settings)
         identity = load_identity(settings, agency=agency, passphrase=passphrase, trust=trust)
-        return cls(
+        node = cls(
             identity=identity,
             trust=trust,
             conn=conn,
@@ -144,6 +146,8 @@ class AgencyNode:
             max_dossier_bytes=settings.max_dossier_bytes,
             stream_timeout=settings.stream_timeout_s,
         )
+        node.control.review_period = dt.timedelta(seconds=settings.review_period_s)
+        return node
 
     async def start(self) -> None:
         """Start the producer (and the audit writer, if any)."""
@@ -162,6 +166,7 @@ class AgencyNode:
             self._pool.close()
             self._pool = None
         self._inbox.streams.close()
+        self.control.ledger.close()
         self.store.close()
 
     async def __aenter__(self) -> AgencyNode:

@@ -41,6 +41,7 @@ from typing import Any
 from broker._internal.sqlite import immediate, open_read_only, open_wal
 from broker.agency import acceptance
 from broker.agency.acceptance import Acceptance, PendingDelivery
+from broker.agency.atrest import AtRestVault, vault_beside
 from broker.errors import ConfigError, ReplayError
 
 __all__ = ["AgencyStore", "InboxItem", "SentItem", "SentRecord"]
@@ -164,6 +165,8 @@ class AgencyStore:
     def __init__(self, *, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection
         self.path = path
+        #: Per-payload keys in a separate file (:mod:`broker.agency.atrest`); None: plaintext.
+        self.vault: AtRestVault | None = None
 
     @classmethod
     def open(cls, path: Path) -> AgencyStore:
@@ -173,7 +176,9 @@ class AgencyStore:
             _migrate(db)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError("cannot open the agency state store", detail=str(path)) from exc
-        return cls(connection=db, path=path)
+        store = cls(connection=db, path=path)
+        store.vault = AtRestVault.open(vault_beside(path))
+        return store
 
     @classmethod
     def open_read_only(cls, path: Path) -> AgencyStore:
@@ -185,8 +190,13 @@ class AgencyStore:
         return cls(connection=db, path=path)
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database (and the at-rest key file)."""
         self._db.close()
+        if self.vault is not None:
+            self.vault.close()
+
+    def _plain(self, sender: str, envelope_id: str, payload: bytes) -> bytes:
+        return payload if self.vault is None else self.vault.unseal(sender, envelope_id, payload)
 
     def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         return immediate(self._db)
@@ -255,6 +265,8 @@ class AgencyStore:
         happen in one transaction, so two racing deliveries cannot both succeed.
         """
         now = time.time()
+        if payload is not None and self.vault is not None:
+            (payload,) = self.vault.seal_many([(sender, envelope_id, payload)])
         with self._transaction() as db:
             try:
                 db.execute(
@@ -295,12 +307,14 @@ class AgencyStore:
         so two processes sharing the inbox cannot both accept one envelope. See
         :func:`broker.agency.acceptance.accept_many`.
         """
+        sealed = self.vault.seal_acceptances(items) if self.vault else items
         with self._transaction() as db:
-            return acceptance.accept_many(db, items)
+            return acceptance.accept_many(db, sealed)
 
     def pending(self) -> list[PendingDelivery]:
         """Return the stored deliveries whose handler has not finished, in arrival order."""
-        return acceptance.pending(self._db)
+        rows = acceptance.pending(self._db)
+        return self.vault.unseal_pending(rows) if self.vault else rows
 
     def handled(
         self, done: Sequence[tuple[str, str]], *, failed: Sequence[tuple[str, str]] = ()
@@ -337,7 +351,7 @@ class AgencyStore:
                 kind=r[2],
                 received_at=r[3],
                 provenance=json.loads(r[4]),
-                payload=bytes(r[5]),
+                payload=self._plain(r[1], r[0], bytes(r[5])),
             )
             for r in rows
         ]

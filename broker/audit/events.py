@@ -91,6 +91,9 @@ class AuditKind(StrEnum):
     AGENCY_REMOVE = "AGENCY_REMOVE"
     #: A takedown notice's life-cycle step (outcome: ISSUED, RESENT, REMOVED, REAPPEARED).
     NOTICE = "NOTICE"
+    CONTROL_ORDER = "CONTROL_ORDER"
+    COMPLIANCE = "COMPLIANCE"
+    RETENTION = "RETENTION"
 
 
 _FEDERATION_KINDS = frozenset(

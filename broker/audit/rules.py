@@ -32,7 +32,9 @@ rule asks for.
    is less than :data:`DELIVERY_GRACE` older than the replay's newest anchored
    time: the newest signed checkpoint time of any stream, or the newest ``at`` of an
    anchored ``PUBLISH``, ``DELIVER``, ``OPEN``, ``REJECT`` or ``HIT_NOTIFICATION``,
-   whichever is later.
+   whichever is later;
+5. every recall is answered ``DESTROYED`` by every holder it names by its deadline
+   (:mod:`broker.audit.compliance`).
 
 Example::
 
@@ -52,6 +54,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
+from broker.audit.compliance import RecallRule
 from broker.topics import ROUTER
 
 __all__ = ["CLOCK_SKEW", "DELIVERY_GRACE", "RuleBook"]
@@ -113,6 +116,8 @@ class RuleBook:
     #: REJECT events seen (each dead letter has one), by reason code.
     rejected: dict[str, int] = field(default_factory=dict)
     delivery_grace: dt.timedelta = DELIVERY_GRACE
+    #: Rule 5 (:mod:`broker.audit.compliance`): recalls answered DESTROYED by their deadline.
+    recalls: RecallRule = field(default_factory=RecallRule)
 
     @property
     def rejections(self) -> int:
@@ -126,6 +131,7 @@ class RuleBook:
         stream: str = rec["stream"]
         envelope_id: str | None = rec["envelope_id"]
         pos = _At(stream, rec.get("seq", 0), where, rec["at"])
+        self.recalls.add(rec, pos=where.where, seq=pos.seq, at=rec["at"])
         if kind == "PUBLISH" and parties and envelope_id:
             if parties[0] == stream:
                 self.published.setdefault(envelope_id, []).append(
@@ -188,6 +194,9 @@ class RuleBook:
         out += self._opens(ok)
         out += self._releases(ok)
         out += self._answers(ok, newest)
+        out += self.recalls.violations(
+            lambda stream, seq: anchored is None or seq < anchored.get(stream, 0), newest
+        )
         return out
 
     def _deliveries(self, ok: Any) -> list[tuple[str, str, str]]:

@@ -63,6 +63,7 @@ def _register() -> None:
     from broker.cli import media as media_cli
     from broker.cli import network as network_cli
     from broker.cli import notice as notice_cli
+    from broker.cli import recall as recall_cli
     from broker.cli import schema as schema_cli
     from broker.cli import status as status_cli
 
@@ -85,6 +86,11 @@ def _register() -> None:
     app.add_typer(bench_cli.app, name="bench")
     app.command(name="chaos")(chaos_cli.chaos)
     app.command(name="status")(status_cli.status)
+    app.command(name="recall")(recall_cli.recall_command)
+    app.command(name="restrict")(recall_cli.restrict_command)
+    app.command(name="extend")(recall_cli.extend_command)
+    app.command(name="compliance")(recall_cli.compliance)
+    app.command(name="shred-keys")(recall_cli.shred_keys)
 
 
 _register()

@@ -38,6 +38,7 @@ def demo(
         f"   hit notifications:        {result.hit_notifications} "
         f"(release requests for restricted holdings: {result.release_requests})"
     )
+    typer.echo(f"   recall, compliance:       {result.recalled}")
     typer.echo(f"   wall time:                {result.seconds:.1f} s")
     typer.echo(
         f"   state kept in {settings.home} (try: broker receipts --as ES-PN --home {settings.home})"

@@ -37,6 +37,7 @@ from broker.audit.verify import AuditVerifier
 from broker.config import Settings
 from broker.connect import connection_for
 from broker.devtools.demo_hotline import run_hotline_step
+from broker.devtools.demo_recall import demo_recall
 from broker.devtools.operation import generate_operation
 from broker.federation import init_federation
 from broker.hub import HubIndex
@@ -79,6 +80,8 @@ class DemoResult:
     audit_findings: list[str] = field(default_factory=list)
     audit_rejections: int = 0
     audit_export: Path | None = None
+    #: The closing recall: holder -> its answer (DESTROYED expected from each).
+    recalled: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -93,6 +96,8 @@ class DemoResult:
             and self.audit_events > 0
             and not self.audit_findings
             and self.audit_rejections == self.hostile_injected
+            and bool(self.recalled)
+            and set(self.recalled.values()) == {"DESTROYED"}
         )
 
 
@@ -228,6 +233,8 @@ async def run_demo(
         result.recall = tp / len(truth) if truth else 1.0
         result.known_found = len(hits & set(op.known_hits))
         result.known_true = len(op.known_hits)
+        say("   recall: the owner stays in control after sending")
+        result.recalled = {ln.holder: ln.status for ln in await demo_recall(settings, say=say)}
         say("   replaying fed.audit from offset 0 and verifying every stream ...")
         audit = await replay_and_verify(settings, conn=cluster.connection(AUDITOR))
         report = audit.report

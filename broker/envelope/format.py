@@ -77,6 +77,7 @@ INNER_SCHEMA = "eu.fed.envelope.Inner"
 KINDS = frozenset(
     {"DOSSIER", "RECEIPT", "HIT_NOTIFICATION", "RELEASE_REQUEST", "RELEASE_GRANT"}
     | {"URL_REPORT", "NOTICE_STATUS"}  # hotlines (broker.hotline)
+    | {"CONTROL", "COMPLIANCE"}  # recall / restrict by the owner, and each holder's answer
 )
 ML_DSA_CONTEXT = b"fed-envelope-v1"
 #: 128 random bits as 32 lower-case hex characters.

@@ -41,7 +41,7 @@ from broker.hub.lists import DEFAULT_QUARANTINE_AFTER, ListMatcher, ListResult
 from broker.hub.pdq import CLUSTER_PREFIX, CLUSTER_SCHEME, PdqClusters
 from broker.hub.pdq import SCHEMA as PDQ_SCHEMA
 from broker.matching import DEFAULT_THRESHOLD
-from broker.models import Dossier, normalize_selector
+from broker.models import Codes, Dossier, normalize_selector
 
 __all__ = ["CLUSTER_PREFIX", "Holding", "HubIndex", "dossier_keys", "hamming"]
 
@@ -399,3 +399,48 @@ class HubIndex:
             args = (status,)
         ids = [str(r[0]) for r in self._db.execute(query, args)]
         return [r for r in (self.release_request(i) for i in ids) if r is not None]
+
+    def erase_envelope(self, agency: str, envelope_id: str) -> int:
+        """Erase what ``agency``'s recalled ``envelope_id`` left here; return rows erased.
+
+        Its holdings (keys and values), the hub's record of what it told that holding's
+        owner on keys no other holding of it still backs, and the release requests about it
+        (pending or not). A PDQ hash stays in the cluster index (an MIH index cannot remove
+        ids) but no holding points at it any more: it is never shown or matched to anyone.
+        """
+        self._db.execute("BEGIN")
+        try:
+            keys = [
+                str(r[0])
+                for r in self._db.execute(
+                    "SELECT key FROM holdings WHERE agency = ? AND envelope_id = ?",
+                    (agency, envelope_id),
+                )
+            ]
+            erased = self._db.execute(
+                "DELETE FROM holdings WHERE agency = ? AND envelope_id = ?", (agency, envelope_id)
+            ).rowcount
+            for key in keys:
+                if not self._db.execute(
+                    "SELECT 1 FROM holdings WHERE key = ? AND agency = ?", (key, agency)
+                ).fetchone():
+                    erased += self._db.execute(
+                        "DELETE FROM notified WHERE key = ? AND agency = ?", (key, agency)
+                    ).rowcount
+            erased += self._db.execute(
+                "DELETE FROM release_requests WHERE owner = ? AND owner_envelope_id = ?",
+                (agency, envelope_id),
+            ).rowcount
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return erased
+
+    def restrict_envelope(self, agency: str, envelope_id: str, codes: dict[str, Any]) -> None:
+        """Put new codes in force on ``agency``'s holdings of ``envelope_id`` (a restriction)."""
+        model = Codes.model_validate(codes)
+        self._db.execute(
+            "UPDATE holdings SET restricted = ?, codes = ? WHERE agency = ? AND envelope_id = ?",
+            (int(model.originator_consent_required), model.model_dump_json(), agency, envelope_id),
+        )

@@ -158,6 +158,9 @@ class Hub:
         self.notifications = 0
         self.release_requests = 0
         self._store = SchemaStore.default()
+        # A recall erases the hub's derived state too; a restriction changes who is named.
+        node.control.erasers.append(index.erase_envelope)
+        node.control.restrictors.append(index.restrict_envelope)
 
     async def on_delivery(self, delivery: Delivery) -> None:
         """Handle one delivery to the hub (the consumer's handler)."""

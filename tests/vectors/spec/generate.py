@@ -84,6 +84,7 @@ TAGS: list[tuple[str, str]] = [
         "hash-list update signature message: frame(tag, topic, ListUpdate body) (docs/matching.md)",
     ),
     ("fed-notice-v1", "takedown notice signature message: frame(tag, body) (docs/hotlines.md)"),
+    ("fed-atrest-v1", "AES-GCM AAD of a payload stored at rest (docs/recall.md)"),
 ]
 CONTEXTS: list[tuple[str, str]] = [
     ("fed-envelope-v1", "ML-DSA-65 envelope and batch signatures"),

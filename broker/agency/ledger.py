@@ -1,0 +1,248 @@
+"""The compliance ledger: control orders, the answers to them, and recall tombstones.
+
+Tables beside the agency store (same SQLite file, own connection; WAL lets both in):
+
+* owner side — ``control_orders`` (what this agency ordered, to whom, due when) and
+  ``compliance`` (each holder's signed answer, first one wins);
+* holder side — ``recalled`` (owner, envelope id): a tombstone kept for good, so a
+  recalled dossier is refused from any Kafka copy (offset reset, replayed record),
+  long after the replay seen-set forgot it; ``answered`` (order id -> what we answered);
+  ``restricted`` (owner, envelope id -> the codes a restriction put in force).
+
+Example::
+
+    >>> import tempfile, pathlib
+    >>> ledger = ComplianceLedger.open(pathlib.Path(tempfile.mkdtemp()) / "state.db")
+    >>> ledger.is_recalled("ES-PN", "0" * 32)
+    False
+    >>> ledger.close()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from broker._internal.sqlite import immediate, open_wal
+from broker.errors import ConfigError
+
+__all__ = ["DEFAULT_DEADLINE", "ComplianceLedger", "ComplianceRow", "OrderRow"]
+
+#: How long a holder has to answer a control order (the issue's default).
+DEFAULT_DEADLINE = dt.timedelta(hours=24)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS control_orders (
+    order_id TEXT PRIMARY KEY, action TEXT NOT NULL, envelope_id TEXT NOT NULL,
+    holders TEXT NOT NULL, reason TEXT NOT NULL, codes TEXT,
+    issued_at REAL NOT NULL, deadline REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS compliance (
+    order_id TEXT NOT NULL, holder TEXT NOT NULL, status TEXT NOT NULL, ground TEXT,
+    held INTEGER NOT NULL, erased INTEGER NOT NULL, at REAL NOT NULL, receipt_id TEXT NOT NULL,
+    PRIMARY KEY (order_id, holder)
+);
+CREATE TABLE IF NOT EXISTS recalled (
+    owner TEXT NOT NULL, envelope_id TEXT NOT NULL, order_id TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (owner, envelope_id)
+);
+CREATE TABLE IF NOT EXISTS answered (
+    order_id TEXT PRIMARY KEY, owner TEXT NOT NULL, envelope_id TEXT NOT NULL,
+    action TEXT NOT NULL, status TEXT NOT NULL, ground TEXT, at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS extended (
+    owner TEXT NOT NULL, envelope_id TEXT NOT NULL, until REAL NOT NULL, order_id TEXT NOT NULL,
+    PRIMARY KEY (owner, envelope_id)
+);
+CREATE TABLE IF NOT EXISTS restricted (
+    owner TEXT NOT NULL, envelope_id TEXT NOT NULL, codes TEXT NOT NULL, order_id TEXT NOT NULL,
+    PRIMARY KEY (owner, envelope_id)
+);
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderRow:
+    """One control order this agency issued."""
+
+    order_id: str
+    action: str
+    envelope_id: str
+    holders: list[str]
+    reason: str
+    issued_at: float
+    deadline: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComplianceRow:
+    """One holder's answer to one of our orders."""
+
+    order_id: str
+    holder: str
+    status: str
+    ground: str | None
+    held: bool
+    erased: int
+    at: float
+    receipt_id: str
+
+
+class ComplianceLedger:
+    """The ledger's tables (see the module docstring)."""
+
+    def __init__(self, *, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    @classmethod
+    def open(cls, path: Path) -> ComplianceLedger:
+        """Open (creating if needed) the ledger in the agency state database at ``path``."""
+        try:
+            db = open_wal(path, schema=SCHEMA, busy_timeout_ms=10_000)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError("cannot open the compliance ledger", detail=str(path)) from exc
+        return cls(db=db)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection (for one erasure transaction across ledger and store tables)."""
+        return self._db
+
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """Return one ``BEGIN IMMEDIATE`` transaction on the ledger's connection."""
+        return immediate(self._db)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    # -- owner side ------------------------------------------------------------------------
+
+    def add_order(self, order: OrderRow, *, codes: dict[str, Any] | None) -> None:
+        """Remember an order we issued."""
+        with immediate(self._db) as db:
+            db.execute(
+                "INSERT INTO control_orders VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    order.order_id,
+                    order.action,
+                    order.envelope_id,
+                    json.dumps(order.holders),
+                    order.reason,
+                    None if codes is None else json.dumps(codes, default=str),
+                    order.issued_at,
+                    order.deadline,
+                ),
+            )
+
+    def order(self, order_id: str) -> OrderRow | None:
+        """Return our order ``order_id``, or None."""
+        rows = self.orders(order_id=order_id)
+        return rows[0] if rows else None
+
+    def orders(self, *, order_id: str | None = None) -> list[OrderRow]:
+        """Return our orders (oldest first)."""
+        query = (
+            "SELECT order_id, action, envelope_id, holders, reason, issued_at, deadline "
+            "FROM control_orders"
+        )
+        args: tuple[str, ...] = ()
+        if order_id is not None:
+            query, args = query + " WHERE order_id = ?", (order_id,)
+        return [
+            OrderRow(
+                order_id=r[0],
+                action=r[1],
+                envelope_id=r[2],
+                holders=json.loads(r[3]),
+                reason=r[4],
+                issued_at=r[5],
+                deadline=r[6],
+            )
+            for r in self._db.execute(query + " ORDER BY issued_at, rowid", args)
+        ]
+
+    def record_compliance(self, row: ComplianceRow) -> bool:
+        """Record a holder's answer; False if that holder had already answered the order."""
+        with immediate(self._db) as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO compliance VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.order_id,
+                    row.holder,
+                    row.status,
+                    row.ground,
+                    int(row.held),
+                    row.erased,
+                    row.at,
+                    row.receipt_id,
+                ),
+            )
+        return cur.rowcount == 1
+
+    def answers(self, order_id: str) -> dict[str, ComplianceRow]:
+        """Return holder -> answer for one of our orders."""
+        return {
+            r[1]: ComplianceRow(
+                order_id=r[0],
+                holder=r[1],
+                status=r[2],
+                ground=r[3],
+                held=bool(r[4]),
+                erased=r[5],
+                at=r[6],
+                receipt_id=r[7],
+            )
+            for r in self._db.execute(
+                "SELECT order_id, holder, status, ground, held, erased, at, receipt_id "
+                "FROM compliance WHERE order_id = ?",
+                (order_id,),
+            )
+        }
+
+    # -- holder side -----------------------------------------------------------------------
+
+    def is_recalled(self, owner: str, envelope_id: str) -> bool:
+        """Whether ``owner`` recalled its ``envelope_id`` (we refuse to open it again)."""
+        row = self._db.execute(
+            "SELECT 1 FROM recalled WHERE owner = ? AND envelope_id = ?", (owner, envelope_id)
+        ).fetchone()
+        return row is not None
+
+    def answered(self, order_id: str) -> tuple[str, str | None] | None:
+        """Return (status, ground) we answered to ``order_id``, or None."""
+        row = self._db.execute(
+            "SELECT status, ground FROM answered WHERE order_id = ?", (order_id,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), row[1])
+
+    def note_answer(
+        self,
+        db: sqlite3.Connection,
+        *,
+        order_id: str,
+        owner: str,
+        envelope_id: str,
+        action: str,
+        status: str,
+        ground: str | None,
+    ) -> None:
+        """Record our answer inside the caller's transaction ``db``."""
+        db.execute(
+            "INSERT OR IGNORE INTO answered VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (order_id, owner, envelope_id, action, status, ground, time.time()),
+        )
+
+    def restricted_codes(self, owner: str, envelope_id: str) -> dict[str, Any] | None:
+        """Return the codes a restriction put in force on a held dossier, or None."""
+        row = self._db.execute(
+            "SELECT codes FROM restricted WHERE owner = ? AND envelope_id = ?",
+            (owner, envelope_id),
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))

@@ -1,0 +1,412 @@
+"""Recall and restrict after sending: the owner's orders and each holder's signed answer.
+
+Owner side (:meth:`ControlDesk.issue`): a ``ControlOrder`` (``eu.fed.ControlOrder``,
+envelope kind ``CONTROL``, signed by the owner like every envelope) goes to every
+holder of a sent dossier — its recipients, the hub among them — and is kept in the
+:class:`~broker.agency.ledger.ComplianceLedger` with its deadline (default 24 h).
+
+Holder side (:meth:`ControlDesk.take`, called by the inbox before any handler):
+
+* the order must be signed by the owner it names (``NotOwnerError`` otherwise: dead-
+  lettered, no answer); erasures are keyed by (owner, envelope id), so an agency can
+  only ever recall its own dossiers;
+* ``RECALL``: ONE transaction erases the stored row and any pending hand-over, and
+  writes the tombstone (``recalled``) that refuses the dossier from any later Kafka copy
+  (:meth:`ControlDesk.refuse_recalled`, checked on every opened envelope:
+  ``RecalledError``); then every registered eraser runs (the at-rest key store destroys
+  the dossier's key; the hub drops its index entries and pending release requests);
+  the answer is ``DESTROYED``;
+* ``RESTRICT``: the new codes must be at least as tight as those in force
+  (:func:`broker.agency.restrict.is_tightening`), else ``REFUSED`` with the ground
+  ``restriction-widens``; applied, they are recorded and every registered restrictor
+  runs (the hub re-evaluates originator control); the answer is ``APPLIED``;
+* the answer is a signed ``ComplianceReceipt`` (kind ``COMPLIANCE``) sealed to the owner,
+  acknowledged with the batch, and a ``COMPLIANCE`` audit event in the holder's stream.
+
+The owner records each answer it receives (checked: signed by the holder it names, for
+an order it issued to that holder) and audits it; ``broker compliance`` shows the table.
+
+Example::
+
+    >>> ControlDesk.ORDER, ControlDesk.RECEIPT
+    ('eu.fed.ControlOrder', 'eu.fed.ComplianceReceipt')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from broker.agency.batch import Settlement
+from broker.agency.ledger import DEFAULT_DEADLINE, ComplianceLedger, ComplianceRow, OrderRow
+from broker.agency.publisher import Publisher
+from broker.agency.restrict import control_codes, is_tightening
+from broker.agency.review import DEFAULT_REVIEW_PERIOD, due
+from broker.audit.compliance import compliance_event, control_order_event, retention_event
+from broker.audit.events import AuditEvent
+from broker.audit.writer import AuditSink
+from broker.codec import SchemaStore
+from broker.envelope import OpenedEnvelope
+from broker.envelope.format import Header
+from broker.errors import ConfigError, NotOwnerError, RecalledError, ValidationError
+from broker.models.codes import codes_from_json, codes_to_json
+
+__all__ = ["ControlDesk", "Eraser", "Restrictor"]
+
+#: Erases what derives from (owner, envelope id) in one holder's state; returns items erased.
+Eraser = Callable[[str, str], int]
+#: Puts new codes in force on (owner, envelope id) in one holder's derived state.
+Restrictor = Callable[[str, str, dict[str, Any]], None]
+
+
+class ControlDesk:
+    """One agency's side of recall and restriction (see the module docstring)."""
+
+    ORDER = "eu.fed.ControlOrder"
+    RECEIPT = "eu.fed.ComplianceReceipt"
+
+    def __init__(
+        self, *, agency: str, ledger: ComplianceLedger, publisher: Publisher, audit: AuditSink
+    ) -> None:
+        self.agency = agency
+        self.ledger = ledger
+        self._publisher = publisher
+        self._audit = audit
+        self._schemas = SchemaStore.default()
+        #: Extra erasers (the at-rest key store, the hub's index), run after the store's.
+        self.erasers: list[Eraser] = []
+        #: Extra restrictors (the hub's index), run when a restriction is applied.
+        self.restrictors: list[Restrictor] = []
+        #: The federation's retention review period (``Settings.review_period_s``).
+        self.review_period = DEFAULT_REVIEW_PERIOD
+        #: Seconds between two retention sweeps of an idle inbox.
+        self.review_every = 10.0
+        self._swept = -float("inf")
+
+    # -- owner side ------------------------------------------------------------------------
+
+    async def issue(
+        self,
+        *,
+        action: str,
+        envelope_id: str,
+        holders: list[str],
+        reason: str,
+        codes: dict[str, Any] | None = None,
+        deadline: dt.timedelta = DEFAULT_DEADLINE,
+    ) -> OrderRow:
+        """Sign and send one order about our ``envelope_id`` to ``holders``; return it."""
+        if not reason.strip():
+            raise ConfigError("a recall or restriction needs a reason (its legal ground)")
+        if not holders:
+            raise ConfigError("nobody holds this dossier", detail=envelope_id)
+        now = dt.datetime.now(dt.UTC)
+        order = OrderRow(
+            order_id=secrets.token_hex(16),
+            action=action,
+            envelope_id=envelope_id,
+            holders=sorted(set(holders)),
+            reason=reason,
+            issued_at=now.timestamp(),
+            deadline=(now + deadline).timestamp(),
+        )
+        payload = self._schemas.encode(
+            self.ORDER,
+            {
+                "order_id": order.order_id,
+                "action": action,
+                "envelope_id": envelope_id,
+                "owner": self.agency,
+                "holders": order.holders,
+                "reason": reason,
+                "codes": codes,
+                "deadline": now + deadline,
+                "at": now,
+            },
+        )
+        self.ledger.add_order(order, codes=codes)
+        await self._publisher.publish(
+            [payload],
+            kind="CONTROL",
+            codes=codes or control_codes(now),
+            to=order.holders,
+            batch_signature=False,
+        )
+        self._audit.record(
+            control_order_event(
+                actor=self.agency,
+                envelope_id=envelope_id,
+                action=action,
+                holders=order.holders,
+                order_id=order.order_id,
+                deadline=now + deadline,
+                codes=codes,
+            )
+        )
+        return order
+
+    # -- both sides, from the inbox --------------------------------------------------------
+
+    def refuse_recalled(self, header: Header) -> None:
+        """Raise :class:`RecalledError` if ``header``'s envelope was recalled by its sender."""
+        if self.ledger.is_recalled(header.sender, header.envelope_id):
+            raise RecalledError(
+                "envelope recalled by its owner",
+                detail=f"{header.sender} recalled {header.envelope_id}",
+            )
+
+    async def take(self, opened: OpenedEnvelope, *, work: Settlement) -> None:
+        """Apply a ``CONTROL`` order or record a ``COMPLIANCE`` answer; nothing for other kinds."""
+        if opened.header.kind == "CONTROL":
+            await self._apply(opened, work)
+        elif opened.header.kind == "COMPLIANCE":
+            self._record(opened, work)
+
+    # -- holder side -----------------------------------------------------------------------
+
+    async def _apply(self, opened: OpenedEnvelope, work: Settlement) -> None:
+        order = self._schemas.decode(self.ORDER, opened.payload)
+        owner, envelope_id = order["owner"], order["envelope_id"]
+        if owner != opened.header.sender:
+            raise NotOwnerError(
+                "control order not signed by the owner it names",
+                detail=f"signed by {opened.header.sender}",
+            )
+        if self.agency not in order["holders"]:
+            raise ValidationError("control order that does not name this holder")
+        before = self.ledger.answered(order["order_id"])
+        if before is not None:  # a second copy of an order already carried out: answer again
+            status, ground = before
+            held, erased = True, 0
+        elif order["action"] == "RECALL":
+            held, erased = self._erase(owner, envelope_id, order["order_id"])
+            status, ground = "DESTROYED", None
+        elif order["action"] == "EXTEND":
+            held, erased = self._extend(owner, envelope_id, order["order_id"], work), 0
+            status, ground = "APPLIED", None
+        else:
+            held, status, ground = self._restrict(owner, envelope_id, order)
+            erased = 0
+        receipt = self._schemas.encode(
+            self.RECEIPT,
+            {
+                "order_id": order["order_id"],
+                "action": order["action"],
+                "envelope_id": envelope_id,
+                "owner": owner,
+                "holder": self.agency,
+                "status": status,
+                "ground": ground,
+                "held": held,
+                "erased": erased,
+                "at": dt.datetime.now(dt.UTC),
+            },
+        )
+        work.receipts.append(
+            await self._publisher.send(
+                [receipt],
+                kind="COMPLIANCE",
+                codes=opened.header.codes,
+                to=[owner],
+                batch_signature=False,
+            )
+        )
+        work.audit.append(
+            compliance_event(
+                actor=self.agency,
+                envelope_id=envelope_id,
+                owner=owner,
+                holder=self.agency,
+                status=status,
+                ground=ground,
+                order_id=order["order_id"],
+            )
+        )
+
+    def sweep_retention(self, *, now: float | None = None) -> list[AuditEvent]:
+        """Erase every held dossier past its retention review; return the audit events.
+
+        Without ``now`` (the inbox, when idle) at most once per :attr:`review_every` seconds.
+        """
+        if now is None:
+            if time.monotonic() - self._swept < self.review_every:
+                return []
+            self._swept, now = time.monotonic(), time.time()
+        events = []
+        for owner, envelope_id, review in due(self.ledger.db, now=now, period=self.review_period):
+            self._erase(owner, envelope_id, f"retention-{envelope_id}", action="RETENTION")
+            events.append(
+                retention_event(
+                    actor=self.agency,
+                    envelope_id=envelope_id,
+                    owner=owner,
+                    outcome="expired",
+                    review=review,
+                )
+            )
+        return events
+
+    def _extend(
+        self,
+        owner: str,
+        envelope_id: str,
+        order_id: str,
+        work: Settlement,
+        *,
+        now: float | None = None,
+    ) -> bool:
+        """Restart a held dossier's review period (its owner reviewed it); return if held."""
+        until = (time.time() if now is None else now) + self.review_period.total_seconds()
+        with self.ledger.transaction() as db:
+            held = (
+                db.execute(
+                    "SELECT 1 FROM inbox WHERE sender = ? AND envelope_id = ?", (owner, envelope_id)
+                ).fetchone()
+                is not None
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO extended VALUES (?, ?, ?, ?)",
+                (owner, envelope_id, until, order_id),
+            )
+            self.ledger.note_answer(
+                db,
+                order_id=order_id,
+                owner=owner,
+                envelope_id=envelope_id,
+                action="EXTEND",
+                status="APPLIED",
+                ground=None,
+            )
+        review = dt.datetime.fromtimestamp(until, dt.UTC).date().isoformat()
+        work.audit.append(
+            retention_event(
+                actor=self.agency,
+                envelope_id=envelope_id,
+                owner=owner,
+                outcome="extended",
+                review=review,
+            )
+        )
+        return held
+
+    def _erase(
+        self, owner: str, envelope_id: str, order_id: str, *, action: str = "RECALL"
+    ) -> tuple[bool, int]:
+        """Erase the stored dossier, tombstone it, run the erasers: (held, items erased)."""
+        with self.ledger.transaction() as db:
+            held = (
+                db.execute(
+                    "SELECT 1 FROM seen WHERE sender = ? AND envelope_id = ?", (owner, envelope_id)
+                ).fetchone()
+                is not None
+            )
+            erased = 0
+            for table in ("inbox", "pending_handler"):
+                if db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+                ).fetchone():
+                    erased += db.execute(
+                        f"DELETE FROM {table} WHERE sender = ? AND envelope_id = ?",  # noqa: S608
+                        (owner, envelope_id),
+                    ).rowcount
+            db.execute(
+                "INSERT OR IGNORE INTO recalled VALUES (?, ?, ?, ?)",
+                (owner, envelope_id, order_id, time.time()),
+            )
+            self.ledger.note_answer(
+                db,
+                order_id=order_id,
+                owner=owner,
+                envelope_id=envelope_id,
+                action=action,
+                status="DESTROYED",
+                ground=None,
+            )
+        for eraser in self.erasers:
+            erased += eraser(owner, envelope_id)
+        return held or erased > 0, erased
+
+    def _restrict(
+        self, owner: str, envelope_id: str, order: dict[str, Any]
+    ) -> tuple[bool, str, str | None]:
+        """Put tighter codes in force: (held, status, ground)."""
+        new = order["codes"]
+        if new is None:
+            raise ValidationError("restriction without codes")
+        current = self.ledger.restricted_codes(owner, envelope_id)
+        held = current is not None
+        if current is None:
+            row = self.ledger.db.execute(
+                "SELECT provenance FROM inbox WHERE sender = ? AND envelope_id = ?",
+                (owner, envelope_id),
+            ).fetchone()
+            if row is not None:
+                current = codes_from_json(json.loads(row[0])["codes"])
+                held = True
+        if current is not None and not is_tightening(current, new):
+            status, ground = "REFUSED", "restriction-widens"
+        else:
+            status, ground = "APPLIED", None
+        with self.ledger.transaction() as db:
+            if status == "APPLIED":
+                db.execute(
+                    "INSERT OR REPLACE INTO restricted VALUES (?, ?, ?, ?)",
+                    (owner, envelope_id, json.dumps(codes_to_json(new)), order["order_id"]),
+                )
+            self.ledger.note_answer(
+                db,
+                order_id=order["order_id"],
+                owner=owner,
+                envelope_id=envelope_id,
+                action="RESTRICT",
+                status=status,
+                ground=ground,
+            )
+        if status == "APPLIED":
+            for restrictor in self.restrictors:
+                restrictor(owner, envelope_id, new)
+        return held, status, ground
+
+    # -- owner side: the answers -------------------------------------------------------------
+
+    def _record(self, opened: OpenedEnvelope, work: Settlement) -> None:
+        rec = self._schemas.decode(self.RECEIPT, opened.payload)
+        holder = opened.header.sender
+        if rec["holder"] != holder:
+            raise ValidationError(
+                "compliance receipt signed by someone else than the holder it names",
+                detail=f"signed by {holder}",
+            )
+        order = self.ledger.order(rec["order_id"])
+        if order is None or rec["owner"] != self.agency or holder not in order.holders:
+            raise ValidationError(
+                "compliance receipt for an order we did not send to its signer",
+                detail=f"order {rec['order_id']} from {holder}",
+            )
+        self.ledger.record_compliance(
+            ComplianceRow(
+                order_id=rec["order_id"],
+                holder=holder,
+                status=rec["status"],
+                ground=rec["ground"],
+                held=rec["held"],
+                erased=rec["erased"],
+                at=rec["at"].timestamp(),
+                receipt_id=opened.header.envelope_id,
+            )
+        )
+        work.audit.append(
+            compliance_event(
+                actor=self.agency,
+                envelope_id=order.envelope_id,
+                owner=self.agency,
+                holder=holder,
+                status=rec["status"],
+                ground=rec["ground"],
+                order_id=rec["order_id"],
+            )
+        )

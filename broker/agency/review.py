@@ -1,0 +1,73 @@
+"""Retention review: holders erase a dossier past its review unless its owner extended it.
+
+A held dossier's review time is the earlier of the end (UTC) of its codes'
+``retention_review`` date (the owner's, or a restriction's) and ``received_at`` plus the
+federation's review period (``Settings.review_period_s``: 5 years by default, seconds in
+tests). An ``EXTEND`` order from the owner (:func:`broker.agency.control.extend`) restarts
+it: ``until = order time + review period``. Past its review the dossier is erased exactly
+as a recall erases it (store row, at-rest key, the hub's index entries, a tombstone that
+refuses Kafka copies), and a ``RETENTION`` audit event (``expired``) is written; an
+extension writes one too (``extended``).
+
+Example::
+
+    >>> import datetime as dt
+    >>> review_at(received_at=0.0, codes={"retention_review": dt.date(1970, 1, 3)},
+    ...           period=dt.timedelta(days=5), extended=None)
+    259200.0
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from typing import Any
+
+from broker.models.codes import codes_from_json
+
+__all__ = ["DEFAULT_REVIEW_PERIOD", "due", "review_at"]
+
+DEFAULT_REVIEW_PERIOD = dt.timedelta(days=5 * 365)
+
+
+def review_at(
+    *,
+    received_at: float,
+    codes: dict[str, Any],
+    period: dt.timedelta,
+    extended: float | None,
+) -> float:
+    """Return when a held dossier is due for erasure (Unix seconds)."""
+    if extended is not None:
+        return extended
+    day = codes["retention_review"]
+    end_of_day = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp()
+    return min(end_of_day, received_at + period.total_seconds())
+
+
+def due(db: sqlite3.Connection, *, now: float, period: dt.timedelta) -> list[tuple[str, str, str]]:
+    """Return (owner, envelope id, review date) of every held dossier past its review."""
+    extended = {
+        (str(o), str(e)): float(u)
+        for o, e, u in db.execute("SELECT owner, envelope_id, until FROM extended")
+    }
+    restricted = {
+        (str(o), str(e)): json.loads(c)
+        for o, e, c in db.execute("SELECT owner, envelope_id, codes FROM restricted")
+    }
+    out = []
+    for envelope_id, sender, received_at, provenance in db.execute(
+        "SELECT envelope_id, sender, received_at, provenance FROM inbox WHERE kind = 'DOSSIER'"
+    ):
+        key = (str(sender), str(envelope_id))
+        codes = codes_from_json(restricted.get(key) or json.loads(provenance)["codes"])
+        at = review_at(
+            received_at=float(received_at),
+            codes=codes,
+            period=period,
+            extended=extended.get(key),
+        )
+        if at <= now:
+            out.append((key[0], key[1], codes["retention_review"].isoformat()))
+    return out
