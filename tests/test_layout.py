@@ -122,7 +122,7 @@ def test_importing_trust_does_not_load_the_audit_writer() -> None:
 
 #: The error catalogue: one short class per reason code, drawn as one tree in its docstring
 #: (tests/test_errors.py); splitting it would split the tree a reader looks for.
-CATALOGUES = {ROOT / "errors.py": 520}
+CATALOGUES = {ROOT / "errors.py": 650}
 
 
 def test_no_module_is_over_the_size_limit() -> None:
