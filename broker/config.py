@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     max_dossier_bytes: int = Field(default=2 * 1024**3, gt=0)
     #: Seconds a streamed dossier's parts wait for their manifest before ``incomplete``.
     stream_timeout_s: float = Field(default=3600.0, gt=0)
+    #: Multiplies the request time limits of Directive 2023/977 (8 h, 3 d, 7 d): below 1 a
+    #: compressed clock, for tests and the demo only (BROKER_REQUEST_TIME_SCALE).
+    request_time_scale: float = Field(default=1.0, gt=0, le=1)
+    #: Seconds between two deadline checks of a running inbox (broker.requests).
+    request_check_s: float = Field(default=30.0, gt=0)
 
     @field_validator("inbox_retention_days", "outbox_retention_days", "rejected_retention_days")
     @classmethod

@@ -48,9 +48,13 @@ The tree::
     │   ├── IndexCorruptError     a saved index is truncated, altered or of an unknown format
     │   └── HashListError         a hash-list update or file is malformed, or names another list
     │       └── ListSignatureError  a list update not signed by its list's owner
-    └── MediaError                hashing seized media (a bad file is counted, never raised)
-        ├── MediaSourceError      the folder to hash is missing or not a directory
-        └── MediaWorkerError      a hashing worker process died
+    ├── MediaError                hashing seized media (a bad file is counted, never raised)
+    │   ├── MediaSourceError      the folder to hash is missing or not a directory
+    │   └── MediaWorkerError      a hashing worker process died
+    └── RequestError              the request workflow (broker.requests)
+        ├── UnknownRequestError   no such request received (or sent) by this agency
+        ├── RequestClosedError    the request already has its final reply or refusal
+        └── ConsentRequiredError  a reply would disclose another agency's restricted holding
 
 The developer tools add ``ChaosError`` and ``BenchError`` (both under ``Error``)
 in :mod:`broker.devtools`; the runtime never raises them.
@@ -76,6 +80,7 @@ __all__ = [
     "AuditError",
     "CertificateError",
     "ConfigError",
+    "ConsentRequiredError",
     "DecryptionError",
     "DossierTooLargeError",
     "DuplicatePartError",
@@ -108,6 +113,8 @@ __all__ = [
     "RegistryManifestError",
     "RegistryRollbackError",
     "ReplayError",
+    "RequestClosedError",
+    "RequestError",
     "SchemaError",
     "SignatureError",
     "StaleEnvelopeError",
@@ -116,6 +123,7 @@ __all__ = [
     "UndeliverableError",
     "UnknownAgencyError",
     "UnknownKeyError",
+    "UnknownRequestError",
     "UnsupportedSuiteError",
     "UnsupportedVersionError",
     "ValidationError",
@@ -464,3 +472,27 @@ class MediaWorkerError(MediaError):
     """A hashing worker process died (e.g. a decoder crashed on a hostile file)."""
 
     reason = "media-worker"
+
+
+class RequestError(Error):
+    """The request workflow (:mod:`broker.requests`)."""
+
+    reason = "request"
+
+
+class UnknownRequestError(RequestError):
+    """No such request was received (or sent) by this agency."""
+
+    reason = "unknown-request"
+
+
+class RequestClosedError(RequestError):
+    """The request already has its final reply or a refusal."""
+
+    reason = "request-closed"
+
+
+class ConsentRequiredError(RequestError):
+    """A reply would disclose another agency's restricted holding without its grant."""
+
+    reason = "consent-required"

@@ -89,6 +89,10 @@ class AuditKind(StrEnum):
     KEY_REVOKE = "KEY_REVOKE"
     AGENCY_ADD = "AGENCY_ADD"
     AGENCY_REMOVE = "AGENCY_REMOVE"
+    #: The request workflow (broker.requests): received, replied, refused.
+    REQUEST = "REQUEST"
+    #: A request's time limit: reminder at 75 %, overdue at the limit.
+    DEADLINE = "DEADLINE"
 
 
 _FEDERATION_KINDS = frozenset(

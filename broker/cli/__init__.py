@@ -60,6 +60,7 @@ def _register() -> None:
     from broker.cli import local as local_cli
     from broker.cli import media as media_cli
     from broker.cli import network as network_cli
+    from broker.cli import requests as requests_cli
     from broker.cli import schema as schema_cli
     from broker.cli import status as status_cli
 
@@ -81,6 +82,7 @@ def _register() -> None:
     app.add_typer(bench_cli.app, name="bench")
     app.command(name="chaos")(chaos_cli.chaos)
     app.command(name="status")(status_cli.status)
+    requests_cli.register(app)
 
 
 _register()

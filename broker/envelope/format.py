@@ -74,7 +74,11 @@ ENV_WRAP_NONCE = bytes(12)
 HEADER_SCHEMA = "eu.fed.envelope.Header"
 ENVELOPE_SCHEMA = "eu.fed.envelope.Envelope"
 INNER_SCHEMA = "eu.fed.envelope.Inner"
-KINDS = frozenset({"DOSSIER", "RECEIPT", "HIT_NOTIFICATION", "RELEASE_REQUEST", "RELEASE_GRANT"})
+KINDS = frozenset(
+    {"DOSSIER", "RECEIPT", "HIT_NOTIFICATION", "RELEASE_REQUEST", "RELEASE_GRANT"}
+    # The request workflow (broker.requests, docs/requests.md).
+    | {"REQUEST", "REPLY", "REFUSAL", "DEADLINE_NOTICE"}
+)
 ML_DSA_CONTEXT = b"fed-envelope-v1"
 #: 128 random bits as 32 lower-case hex characters.
 ENVELOPE_ID = re.compile(r"[0-9a-f]{32}")
