@@ -38,6 +38,8 @@ def demo(
         f"   hit notifications:        {result.hit_notifications} "
         f"(release requests for restricted holdings: {result.release_requests})"
     )
+    for line in result.requests.summary() if result.requests is not None else []:
+        typer.echo(line)
     typer.echo(f"   wall time:                {result.seconds:.1f} s")
     typer.echo(
         f"   state kept in {settings.home} (try: broker receipts --as ES-PN --home {settings.home})"

@@ -36,6 +36,7 @@ from broker.audit.events import FEDERATION_STREAM
 from broker.audit.verify import AuditVerifier
 from broker.config import Settings
 from broker.connect import connection_for
+from broker.devtools.demo_requests import RequestsDemo, run_requests
 from broker.devtools.operation import generate_operation
 from broker.federation import init_federation
 from broker.hub import HubIndex
@@ -78,6 +79,7 @@ class DemoResult:
     audit_findings: list[str] = field(default_factory=list)
     audit_rejections: int = 0
     audit_export: Path | None = None
+    requests: RequestsDemo | None = None
 
     @property
     def ok(self) -> bool:
@@ -92,6 +94,7 @@ class DemoResult:
             and self.audit_events > 0
             and not self.audit_findings
             and self.audit_rejections == self.hostile_injected
+            and (self.requests is None or self.requests.ok)
         )
 
 
@@ -185,6 +188,7 @@ async def run_demo(
         failed = [p.args for p in procs if p.returncode != 0]
         if failed:
             say(f"   WARNING: processes failed: {failed} (logs in {logs})")
+        result.requests = await run_requests(settings, say=say)
         say("== 6/6 summary")
         for agency in AGENCIES:
             store = AgencyStore.open(home.agency_db(settings, agency))
