@@ -6,6 +6,7 @@ here calls a deadline check; the clock is compressed (urgent-direct = 4 s).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import statistics
@@ -21,10 +22,12 @@ from broker.audit.deadlines import deadline_statistics
 from broker.audit.events import AuditEvent, AuditKind
 from broker.audit.journal import AuditJournal
 from broker.cli import app
+from broker.codec import SchemaStore
 from broker.config import Settings
 from broker.errors import ConsentRequiredError
 from broker.home import agency_db, audit_journal
 from broker.hub.grant import grant_release, release_requests
+from broker.models import MessageLink
 from broker.requests import (
     Case,
     RefusalGround,
@@ -37,6 +40,7 @@ from broker.requests import (
     requests_db,
 )
 from broker.requests.examples import example_reply, example_request
+from broker.requests.model import RequestReply
 from broker.requests.store import ThreadEntry
 from broker.topics import ROUTER
 from broker.transport import KafkaConnection
@@ -47,6 +51,7 @@ from tests.requests.live import running, until
 pytestmark = pytest.mark.kafka
 
 PHONE = "+447700900555"
+STORE = SchemaStore.default()
 
 
 def _journal(settings: Settings, stream: str) -> list[AuditEvent]:
@@ -206,6 +211,7 @@ async def test_overdue_request_reminds_and_notifies_both_sides_without_polling(
 async def test_reply_disclosing_a_third_agencys_restricted_holding_is_blocked_until_its_grant(
     fed: Settings, kafka: KafkaConnection
 ) -> None:
+    """Neither a grant forged by the requester nor a reply spoofed by another agency passes."""
     async with running(fed, kafka, ["ES-PN", "DE-BKA", "PT-PJ"]) as run:
         de, es, pt = run["DE-BKA"], run["ES-PN"], run["PT-PJ"]
         # PT-PJ told ES-PN about PHONE under H2 / TLP:RED: not to be passed on without consent.
@@ -232,6 +238,41 @@ async def test_reply_disclosing_a_third_agencys_restricted_holding_is_blocked_un
         )
         assert asked.sender == "ES-PN" and asked.requested_for == ["DE-BKA"]
         assert asked.owner_envelope_id == held.envelope_id
+        # Attack: the requester forges the owner's grant (say it learnt the release id).
+        forged = STORE.encode(
+            "eu.fed.ReleaseGrant",
+            {
+                "request_id": asked.request_id,
+                "hit_key": asked.hit_key,
+                "release_to": ["DE-BKA"],
+                "at": dt.datetime.now(dt.UTC),
+            },
+        )
+        bad = await de.node.publish(forged, kind="RELEASE_GRANT", codes=asked.codes, to=["ES-PN"])
+        await until(
+            "the forged grant dead-lettered", lambda: _rejected(fed, "ES-PN", bad.envelope_id)
+        )
+        with pytest.raises(ConsentRequiredError):
+            await es.reply(rid, reply, final=True)
+        # Attack: an agency that was not asked answers in ES-PN's place.
+        linked = reply.model_copy(
+            update={"links": [MessageLink(link_type="REPLY", message_id=rid)], "case_ref": "x"}
+        )
+        fake = RequestReply(
+            request_id=rid,
+            case_ref="CASE-SYNTH-OC",
+            final=True,
+            dossier=linked.to_bytes(),
+            at=dt.datetime.now(dt.UTC),
+        )
+        spoof = await pt.node.publish(
+            fake.to_bytes(), kind="REPLY", codes=linked.codes.to_avro(), to=["DE-BKA"]
+        )
+        await until(
+            "the spoofed reply dead-lettered", lambda: _rejected(fed, "DE-BKA", spoof.envelope_id)
+        )
+        assert de.store.get(rid).is_open
+        # The owner's genuine grant releases it.
         await grant_release(pt.node, request_id=asked.request_id, release_to=["DE-BKA"])
         await until(
             "PT-PJ's grant at ES-PN", lambda: all(c.granted_to for c in es.store.consents())
@@ -275,6 +316,16 @@ def _thread(settings: Settings, agency: str) -> list[ThreadEntry]:
         return req.thread()
     finally:
         req.close()
+
+
+def _rejected(settings: Settings, agency: str, envelope_id: str) -> bool:
+    """Whether ``agency`` dead-lettered ``envelope_id`` as an invalid payload (its audit)."""
+    return any(
+        e.kind == AuditKind.REJECT
+        and e.envelope_id == envelope_id
+        and e.reason == "invalid-payload"
+        for e in _journal(settings, agency)
+    )
 
 
 def _env(settings: Settings, kafka: KafkaConnection) -> dict[str, str]:
