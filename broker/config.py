@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     #: Federation default retention review period: a holder erases a dossier this long after
     #: receiving it (or at its own earlier review date) unless its owner extended it.
     review_period_s: float = Field(default=5 * 365 * 86400.0, gt=0)
+    #: Multiplies the request time limits of Directive 2023/977 (8 h, 3 d, 7 d): below 1 a
+    #: compressed clock, for tests and the demo only (BROKER_REQUEST_TIME_SCALE).
+    request_time_scale: float = Field(default=1.0, gt=0, le=1)
+    #: Seconds between two deadline checks of a running inbox (broker.requests).
+    request_check_s: float = Field(default=30.0, gt=0)
 
     @field_validator("inbox_retention_days", "outbox_retention_days", "rejected_retention_days")
     @classmethod

@@ -55,10 +55,14 @@ The tree::
     ├── MediaError                hashing seized media (a bad file is counted, never raised)
     │   ├── MediaSourceError      the folder to hash is missing or not a directory
     │   └── MediaWorkerError      a hashing worker process died
-    └── ControlError              a recall, restriction or erasure that cannot be issued or applied
-        ├── NotOwnerError         a control order not signed by the owner of the dossier it names
-        ├── WideningError         a "restriction" that would widen the codes (a release: grant path)
-        └── ShreddedError         the at-rest key of a stored dossier was destroyed (erased)
+    ├── ControlError              a recall, restriction or erasure that cannot be issued or applied
+    │   ├── NotOwnerError         a control order not signed by the owner of the dossier it names
+    │   ├── WideningError         a "restriction" that would widen the codes (a release: grant path)
+    │   └── ShreddedError         the at-rest key of a stored dossier was destroyed (erased)
+    └── RequestError              the request workflow (broker.requests)
+        ├── UnknownRequestError   no such request received (or sent) by this agency
+        ├── RequestClosedError    the request already has its final reply or refusal
+        └── ConsentRequiredError  a reply would disclose another agency's restricted holding
 
 The developer tools add ``ChaosError`` and ``BenchError`` (both under ``Error``)
 in :mod:`broker.devtools`; the runtime never raises them.
@@ -84,6 +88,7 @@ __all__ = [
     "AuditError",
     "CertificateError",
     "ConfigError",
+    "ConsentRequiredError",
     "ControlError",
     "DecryptionError",
     "DossierTooLargeError",
@@ -122,6 +127,8 @@ __all__ = [
     "RegistryManifestError",
     "RegistryRollbackError",
     "ReplayError",
+    "RequestClosedError",
+    "RequestError",
     "SchemaError",
     "ShreddedError",
     "SignatureError",
@@ -131,6 +138,7 @@ __all__ = [
     "UndeliverableError",
     "UnknownAgencyError",
     "UnknownKeyError",
+    "UnknownRequestError",
     "UnsupportedSuiteError",
     "UnsupportedVersionError",
     "ValidationError",
@@ -531,3 +539,27 @@ class ShreddedError(ControlError):
     """The at-rest key of a stored dossier was destroyed: the dossier was erased."""
 
     reason = "shredded"
+
+
+class RequestError(Error):
+    """The request workflow (:mod:`broker.requests`)."""
+
+    reason = "request"
+
+
+class UnknownRequestError(RequestError):
+    """No such request was received (or sent) by this agency."""
+
+    reason = "unknown-request"
+
+
+class RequestClosedError(RequestError):
+    """The request already has its final reply or a refusal."""
+
+    reason = "request-closed"
+
+
+class ConsentRequiredError(RequestError):
+    """A reply would disclose another agency's restricted holding without its grant."""
+
+    reason = "consent-required"

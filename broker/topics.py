@@ -22,6 +22,8 @@ signed cleartext header, :func:`message_allowed`; anything else is dead-lettered
 
     member kind  sends                                   receives
     police       DOSSIER RECEIPT RELEASE_*               DOSSIER RECEIPT HIT_NOTIFICATION RELEASE_*
+                 CONTROL COMPLIANCE REQUEST REPLY        CONTROL COMPLIANCE REQUEST REPLY
+                 REFUSAL DEADLINE_NOTICE                 REFUSAL DEADLINE_NOTICE
     hub          as police, and HIT_NOTIFICATION         as police, and URL_REPORT
                  NOTICE_STATUS
     hotline      URL_REPORT NOTICE_STATUS RECEIPT        URL_REPORT NOTICE_STATUS RECEIPT
@@ -92,7 +94,11 @@ class MemberKind(StrEnum):
     HOTLINE = "hotline"
 
 
-_POLICE = frozenset({"DOSSIER", "RECEIPT", "HIT_NOTIFICATION", "RELEASE_REQUEST", "RELEASE_GRANT"})
+_POLICE = frozenset(
+    {"DOSSIER", "RECEIPT", "HIT_NOTIFICATION", "RELEASE_REQUEST", "RELEASE_GRANT"}
+    | {"CONTROL", "COMPLIANCE"}  # the owner's recall/restriction and each holder's answer
+    | {"REQUEST", "REPLY", "REFUSAL", "DEADLINE_NOTICE"}  # the request workflow
+)
 #: Envelope kinds each member kind may send, and may receive.
 SENDS: dict[MemberKind, frozenset[str]] = {
     MemberKind.POLICE: _POLICE,

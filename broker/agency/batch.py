@@ -33,7 +33,15 @@ from broker.models.codes import codes_from_json
 from broker.models.streamed import Manifest
 from broker.transport import translate_kafka_errors
 
-__all__ = ["Admitted", "Position", "Settlement", "resume_text", "resumed", "settle"]
+__all__ = [
+    "Admitted",
+    "Position",
+    "Settlement",
+    "record_time",
+    "resume_text",
+    "resumed",
+    "settle",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,8 @@ class Position:
     offset: int
     key: bytes | None
     value: bytes = b""  # the envelope bytes; not kept in the store
+    #: The record's timestamp (ms since the epoch): the router's stamp; None if unknown.
+    timestamp: int | None = None
 
     @property
     def where(self) -> str:
@@ -110,6 +120,14 @@ async def settle(work: Settlement, *, agency: str, publisher: Publisher, audit: 
         audit.record(*events)
 
 
+def record_time(record: Any) -> dt.datetime | None:
+    """Return the timestamp of an inbox record (the router's stamp), or None if it has none."""
+    ms = getattr(record, "timestamp", None)
+    if not isinstance(ms, int) or ms < 0:
+        return None
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+
 def resume_text(opened: OpenedEnvelope, *, sha256: bytes, record: Any) -> str:
     """Return what a pending row keeps beside the stored payload and provenance.
 
@@ -130,6 +148,7 @@ def resume_text(opened: OpenedEnvelope, *, sha256: bytes, record: Any) -> str:
             "partition": record.partition,
             "offset": record.offset,
             "key": None if record.key is None else bytes(record.key).hex(),
+            "timestamp": getattr(record, "timestamp", None),
         }
     )
 
@@ -165,5 +184,6 @@ def resumed(row: PendingDelivery) -> tuple[OpenedEnvelope, bytes, Position]:
         partition=extra["partition"],
         offset=extra["offset"],
         key=None if key is None else bytes.fromhex(key),
+        timestamp=extra.get("timestamp"),
     )
     return opened, bytes.fromhex(extra["sha256"]), position

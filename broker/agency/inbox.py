@@ -55,7 +55,14 @@ from aiokafka import TopicPartition
 from broker import telemetry
 from broker._internal.retry import retry_transport
 from broker.agency.acceptance import Acceptance
-from broker.agency.batch import Admitted, Settlement, resume_text, resumed, settle
+from broker.agency.batch import (
+    Admitted,
+    Settlement,
+    record_time,
+    resume_text,
+    resumed,
+    settle,
+)
 from broker.agency.ledger import ComplianceLedger
 from broker.agency.publisher import Publisher
 from broker.agency.reassembly import Reassembly
@@ -315,7 +322,12 @@ class Inbox:
             events.append(event)
         if receipt is None:
             dossier = self._dossier(opened) if header.kind == "DOSSIER" else None
-            delivery = Delivery(opened=opened, dossier=dossier, envelope_sha256=sha256.hex())
+            delivery = Delivery(
+                opened=opened,
+                dossier=dossier,
+                envelope_sha256=sha256.hex(),
+                received_at=record_time(record),
+            )
         # Stamped now, before the handler runs: what the handler causes (the hub's
         # HIT_NOTIFICATION events) is then never dated before the OPEN behind it.
         events.append(self._open_event(opened, sha256))
@@ -415,7 +427,12 @@ class Inbox:
                 provenance=row.provenance,
                 payload=row.payload,
             )
-            delivery = Delivery(opened=opened, dossier=dossier, envelope_sha256=sha256.hex())
+            delivery = Delivery(
+                opened=opened,
+                dossier=dossier,
+                envelope_sha256=sha256.hex(),
+                received_at=record_time(position),
+            )
             events = [self._open_event(opened, sha256)]
             items.append(
                 Admitted(

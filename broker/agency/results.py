@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,9 @@ class Delivery:
     opened: OpenedEnvelope
     dossier: Dossier | None
     envelope_sha256: str
+    #: The router's stamp: the timestamp of the inbox record the router wrote (None if
+    #: unknown). Request deadlines run from it (:mod:`broker.requests`).
+    received_at: dt.datetime | None = None
 
     @property
     def envelope_id(self) -> str:

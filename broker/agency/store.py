@@ -422,6 +422,13 @@ class AgencyStore:
                 (envelope_id, recipient, status, reason, time.time()),
             )
 
+    def receipt_log(self) -> list[tuple[str, str, str, str | None, float]]:
+        """Return every receipt: ``(envelope id, recipient, status, reason, at)``, oldest first."""
+        rows = self._db.execute(
+            "SELECT envelope_id, recipient, status, reason, at FROM receipts ORDER BY at"
+        ).fetchall()
+        return [(str(r[0]), str(r[1]), str(r[2]), r[3], float(r[4])) for r in rows]
+
     def sent(self) -> list[SentItem]:
         """Return every published envelope with its per-recipient status."""
         receipts: dict[str, dict[str, str]] = {}

@@ -94,6 +94,10 @@ class AuditKind(StrEnum):
     CONTROL_ORDER = "CONTROL_ORDER"
     COMPLIANCE = "COMPLIANCE"
     RETENTION = "RETENTION"
+    #: The request workflow (broker.requests): received, replied, refused.
+    REQUEST = "REQUEST"
+    #: A request's time limit: reminder at 75 %, overdue at the limit.
+    DEADLINE = "DEADLINE"
 
 
 _FEDERATION_KINDS = frozenset(

@@ -64,6 +64,7 @@ def _register() -> None:
     from broker.cli import network as network_cli
     from broker.cli import notice as notice_cli
     from broker.cli import recall as recall_cli
+    from broker.cli import requests as requests_cli
     from broker.cli import schema as schema_cli
     from broker.cli import status as status_cli
 
@@ -91,6 +92,7 @@ def _register() -> None:
     app.command(name="extend")(recall_cli.extend_command)
     app.command(name="compliance")(recall_cli.compliance)
     app.command(name="shred-keys")(recall_cli.shred_keys)
+    requests_cli.register(app)
 
 
 _register()

@@ -39,6 +39,8 @@ def demo(
         f"(release requests for restricted holdings: {result.release_requests})"
     )
     typer.echo(f"   recall, compliance:       {result.recalled}")
+    for line in result.requests.summary() if result.requests is not None else []:
+        typer.echo(line)
     typer.echo(f"   wall time:                {result.seconds:.1f} s")
     typer.echo(
         f"   state kept in {settings.home} (try: broker receipts --as ES-PN --home {settings.home})"

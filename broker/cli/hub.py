@@ -159,10 +159,16 @@ def grant(
     agency: str = typer.Option(..., "--as", help="The owner agency granting the release."),
     request_id: str = typer.Option(..., "--request", help="The release request id."),
     to: str = typer.Option(..., "--to", help="Comma-separated agencies to release to."),
-    hub_agency: str = typer.Option(HUB, "--hub", help="The hub's agency id."),
+    hub_agency: str | None = typer.Option(
+        None, "--hub", help="Where the grant goes (default: who asked, the hub or an agency)."
+    ),
     home: Path | None = HomeOption,
 ) -> None:
-    """Send the hub a signed ReleaseGrant for exactly these agencies (a subset of the request)."""
+    """Send a signed ReleaseGrant for exactly these agencies (a subset of the request).
+
+    It goes back to whoever asked: the hub (a hit), or an agency whose reply to a request
+    would disclose this agency's restricted holding (``broker reply``).
+    """
     settings = settings_for(home)
     store = AgencyStore.open(agency_db(settings, agency))
     try:  # a clear error before anything connects to Kafka

@@ -27,6 +27,7 @@ from broker.home import agency_db
 from broker.local import read_record
 from broker.media.references import read_references
 from broker.models import validate_dossier_json
+from broker.requests import RequestDesk, serve
 from broker.router import EnvelopeCheck, Router
 from broker.topics import ROUTER, TopicLayout
 from broker.transport import ensure_topics
@@ -185,6 +186,9 @@ def inbox(
 ) -> None:
     """Receive, verify, decrypt and store what is addressed to the agency; send receipts.
 
+    Requests, replies and refusals go to the agency's case threads; while it runs, the
+    deadlines of the requests it received are watched (reminder at 75 %, overdue notice).
+
     Several processes of one agency on one machine share its inbox (one consumer group)
     and its SQLite store (the replay check is atomic across them).
     """
@@ -214,9 +218,18 @@ def inbox(
             passphrase=passphrase_from(passphrase_env),
         )
         async with node:
-            stats = await node.consume(
-                handler=show, stop=stop, until_idle=idle, after_accept=kill_after_accept(os.environ)
-            )
+            desk = RequestDesk.load(settings, node=node)
+            try:  # the request workflow, and its deadline clock while the inbox runs
+                stats = await serve(
+                    desk,
+                    handler=show,
+                    stop=stop,
+                    until_idle=idle,
+                    check_every=settings.request_check_s,
+                    after_accept=kill_after_accept(os.environ),
+                )
+            finally:
+                desk.close()
         if not as_json:
             typer.echo(
                 f"delivered {stats.delivered}, receipts {stats.receipts}, "

@@ -38,6 +38,7 @@ from broker.config import Settings
 from broker.connect import connection_for
 from broker.devtools.demo_hotline import run_hotline_step
 from broker.devtools.demo_recall import demo_recall
+from broker.devtools.demo_requests import RequestsDemo, run_requests
 from broker.devtools.operation import generate_operation
 from broker.federation import init_federation
 from broker.hub import HubIndex
@@ -82,6 +83,7 @@ class DemoResult:
     audit_export: Path | None = None
     #: The closing recall: holder -> its answer (DESTROYED expected from each).
     recalled: dict[str, str] = field(default_factory=dict)
+    requests: RequestsDemo | None = None
 
     @property
     def ok(self) -> bool:
@@ -98,6 +100,7 @@ class DemoResult:
             and self.audit_rejections == self.hostile_injected
             and bool(self.recalled)
             and set(self.recalled.values()) == {"DESTROYED"}
+            and (self.requests is None or self.requests.ok)
         )
 
 
@@ -194,6 +197,7 @@ async def run_demo(
         failed = [p.args for p in procs if p.returncode != 0]
         if failed:
             say(f"   WARNING: processes failed: {failed} (logs in {logs})")
+        result.requests = await run_requests(settings, say=say)
         say("== 6/6 summary")
         for agency in AGENCIES:
             store = AgencyStore.open(home.agency_db(settings, agency))

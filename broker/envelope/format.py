@@ -78,6 +78,8 @@ KINDS = frozenset(
     {"DOSSIER", "RECEIPT", "HIT_NOTIFICATION", "RELEASE_REQUEST", "RELEASE_GRANT"}
     | {"URL_REPORT", "NOTICE_STATUS"}  # hotlines (broker.hotline)
     | {"CONTROL", "COMPLIANCE"}  # recall / restrict by the owner, and each holder's answer
+    # The request workflow (broker.requests, docs/requests.md).
+    | {"REQUEST", "REPLY", "REFUSAL", "DEADLINE_NOTICE"}
 )
 ML_DSA_CONTEXT = b"fed-envelope-v1"
 #: 128 random bits as 32 lower-case hex characters.

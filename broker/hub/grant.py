@@ -42,6 +42,9 @@ class ReleaseRequest:
     owner_envelope_id: str
     requested_for: list[str]
     codes: dict[str, Any]
+    #: Who asked: the hub, or an agency whose reply to a request needs the release
+    #: (:mod:`broker.requests.consent`); the grant goes back to it.
+    sender: str = HUB
 
 
 def release_requests(store: AgencyStore) -> list[ReleaseRequest]:
@@ -57,6 +60,7 @@ def release_requests(store: AgencyStore) -> list[ReleaseRequest]:
                 owner_envelope_id=req["owner_envelope_id"],
                 requested_for=list(req["requested_for"]),
                 codes=codes_from_json(item.provenance["codes"]),
+                sender=item.sender,
             )
         )
     return out
@@ -75,9 +79,9 @@ async def grant_release(
     *,
     request_id: str,
     release_to: Sequence[str],
-    hub: str = HUB,
+    hub: str | None = None,
 ) -> PublishResult:
-    """Send the hub a signed ``ReleaseGrant`` for ``release_to`` and audit it."""
+    """Send the asker (``hub``; default: who sent the request) a signed ``ReleaseGrant``."""
     request = find_release_request(node.store, agency=node.agency, request_id=request_id)
     targets = sorted(set(release_to))
     payload = SchemaStore.default().encode(
@@ -89,7 +93,9 @@ async def grant_release(
             "at": dt.datetime.now(dt.UTC),
         },
     )
-    result = await node.publish(payload, kind="RELEASE_GRANT", codes=request.codes, to=[hub])
+    result = await node.publish(
+        payload, kind="RELEASE_GRANT", codes=request.codes, to=[hub or request.sender]
+    )
     node.audit.record(
         AuditEvent.grant(
             actor=node.agency,
