@@ -13,6 +13,7 @@ import pytest
 from broker.agency.batch import Settlement
 from broker.agency.control import compliance_table
 from broker.agency.ledger import ComplianceLedger, ComplianceRow, OrderRow
+from broker.agency.reassembly import Reassembly
 from broker.agency.recall import ControlDesk
 from broker.agency.restrict import is_tightening, tightened
 from broker.agency.store import AgencyStore
@@ -186,3 +187,16 @@ def test_dossier_past_its_review_is_erased_unless_the_owner_extended_it(tmp_path
     assert len(desk.sweep_retention(now=now + 10_000)) == 1  # the extension runs out too
     desk.ledger.close()
     store.close()
+
+
+def test_recall_erases_a_streamed_dossiers_parts_and_refuses_them_again(tmp_path: Path) -> None:
+    streams = Reassembly(path=tmp_path / "state-streams.db", agency="DE-BKA")
+    with streams._transaction() as db:  # what take_part leaves: a stream and two parts
+        db.execute("INSERT INTO streams VALUES ('ES-PN', 'e1', '[\"DE-BKA\"]', 0, 0, 'open', '')")
+        for idx in (0, 1):
+            db.execute("INSERT INTO parts VALUES ('ES-PN', 'e1', ?, x'00', '')", (idx,))
+    assert streams.erase("ES-PN", "e1") == 2
+    assert streams._db.execute("SELECT count(*) FROM parts").fetchone() == (0,)
+    state = streams._db.execute("SELECT state FROM streams").fetchone()[0]
+    streams.close()
+    assert state == "erased"  # a replayed part is then refused: "already erased"
