@@ -200,3 +200,33 @@ def test_recall_erases_a_streamed_dossiers_parts_and_refuses_them_again(tmp_path
     state = streams._db.execute("SELECT state FROM streams").fetchone()[0]
     streams.close()
     assert state == "erased"  # a replayed part is then refused: "already erased"
+
+
+def test_a_widening_restriction_that_reaches_a_holder_is_refused_with_its_ground(
+    tmp_path: Path,
+) -> None:
+    # An owner's client that skipped its own check: the holder refuses, and says why.
+    store = AgencyStore.open(tmp_path / "state.db")
+    desk = ControlDesk(
+        agency="DE-BKA",
+        ledger=ComplianceLedger.open(store.path),
+        publisher=cast(Any, None),
+        audit=AuditSink(None),
+    )
+    held = _codes(handling=["H0", "H2"], tlp="RED")
+    store.accept(
+        envelope_id="c" * 32,
+        sender="ES-PN",
+        sequence=1,
+        expires_at=4e9,
+        kind="DOSSIER",
+        provenance={"codes": codes_to_json(held)},
+        payload=b"fictitious",
+    )
+    wider = {"order_id": "o-wide", "codes": {**held, "tlp": "GREEN"}}
+    assert desk._restrict("ES-PN", "c" * 32, wider) == (True, "REFUSED", "restriction-widens")
+    tighter = {"order_id": "o-tight", "codes": {**held, "pap": "RED"}}
+    assert desk._restrict("ES-PN", "c" * 32, tighter) == (True, "APPLIED", None)
+    assert desk.ledger.restricted_codes("ES-PN", "c" * 32) is not None
+    desk.ledger.close()
+    store.close()
