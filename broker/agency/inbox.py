@@ -124,6 +124,7 @@ class Inbox:
             publisher=publisher,
             audit=audit,
         )
+        self.control.erasers.append(self.streams.erase)  # a streamed dossier's parts
         if store.vault is not None:  # a recall destroys the dossier's at-rest key too
             self.control.erasers.append(store.vault.destroy)
         # Sender keys are judged at receive time too (a retired key cannot back-date).

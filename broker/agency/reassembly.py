@@ -358,6 +358,18 @@ class Reassembly:
 
     # -- giving up --------------------------------------------------------------------------
 
+    def erase(self, sender: str, envelope_id: str) -> int:
+        """Erase a recalled (or expired) streamed dossier's parts; return how many went."""
+        with self._transaction() as db:
+            gone = db.execute(
+                "DELETE FROM parts WHERE sender = ? AND envelope_id = ?", (sender, envelope_id)
+            ).rowcount
+            db.execute(
+                "UPDATE streams SET state = 'erased' WHERE sender = ? AND envelope_id = ?",
+                (sender, envelope_id),
+            )
+        return gone
+
     def _give_up(self, sender: str, envelope_id: str, state: str) -> None:
         with self._transaction() as db:
             db.execute(

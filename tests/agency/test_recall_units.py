@@ -13,6 +13,7 @@ import pytest
 from broker.agency.batch import Settlement
 from broker.agency.control import compliance_table
 from broker.agency.ledger import ComplianceLedger, ComplianceRow, OrderRow
+from broker.agency.reassembly import Reassembly
 from broker.agency.recall import ControlDesk
 from broker.agency.restrict import is_tightening, tightened
 from broker.agency.store import AgencyStore
@@ -184,5 +185,48 @@ def test_dossier_past_its_review_is_erased_unless_the_owner_extended_it(tmp_path
     assert desk.ledger.is_recalled("ES-PN", "a" * 32)  # a Kafka copy is refused from now on
     assert [e.outcome for e in work.audit] == ["extended"]
     assert len(desk.sweep_retention(now=now + 10_000)) == 1  # the extension runs out too
+    desk.ledger.close()
+    store.close()
+
+
+def test_recall_erases_a_streamed_dossiers_parts_and_refuses_them_again(tmp_path: Path) -> None:
+    streams = Reassembly(path=tmp_path / "state-streams.db", agency="DE-BKA")
+    with streams._transaction() as db:  # what take_part leaves: a stream and two parts
+        db.execute("INSERT INTO streams VALUES ('ES-PN', 'e1', '[\"DE-BKA\"]', 0, 0, 'open', '')")
+        for idx in (0, 1):
+            db.execute("INSERT INTO parts VALUES ('ES-PN', 'e1', ?, x'00', '')", (idx,))
+    assert streams.erase("ES-PN", "e1") == 2
+    assert streams._db.execute("SELECT count(*) FROM parts").fetchone() == (0,)
+    state = streams._db.execute("SELECT state FROM streams").fetchone()[0]
+    streams.close()
+    assert state == "erased"  # a replayed part is then refused: "already erased"
+
+
+def test_a_widening_restriction_that_reaches_a_holder_is_refused_with_its_ground(
+    tmp_path: Path,
+) -> None:
+    # An owner's client that skipped its own check: the holder refuses, and says why.
+    store = AgencyStore.open(tmp_path / "state.db")
+    desk = ControlDesk(
+        agency="DE-BKA",
+        ledger=ComplianceLedger.open(store.path),
+        publisher=cast(Any, None),
+        audit=AuditSink(None),
+    )
+    held = _codes(handling=["H0", "H2"], tlp="RED")
+    store.accept(
+        envelope_id="c" * 32,
+        sender="ES-PN",
+        sequence=1,
+        expires_at=4e9,
+        kind="DOSSIER",
+        provenance={"codes": codes_to_json(held)},
+        payload=b"fictitious",
+    )
+    wider = {"order_id": "o-wide", "codes": {**held, "tlp": "GREEN"}}
+    assert desk._restrict("ES-PN", "c" * 32, wider) == (True, "REFUSED", "restriction-widens")
+    tighter = {"order_id": "o-tight", "codes": {**held, "pap": "RED"}}
+    assert desk._restrict("ES-PN", "c" * 32, tighter) == (True, "APPLIED", None)
+    assert desk.ledger.restricted_codes("ES-PN", "c" * 32) is not None
     desk.ledger.close()
     store.close()
