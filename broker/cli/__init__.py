@@ -52,6 +52,7 @@ def _register() -> None:
     from broker.cli import audit as audit_cli
     from broker.cli import bench as bench_cli
     from broker.cli import chaos as chaos_cli
+    from broker.cli import console as console_cli
     from broker.cli import demo as demo_cli
     from broker.cli import dossier as dossier_cli
     from broker.cli import federation as federation_cli
@@ -81,6 +82,7 @@ def _register() -> None:
     app.add_typer(bench_cli.app, name="bench")
     app.command(name="chaos")(chaos_cli.chaos)
     app.command(name="status")(status_cli.status)
+    app.command(name="console")(console_cli.console)
 
 
 _register()
