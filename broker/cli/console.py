@@ -67,7 +67,11 @@ def console(
     """
     if (agency is None) == (not auditor):
         raise typer.BadParameter("give exactly one of --as AGENCY or --auditor")
-    if not ipaddress.ip_address(host).is_loopback:
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name
+        loopback = host == "localhost"
+    if not loopback:
         typer.secho(f"warning: serving on {host}, reachable from the network", err=True)
     settings = settings_for(home_dir)
     online = not offline and kafka_known(settings)

@@ -94,8 +94,11 @@ class GraphCluster:
     size: int
 
 
-def _clusters(index: HubIndex) -> list[tuple[set[tuple[str, str]], set[str]]]:
-    """Connected components: (dossiers as (agency, envelope), keys linking them)."""
+Dossier = tuple[str, str]  # (agency, envelope id)
+
+
+def _clusters(index: HubIndex) -> list[tuple[set[Dossier], set[str], set[Dossier]]]:
+    """Connected components: (dossiers, keys linking them, the restricted dossiers)."""
     parent: dict[tuple[str, str], tuple[str, str]] = {}
 
     def find(x: tuple[str, str]) -> tuple[str, str]:
@@ -110,11 +113,12 @@ def _clusters(index: HubIndex) -> list[tuple[set[tuple[str, str]], set[str]]]:
         nodes = [(h.agency, h.envelope_id) for h in hs]
         for node in nodes[1:]:
             parent[find(node)] = find(nodes[0])
-    groups: dict[tuple[str, str], tuple[set[tuple[str, str]], set[str]]] = {}
+    groups: dict[Dossier, tuple[set[Dossier], set[str], set[Dossier]]] = {}
     for key, hs in holdings.items():
         root = find((hs[0].agency, hs[0].envelope_id))
-        members, keys = groups.setdefault(root, (set(), set()))
+        members, keys, hidden = groups.setdefault(root, (set(), set(), set()))
         members.update((h.agency, h.envelope_id) for h in hs)
+        hidden.update((h.agency, h.envelope_id) for h in hs if h.restricted)
         keys.add(key)
     return sorted(groups.values(), key=lambda g: (-len(g[0]), sorted(g[0])))
 
@@ -125,7 +129,7 @@ def graph_clusters(
     """The ``limit`` largest clusters, laid out on two rings (keys inside, dossiers outside)."""
     colours: dict[str, str] = {}
     out = []
-    for number, (members, keys) in enumerate(_clusters(index)[:limit], start=1):
+    for number, (members, keys, hidden) in enumerate(_clusters(index)[:limit], start=1):
         shown = sorted(keys)[:max_keys]
         holds = {key: index.holdings(key) for key in shown}
         dossiers = sorted({(h.agency, h.envelope_id) for hs in holds.values() for h in hs})
@@ -152,16 +156,16 @@ def graph_clusters(
         for i, holder in enumerate(dossiers):
             a = 2 * math.pi * (i + 0.5) / max(len(dossiers), 1)
             pos[holder] = (c + c * 0.82 * math.cos(a), c + c * 0.82 * math.sin(a))
-            hidden = holder in restricted
+            secret = holder in restricted
             agency = holder[0]
-            colour = "#999" if hidden else colours.setdefault(agency, PALETTE[len(colours) % 7])
+            colour = "#999" if secret else colours.setdefault(agency, PALETTE[len(colours) % 7])
             nodes.append(
                 Node(
                     x=pos[holder][0],
                     y=pos[holder][1],
-                    label="permission required" if hidden else agency,
+                    label="permission required" if secret else agency,
                     title="hit, permission required"
-                    if hidden
+                    if secret
                     else f"{agency} dossier {holder[1][:12]}",
                     kind="holding",
                     colour=colour,
@@ -170,11 +174,11 @@ def graph_clusters(
         edges = [
             (*pos[key], *pos[(h.agency, h.envelope_id)]) for key, hs in holds.items() for h in hs
         ]
-        visible = sorted({a for a, _ in members} - {a for a, _ in restricted})
+        visible = sorted({a for a, e in members if (a, e) not in hidden})
         out.append(
             GraphCluster(
                 number=number,
-                agencies=visible + (["permission required"] if restricted else []),
+                agencies=visible + (["permission required"] if hidden else []),
                 dossiers=len(members),
                 keys=len(keys),
                 nodes=nodes,
