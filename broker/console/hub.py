@@ -204,7 +204,9 @@ def hub_summary(index: HubIndex) -> dict[str, Any]:
         }
         for topic, n in sorted(lists.items())
     ]
-    report["released"] = index.release_requests(status="GRANTED")
+    answered = index.release_requests(status="GRANTED")
+    report["released"] = [r for r in answered if r["released_to"]]
+    report["denied"] = [r for r in answered if not r["released_to"]]
     report["known_hits"] = sorted(
         (sha, sorted(agencies)) for sha, agencies in index.known_hits().items()
     )

@@ -1,9 +1,9 @@
 """The console in a real browser (the distribution's headless Chromium) on the real Kafka.
 
-An analyst watches a dossier arrive live, finds it by a selector, sees the H2 banner and
-grants a release request; the hub's page then shows the released hit. An auditor sees
-the log OK, then the finding of a record slipped into ``fed.audit``. No page reports an
-error in the browser console.
+An analyst watches a dossier arrive live, finds it by a selector, sees the H2 banner,
+grants one release request and denies another; the hub's page then shows the released
+hit. An auditor sees the log OK, then the finding of a record slipped into ``fed.audit``.
+No page reports an error in the browser console.
 """
 
 from __future__ import annotations
@@ -28,20 +28,21 @@ from tests.hub.live import Fed, dossier
 
 pytestmark = pytest.mark.kafka
 LIVE_PHONE = "+34600111222"
+OTHER_PHONE = "+34600333444"
 
 
-async def _reload_until(page: Page, url: str, selector: str) -> None:
-    """Open ``url`` again until ``selector`` is on it (what the page shows arrives via Kafka)."""
+async def _reload_until(page: Page, url: str, selector: str, *, count: int = 1) -> None:
+    """Open ``url`` again until ``selector`` is on it ``count`` times (it arrives via Kafka)."""
     for _ in range(120):
         await page.goto(url)
-        if await page.locator(selector).count():
+        if await page.locator(selector).count() >= count:
             return
         await asyncio.sleep(1)
     raise AssertionError(f"{selector} never appeared on {url}")
 
 
-async def _until_granted(fed: Fed, request_id: str) -> None:
-    """Route and run the hub until it has taken the owner's grant of ``request_id``."""
+async def _until_answered(fed: Fed, request_ids: list[str]) -> None:
+    """Route and run the hub until it has taken the owner's answers to ``request_ids``."""
     for _ in range(30):
         router = Router(
             conn=fed.conn,
@@ -54,9 +55,10 @@ async def _until_granted(fed: Fed, request_id: str) -> None:
         async with fed.node(HUB) as node:
             hub = Hub(node=node, index=fed.index)
             await node.consume(handler=hub.on_delivery, until_idle=1.5, send_receipts=False)
-        if (fed.index.release_request(request_id) or {}).get("status") == "GRANTED":
+        answers = [(fed.index.release_request(r) or {}).get("status") for r in request_ids]
+        if answers == ["GRANTED"] * len(request_ids):
             return
-    raise AssertionError(f"the hub never took the grant of {request_id}")
+    raise AssertionError(f"the hub never took the answers to {request_ids}")
 
 
 async def test_analyst_watches_a_dossier_arrive_finds_it_grants_and_the_hub_shows_the_release(
@@ -93,32 +95,46 @@ async def test_analyst_watches_a_dossier_arrive_finds_it_grants_and_the_hub_show
         assert any(b.startswith("TLP:RED") for b in banners)
         assert await page.locator(".tlp-red").count() == 1
 
-        # The hub finds ES-PN's restricted holding held by DE-BKA too: ES-PN is asked.
+        # The hub finds two restricted holdings of ES-PN held by DE-BKA too: ES-PN is asked twice.
         async with fed.node("ES-PN") as es_node:
             await es_node.publish_dossier(dossier(1, restricted=True), to=["EUROPOL"])
+            await es_node.publish_dossier(
+                dossier(4, restricted=True, phone=OTHER_PHONE), to=["EUROPOL"]
+            )
         async with fed.node("DE-BKA") as de:
             await de.publish_dossier(dossier(2, restricted=False), to=["EUROPOL"])
-        await fed.route(expect=2)
-        await fed.hub(expect=2)
-        await fed.route(expect=3)
-        await _reload_until(page, es.url("/hits"), "#requests button.grant")
-        request_row = page.locator("#requests tbody tr").first
-        request_id = (await request_row.get_attribute("id") or "").removeprefix("req-")
-        assert "DE-BKA" in await request_row.inner_text()
+            await de.publish_dossier(
+                dossier(5, restricted=False, phone=OTHER_PHONE), to=["EUROPOL"]
+            )
+        await fed.route(expect=4)
+        await fed.hub(expect=4)
+        await fed.route(expect=6)
+        await _reload_until(page, es.url("/hits"), "#requests button.grant", count=2)
+        granted, denied = [
+            (await row.get_attribute("id") or "").removeprefix("req-")
+            for row in await page.locator("#requests tbody tr").all()
+        ]
+        assert "DE-BKA" in await page.locator(f"#req-{granted}").inner_text()
         async with page.expect_navigation():
-            await request_row.locator("button.grant").click()
+            await page.locator(f"#req-{granted} button.grant").click()
         assert page.url.startswith(es.url("/hits")), await page.content()
-        decision = page.locator(f"#req-{request_id} .decision")
-        assert await decision.inner_text() == "granted to DE-BKA"
+        assert await page.locator(f"#req-{granted} .decision").inner_text() == "granted to DE-BKA"
+        async with page.expect_navigation():
+            await page.locator(f"#req-{denied} button.deny").click()
+        decision = await page.locator(f"#req-{denied} .decision").inner_text()
+        assert decision == "denied (released to nobody)"
 
-        # The signed grant reaches the hub, which releases the hit; the hub's page shows it.
-        await _until_granted(fed, request_id)
+        # The signed answers reach the hub, which releases one hit; the hub's page shows it.
+        await _until_answered(fed, [granted, denied])
+        assert (fed.index.release_request(granted) or {}).get("released_to") == "DE-BKA"
+        assert (fed.index.release_request(denied) or {}).get("released_to") == ""
         hub_page = errors.watch(await browser.new_page())
         await hub_page.goto(hub_console.login_url)
         await hub_page.goto(hub_console.url("/hub"))
         released = hub_page.locator("#released tbody tr")
         assert await released.count() == 1
-        assert request_id in await released.inner_text()
+        assert granted in await released.inner_text()
+        assert (await hub_page.locator("#denied").inner_text()).startswith("1 request(s) denied")
         graph = await hub_page.locator("figure.graph").first.inner_text()
         assert "permission required" in graph  # the restricted holder is never named
         for path in ("/inbox", "/sent", "/hits"):
