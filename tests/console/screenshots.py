@@ -26,7 +26,9 @@ async def shoot(home: Path) -> list[Path]:
     saved: list[Path] = []
     async with (
         ConsoleProcess(["--as", "EUROPOL", "--offline"], env=env) as hub,
-        ConsoleProcess(["--as", "ES-PN", "--offline"], env=env) as es,
+        # Not --offline, so the Grant / Deny buttons show; nothing is clicked, nothing sent
+        # (the console connects only when an action is taken).
+        ConsoleProcess(["--as", "ES-PN"], env={**env, "KAFKA_BOOTSTRAP": "127.0.0.1:9"}) as es,
         ConsoleProcess(["--auditor", "--offline"], env=env) as auditor,
         headless() as browser,
     ):
