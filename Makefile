@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv demo test unit lint typecheck bench large chaos clean
+.PHONY: help venv browser demo test unit lint typecheck bench large chaos clean screenshots
 
 help:
 	@echo "make demo   - run the multi-agency demo end to end on a real local Kafka"
@@ -36,12 +36,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+# Chromium from the distribution for the console's browser tests (idempotent; needs root
+# to install, else the browser tests skip with the reason).
+browser:
+	@bash scripts/install-browser.sh
+
+test: lint typecheck browser
 	$(BIN)/broker local fetch
 	$(BIN)/pytest
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not kafka and not cluster"
+
+# Screenshots of the console's main pages from the demo's state (docs/screenshots/).
+screenshots: $(STAMP) browser
+	$(BIN)/python -m tests.console.screenshots
 
 bench: $(STAMP)
 	$(BIN)/broker bench

@@ -51,6 +51,10 @@ The tree::
     │   ├── IndexCorruptError     a saved index is truncated, altered or of an unknown format
     │   └── HashListError         a hash-list update or file is malformed, or names another list
     │       └── ListSignatureError  a list update not signed by its list's owner
+    ├── ConsoleAccessError        the analyst console (broker.console) refused an HTTP request
+    │   ├── ConsoleSessionError   no valid session (the start-up access token was never exchanged)
+    │   ├── CsrfError             a state-changing request without this session's CSRF token
+    │   └── CrossOriginError      a request from another Origin, or addressed to another Host
     ├── NoticeError               a takedown notice: unknown, or a step its life cycle forbids
     ├── MediaError                hashing seized media (a bad file is counted, never raised)
     │   ├── MediaSourceError      the folder to hash is missing or not a directory
@@ -89,7 +93,11 @@ __all__ = [
     "CertificateError",
     "ConfigError",
     "ConsentRequiredError",
+    "ConsoleAccessError",
+    "ConsoleSessionError",
     "ControlError",
+    "CrossOriginError",
+    "CsrfError",
     "DecryptionError",
     "DossierTooLargeError",
     "DuplicatePartError",
@@ -497,6 +505,30 @@ class NoticeError(Error):
     """A takedown notice that does not exist, or a step its life cycle does not allow."""
 
     reason = "notice"
+
+
+class ConsoleAccessError(Error):
+    """The analyst console refused an HTTP request (answered 401/403 with this reason)."""
+
+    reason = "console-access"
+
+
+class ConsoleSessionError(ConsoleAccessError):
+    """No valid session cookie: the access token printed at start-up was never exchanged."""
+
+    reason = "console-session"
+
+
+class CsrfError(ConsoleAccessError):
+    """A state-changing request without the CSRF token of its session."""
+
+    reason = "csrf-token"
+
+
+class CrossOriginError(ConsoleAccessError):
+    """A request whose Origin is not the console's own, or whose Host is not the console's."""
+
+    reason = "cross-origin"
 
 
 class MediaError(Error):

@@ -20,6 +20,7 @@ RUNTIME: tuple[str, ...] = (
     "broker.agency",
     "broker.audit",
     "broker.codec",
+    "broker.console",
     "broker.envelope",
     "broker.federation",
     "broker.hub",

@@ -54,6 +54,7 @@ def _register() -> None:
     from broker.cli import audit as audit_cli
     from broker.cli import bench as bench_cli
     from broker.cli import chaos as chaos_cli
+    from broker.cli import console as console_cli
     from broker.cli import demo as demo_cli
     from broker.cli import dossier as dossier_cli
     from broker.cli import federation as federation_cli
@@ -93,6 +94,7 @@ def _register() -> None:
     app.command(name="compliance")(recall_cli.compliance)
     app.command(name="shred-keys")(recall_cli.shred_keys)
     requests_cli.register(app)
+    app.command(name="console")(console_cli.console)
 
 
 _register()

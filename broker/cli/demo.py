@@ -7,6 +7,7 @@ import asyncio
 import typer
 
 from broker.devtools.demo import already_running, default_settings, run_demo
+from broker.devtools.demo_console import console_hint
 from broker.errors import ConfigError
 
 __all__ = ["demo"]
@@ -50,6 +51,7 @@ def demo(
             f"   audit export (verify offline): broker audit verify --archive "
             f"{result.audit_export} --home {settings.home}"
         )
+    typer.echo(console_hint(settings))
     audit = (
         "OK" if not result.audit_findings else f"FAILED, {len(result.audit_findings)} finding(s)"
     )

@@ -374,14 +374,15 @@ class HubIndex:
     def release_request(self, request_id: str) -> dict[str, str] | None:
         """Return a release request by id."""
         row = self._db.execute(
-            "SELECT request_id, key, owner, owner_envelope_id, requested_for, status "
-            "FROM release_requests WHERE request_id = ?",
+            "SELECT request_id, key, owner, owner_envelope_id, requested_for, status, "
+            "COALESCE(released_to, '') FROM release_requests WHERE request_id = ?",
             (request_id,),
         ).fetchone()
         if row is None:
             return None
         names = ("request_id", "key", "owner", "owner_envelope_id", "requested_for", "status")
-        return dict(zip(names, (str(v) for v in row), strict=True))
+        # released_to: who a GRANTED request was released to ('' for none: the owner denied)
+        return dict(zip((*names, "released_to"), (str(v) for v in row), strict=True))
 
     def grant(self, request_id: str, released_to: set[str]) -> None:
         """Mark a request granted for exactly ``released_to``."""
