@@ -88,6 +88,19 @@ class AtRestVault:
             raise ConfigError("cannot open the at-rest key store", detail=str(path)) from exc
         return cls(db=db)
 
+    @classmethod
+    def open_read_only(cls, path: Path) -> AtRestVault | None:
+        """Open the key file at ``path`` for reading only (None if there is none yet)."""
+        if not path.exists():
+            return None
+        try:
+            db = sqlite3.connect(
+                f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=10.0
+            )
+        except sqlite3.Error as exc:
+            raise ConfigError("cannot open the at-rest key store", detail=str(path)) from exc
+        return cls(db=db)
+
     def close(self) -> None:
         """Close the key file."""
         self._db.close()

@@ -55,15 +55,7 @@ from aiokafka import TopicPartition
 from broker import telemetry
 from broker._internal.retry import retry_transport
 from broker.agency.acceptance import Acceptance
-from broker.agency.batch import (
-    Admitted,
-    Settlement,
-    record_time,
-    resume_text,
-    resumed,
-    settle,
-)
-from broker.agency.ledger import ComplianceLedger
+from broker.agency.batch import Admitted, Settlement, record_time, resume_text, resumed, settle
 from broker.agency.publisher import Publisher
 from broker.agency.reassembly import Reassembly
 from broker.agency.recall import ControlDesk
@@ -118,15 +110,8 @@ class Inbox:
         )
         self.streams = Reassembly.beside(store, publisher=publisher, layout=layout, audit=audit)
         #: Recall and restriction: orders applied, answers recorded, recalled ids refused.
-        self.control = ControlDesk(
-            agency=self.agency,
-            ledger=ComplianceLedger.open(store.path),
-            publisher=publisher,
-            audit=audit,
-        )
+        self.control = ControlDesk.beside(store, publisher=publisher, audit=audit)
         self.control.erasers.append(self.streams.erase)  # a streamed dossier's parts
-        if store.vault is not None:  # a recall destroys the dossier's at-rest key too
-            self.control.erasers.append(store.vault.destroy)
         # Sender keys are judged at receive time too (a retired key cannot back-date).
         self._verifier = Verifier(trust=trust, key_grace=key_grace)
 

@@ -46,6 +46,7 @@ from broker.agency.ledger import DEFAULT_DEADLINE, ComplianceLedger, ComplianceR
 from broker.agency.publisher import Publisher
 from broker.agency.restrict import control_codes, is_tightening
 from broker.agency.review import DEFAULT_REVIEW_PERIOD, due
+from broker.agency.store import AgencyStore
 from broker.audit.compliance import compliance_event, control_order_event, retention_event
 from broker.audit.events import AuditEvent
 from broker.audit.writer import AuditSink
@@ -86,6 +87,22 @@ class ControlDesk:
         #: Seconds between two retention sweeps of an idle inbox.
         self.review_every = 10.0
         self._swept = -float("inf")
+
+    @classmethod
+    def beside(cls, store: AgencyStore, *, publisher: Publisher, audit: AuditSink) -> ControlDesk:
+        """Return the desk of ``store``'s agency, its ledger beside the store file.
+
+        A recall destroys the dossier's at-rest key too (when the store has a vault).
+        """
+        desk = cls(
+            agency=publisher.agency,
+            ledger=ComplianceLedger.open(store.path),
+            publisher=publisher,
+            audit=audit,
+        )
+        if store.vault is not None:
+            desk.erasers.append(store.vault.destroy)
+        return desk
 
     # -- owner side ------------------------------------------------------------------------
 

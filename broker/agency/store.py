@@ -2,21 +2,20 @@
 
 What it keeps, and why:
 
-* **seen**: every (sender, envelope id) accepted, with the sequence number. Kafka
-  idempotence only deduplicates producer retries; replaying a captured record is
-  an attack, and the consumer must refuse it (``ReplayError``) for as long as
-  the envelope is valid. Per-sender sequence numbers reveal gaps (lost or
-  withheld records) and reordering.
-* **inbox**: each delivered payload with its provenance, keyed by (sender,
-  envelope id) like the seen-set, written in the *same*
-  SQLite transaction as the seen-mark, so a crash can never deliver a dossier
-  twice to the built-in handler nor mark it seen without storing it.
+* **seen**: every (sender, envelope id) accepted, with the sequence number. Kafka idempotence
+  only deduplicates producer retries; replaying a captured record is an attack, and the
+  consumer must refuse it (``ReplayError``) for as long as the envelope is valid. Per-sender
+  sequence numbers reveal gaps (lost or withheld records) and reordering.
+* **inbox**: each delivered payload with its provenance, keyed by (sender, envelope id) like
+  the seen-set, written in the *same* SQLite transaction as the seen-mark, so a crash can never
+  deliver a dossier twice to the built-in handler nor mark it seen without storing it. Payloads
+  are encrypted at rest under a key per payload kept in a separate file
+  (:mod:`broker.agency.atrest`): erasing the key erases the dossier, backups included.
 * **sent** and **receipts**: what this agency published, and what came back.
 * **sequence**: the next per-sender sequence number, reserved durably before use.
-* **pending_handler**: deliveries stored whose handler has not finished; a fetched
-  batch is accepted in one transaction before its handlers run
-  (:mod:`broker.agency.acceptance`), and what a crash leaves here is handed to the
-  handler again at start-up, from the store.
+* **pending_handler**: deliveries stored whose handler has not finished; a fetched batch is
+  accepted in one transaction before its handlers run (:mod:`broker.agency.acceptance`), and
+  what a crash leaves here is handed to the handler again at start-up, from the store.
 
 Example::
 
@@ -42,80 +41,10 @@ from broker._internal.sqlite import immediate, open_read_only, open_wal
 from broker.agency import acceptance
 from broker.agency.acceptance import Acceptance, PendingDelivery
 from broker.agency.atrest import AtRestVault, vault_beside
+from broker.agency.store_schema import SCHEMA, migrate
 from broker.errors import ConfigError, ReplayError
 
 __all__ = ["AgencyStore", "InboxItem", "SentItem", "SentRecord"]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS seen (
-    envelope_id TEXT NOT NULL,
-    sender TEXT NOT NULL,
-    sequence INTEGER NOT NULL,
-    expires_at REAL NOT NULL,
-    seen_at REAL NOT NULL,
-    PRIMARY KEY (sender, envelope_id)
-);
-CREATE TABLE IF NOT EXISTS sender_sequence (
-    sender TEXT PRIMARY KEY,
-    highest INTEGER NOT NULL,
-    gaps INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS inbox (
-    envelope_id TEXT NOT NULL,
-    sender TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    received_at REAL NOT NULL,
-    provenance TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    PRIMARY KEY (sender, envelope_id)
-);
-CREATE TABLE IF NOT EXISTS sent (
-    envelope_id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    recipients TEXT NOT NULL,
-    sequence INTEGER NOT NULL,
-    sent_at REAL NOT NULL,
-    envelope_sha256 TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS receipts (
-    envelope_id TEXT NOT NULL,
-    recipient TEXT NOT NULL,
-    status TEXT NOT NULL,
-    reason TEXT,
-    at REAL NOT NULL,
-    PRIMARY KEY (envelope_id, recipient)
-);
-CREATE TABLE IF NOT EXISTS counters (
-    name TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-"""
-
-#: Version 1: ``seen`` and ``inbox`` keyed by (sender, envelope id) instead of the id alone.
-_VERSION = 1
-
-# Databases written before version 1 keyed both tables by envelope id alone; they are
-# rebuilt (rows kept) under the new key. SQLite cannot change a primary key in place.
-_MIGRATE_TO_1 = f"""
-ALTER TABLE seen RENAME TO seen_v0;
-ALTER TABLE inbox RENAME TO inbox_v0;
-{_SCHEMA}
-INSERT INTO seen SELECT envelope_id, sender, sequence, expires_at, seen_at FROM seen_v0;
-INSERT INTO inbox SELECT envelope_id, sender, kind, received_at, provenance, payload
-    FROM inbox_v0 ORDER BY rowid;
-DROP TABLE seen_v0;
-DROP TABLE inbox_v0;
-"""  # noqa: S608 - constant text, no input
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    """Bring a state database written by an older release to :data:`_VERSION`."""
-    if int(db.execute("PRAGMA user_version").fetchone()[0]) >= _VERSION:
-        return
-    keyed = [row[1] for row in db.execute("PRAGMA table_info(seen)") if row[5]]
-    if keyed == ["envelope_id"]:
-        db.executescript("BEGIN IMMEDIATE;" + _MIGRATE_TO_1 + "COMMIT;")
-    db.execute(f"PRAGMA user_version = {_VERSION}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,23 +91,23 @@ class AgencyStore:
     insert on the primary key) and the sequence reservation are atomic across them.
     """
 
-    def __init__(self, *, connection: sqlite3.Connection, path: Path) -> None:
+    def __init__(
+        self, *, connection: sqlite3.Connection, path: Path, vault: AtRestVault | None = None
+    ) -> None:
         self._db = connection
         self.path = path
         #: Per-payload keys in a separate file (:mod:`broker.agency.atrest`); None: plaintext.
-        self.vault: AtRestVault | None = None
+        self.vault = vault
 
     @classmethod
     def open(cls, path: Path) -> AgencyStore:
         """Open (creating if needed) the store at ``path``."""
         try:
-            db = open_wal(path, schema=_SCHEMA + acceptance.PENDING_SCHEMA, busy_timeout_ms=10_000)
-            _migrate(db)
+            db = open_wal(path, schema=SCHEMA + acceptance.PENDING_SCHEMA, busy_timeout_ms=10_000)
+            migrate(db)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError("cannot open the agency state store", detail=str(path)) from exc
-        store = cls(connection=db, path=path)
-        store.vault = AtRestVault.open(vault_beside(path))
-        return store
+        return cls(connection=db, path=path, vault=AtRestVault.open(vault_beside(path)))
 
     @classmethod
     def open_read_only(cls, path: Path) -> AgencyStore:
@@ -187,7 +116,7 @@ class AgencyStore:
             db = open_read_only(path, busy_timeout_ms=30_000)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError("cannot open the agency state store", detail=str(path)) from exc
-        return cls(connection=db, path=path)
+        return cls(connection=db, path=path, vault=AtRestVault.open_read_only(vault_beside(path)))
 
     def close(self) -> None:
         """Close the database (and the at-rest key file)."""

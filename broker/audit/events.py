@@ -396,14 +396,6 @@ class AuditEvent:
             reason=reason,
         )
 
-    @classmethod
-    def notice(cls, *, actor: str, notice_id: str, step: str, provider: str) -> AuditEvent:
-        """A takedown notice's life-cycle step (broker.hotline.notices), by its hotline."""
-        return cls.new(
-            AuditKind.NOTICE, actor=actor, parties=[actor], ref=notice_id, outcome=step,
-            reason=provider,
-        )  # fmt: skip
-
     def at_position(self, *, stream: str, seq: int, prev: bytes) -> AuditEvent:
         """Return this event placed at ``seq`` of ``stream`` after the leaf ``prev``."""
         return dataclasses.replace(self, stream=stream, seq=seq, prev_leaf_hash=prev)

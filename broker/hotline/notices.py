@@ -1,7 +1,7 @@
 """Takedown notices: signed, hash-only, chased every 24 hours until the content is gone.
 
-Life cycle (each step one row of the hotline's notice book AND one audit event,
-:meth:`broker.audit.events.AuditEvent.notice`)::
+Life cycle (each step one row of the hotline's notice book AND one audit event:
+``AuditKind.NOTICE``, ``ref`` the notice, ``outcome`` the step, ``reason`` the provider)::
 
     ISSUED ──(still reported online, 24 h after the last send)──▶ RESENT ─┐ (repeat)
        │                                                                  │
@@ -44,7 +44,7 @@ from cryptography.exceptions import InvalidSignature
 from broker import home
 from broker._internal.framing import frame
 from broker._internal.sqlite import immediate, open_wal
-from broker.audit.events import AuditEvent
+from broker.audit.events import AuditEvent, AuditKind
 from broker.codec import SchemaStore
 from broker.config import Settings
 from broker.errors import NoticeError, SchemaError, SignatureError
@@ -262,8 +262,13 @@ class NoticeBook:
         )
         if self._audit is not None:
             self._audit(
-                AuditEvent.notice(
-                    actor=self.issuer, notice_id=notice_id, step=step, provider=provider
+                AuditEvent.new(
+                    AuditKind.NOTICE,
+                    actor=self.issuer,
+                    parties=[self.issuer],
+                    ref=notice_id,
+                    outcome=step,
+                    reason=provider,
                 )
             )
 

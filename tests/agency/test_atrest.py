@@ -50,3 +50,25 @@ def test_backup_of_the_store_file_no_longer_yields_a_shredded_dossier(tmp_path: 
     restored.close()
     assert caught.value.reason == "shredded"
     assert b"e" * 32 not in vault_beside(path).read_bytes()  # secure_delete: no key remnant
+
+
+def test_a_read_only_reader_sees_the_payload_in_clear_through_the_key_file(tmp_path: Path) -> None:
+    """The console and the chaos counters open the store read-only: they decrypt too."""
+    payload = example_dossier(22).to_bytes()
+    path = tmp_path / "state.db"
+    store = AgencyStore.open(path)
+    store.accept(
+        envelope_id="f" * 32,
+        sender="ES-PN",
+        sequence=1,
+        expires_at=4e9,
+        kind="DOSSIER",
+        provenance={},
+        payload=payload,
+    )
+    reader = AgencyStore.open_read_only(path)
+    try:
+        assert [i.payload for i in reader.inbox()] == [payload]
+    finally:
+        reader.close()
+        store.close()
