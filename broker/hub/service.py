@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from broker.agency import AgencyNode, Delivery
 from broker.audit.events import AuditEvent
 from broker.codec import SchemaStore
-from broker.errors import ValidationError
+from broker.errors import Error, ValidationError
 from broker.hub.index import Holding, HubIndex
 from broker.hub.lists import ListMatch, ListResult
 from broker.hub.quarantine import NOTICE_CODES, quarantine_key, quarantine_notice
@@ -293,9 +293,18 @@ class Hub:
             owner = q.entry.owner
             if owner != self.node.agency:  # the hub's own list: nobody else to tell
                 payload = self._store.encode("eu.fed.HitNotification", quarantine_notice(q))
-                sent = await self.node.publish(
-                    payload, kind="HIT_NOTIFICATION", codes=NOTICE_CODES, to=[owner]
-                )
+                try:
+                    sent = await self.node.publish(
+                        payload, kind="HIT_NOTIFICATION", codes=NOTICE_CODES, to=[owner]
+                    )
+                except Error as exc:  # e.g. the owner left the federation: never block the hub
+                    log.warning(
+                        "quarantine notice for %s not sent (%s); stays due until the entry "
+                        "matches again",
+                        quarantine_key(q.entry),
+                        exc.reason,
+                    )
+                    continue
                 self.notifications += 1
                 self.node.audit.record(
                     AuditEvent.hit_notified(
