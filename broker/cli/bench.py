@@ -91,6 +91,9 @@ def hub(
     processes: int = typer.Option(
         1, "--processes", min=1, help="Also query the seizure in this many processes (>1)."
     ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Threads per batch query (default: every CPU)."
+    ),
     no_kafka: bool = typer.Option(
         False, "--no-kafka", help="Skip hub_update_visible_s (needs Kafka)."
     ),
@@ -108,6 +111,7 @@ def hub(
         seizure=seizure,
         repeat=repeat,
         processes=processes,
+        workers=workers,
         bootstrap=bootstrap,
         kafka=not no_kafka,
     )

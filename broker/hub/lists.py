@@ -11,7 +11,9 @@ more than ``quarantine_after`` distinct media (by SHA-256) and that its owner ha
 not confirmed is quarantined: its matches are still recorded and shown, marked
 ``QUARANTINED``, but no longer make a key known material, until the owner
 confirms the entry (a ``CONFIRM`` list update; then it matches again) or
-disputes it (``DISPUTE``; then it matches nothing). Every match carries the
+disputes it (``DISPUTE``; then it matches nothing). The owner is told of the
+quarantine once per entry version (:meth:`ListMatcher.quarantine_due`, sent by the
+hub service as described in :mod:`broker.hub.quarantine`). Every match carries the
 entry's status (``ADD``, ``CONFIRM`` or ``QUARANTINED``), so the owners' feedback
 is shown with every hit.
 
@@ -32,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from broker.hashlist import ListHit, ListState
+from broker.hub.quarantine import Quarantined
 from broker.models import MediaReference
 
 __all__ = ["DEFAULT_QUARANTINE_AFTER", "ListMatch", "ListMatcher", "ListResult"]
@@ -47,6 +50,10 @@ CREATE TABLE IF NOT EXISTS list_media (
 CREATE TABLE IF NOT EXISTS list_key_hits (
     key TEXT NOT NULL, topic TEXT NOT NULL, entry_id TEXT NOT NULL, kind TEXT NOT NULL,
     distance INTEGER NOT NULL, PRIMARY KEY (key, topic, entry_id)
+);
+CREATE TABLE IF NOT EXISTS list_quarantine_notices (
+    topic TEXT NOT NULL, entry_id TEXT NOT NULL, version INTEGER NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (topic, entry_id, version)
 );
 """
 
@@ -81,6 +88,8 @@ class ListResult:
     counts: dict[tuple[str, str, str | None], int]
     #: Media references matched by at least one entry that is not quarantined.
     matched: int
+    #: ``(topic, entry_id)`` of every entry that matched (for the quarantine check).
+    entries: frozenset[tuple[str, str]] = frozenset()
 
 
 class ListMatcher:
@@ -152,7 +161,8 @@ class ListMatcher:
         for groups in per_media.values():
             for group in groups:
                 counts[group] = counts.get(group, 0) + 1
-        return ListResult(by_key=by_key, counts=counts, matched=len(per_media))
+        touched = frozenset((hit.entry.topic, hit.entry.entry_id) for _, _, hit in found)
+        return ListResult(by_key=by_key, counts=counts, matched=len(per_media), entries=touched)
 
     def _status(self, topic: str, entry_id: str, op: str) -> str:
         if op == "CONFIRM":
@@ -213,3 +223,46 @@ class ListMatcher:
             if row is not None and row[0] == "ADD":
                 out.append((str(topic), str(entry_id), int(count)))
         return out
+
+    def quarantine_due(
+        self, entries: frozenset[tuple[str, str]] | None = None
+    ) -> list[Quarantined]:
+        """Return the quarantined entries whose owner was not yet told (of this version).
+
+        ``entries`` (``(topic, entry_id)``, e.g. :attr:`ListResult.entries`) limits the check
+        to those entries, each counted through the primary key; ``None`` checks every entry.
+        """
+        if entries is None:
+            candidates = self.quarantined()
+        else:
+            candidates = []
+            for topic, entry_id in sorted(entries):
+                (media,) = self._db.execute(
+                    "SELECT COUNT(*) FROM list_media WHERE topic = ? AND entry_id = ?",
+                    (topic, entry_id),
+                ).fetchone()
+                if int(media) > self.quarantine_after:
+                    candidates.append((topic, entry_id, int(media)))
+        out = []
+        for topic, entry_id, media in candidates:
+            row = self._db.execute(
+                "SELECT row FROM list_entries WHERE topic = ? AND entry_id = ?", (topic, entry_id)
+            ).fetchone()
+            entry = None if row is None else self.state.entry(int(row[0]))
+            if entry is None or entry.op != "ADD":  # confirmed, disputed or withdrawn
+                continue
+            told = self._db.execute(
+                "SELECT 1 FROM list_quarantine_notices WHERE topic = ? AND entry_id = ? "
+                "AND version = ?",
+                (topic, entry_id, entry.version),
+            ).fetchone()
+            if told is None:
+                out.append(Quarantined(entry=entry, media=media))
+        return out
+
+    def mark_quarantine_notified(self, q: Quarantined, *, at: str) -> None:
+        """Record that the owner of ``q`` was told (``at``: ISO time)."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO list_quarantine_notices VALUES (?, ?, ?, ?)",
+            (q.entry.topic, q.entry.entry_id, q.entry.version, at),
+        )

@@ -28,7 +28,9 @@ Hit/no-hit with originator control:
 * A media hash on the hub's known-material list, or matched by a hash list the
   hub follows (:mod:`broker.hashlist`; exact SHA-256 / MD5 or PDQ near-duplicate),
   is reported to its holder with the list, category, series and the list owner's
-  feedback (``ADD``, ``CONFIRM``, ``QUARANTINED``).
+  feedback (``ADD``, ``CONFIRM``, ``QUARANTINED``). When an entry is quarantined for
+  over-matching, its list owner gets a signed, audited ``HitNotification`` saying so
+  (:mod:`broker.hub.quarantine`), once per entry version.
 * **One notification per owner holding and dossier**: everything a dossier
   triggers for one owner's holding (every matched key, with its other holders
   under the rules above, and the list matches with counts per list and category)
@@ -50,9 +52,10 @@ from dataclasses import dataclass
 from broker.agency import AgencyNode, Delivery
 from broker.audit.events import AuditEvent
 from broker.codec import SchemaStore
-from broker.errors import ValidationError
+from broker.errors import Error, ValidationError
 from broker.hub.index import Holding, HubIndex
 from broker.hub.lists import ListMatch, ListResult
+from broker.hub.quarantine import NOTICE_CODES, quarantine_key, quarantine_notice
 from broker.models.codes import codes_from_json
 
 __all__ = ["ANONYMOUS_PREFIX", "Hub", "Notice", "anonymous_alias", "plan"]
@@ -170,6 +173,7 @@ class Hub:
             keys = self.index.add(dossier, agency=header.sender, envelope_id=header.envelope_id)
             found = self.index.match_lists(dossier)
             await self._notify(keys, found=found, sender=header.sender, refs=len(dossier.media))
+            await self._notify_quarantines(found.entries)
         elif header.kind == "RELEASE_GRANT":
             await self._on_grant(header.sender, delivery.opened.payload)
 
@@ -285,6 +289,37 @@ class Hub:
                 owner_envelope=own.envelope_id,
             )
         self.node.audit.record(event)
+
+    async def _notify_quarantines(self, entries: frozenset[tuple[str, str]]) -> None:
+        """Tell each list owner, once per entry version, that its entry was quarantined."""
+        for q in self.index.lists.quarantine_due(entries):
+            owner = q.entry.owner
+            if owner != self.node.agency:  # the hub's own list: nobody else to tell
+                payload = self._store.encode("eu.fed.HitNotification", quarantine_notice(q))
+                try:
+                    sent = await self.node.publish(
+                        payload, kind="HIT_NOTIFICATION", codes=NOTICE_CODES, to=[owner]
+                    )
+                except Error as exc:  # e.g. the owner left the federation: never block the hub
+                    log.warning(
+                        "quarantine notice for %s not sent (%s); stays due until the entry "
+                        "matches again",
+                        quarantine_key(q.entry),
+                        exc.reason,
+                    )
+                    continue
+                self.notifications += 1
+                self.node.audit.record(
+                    AuditEvent.hit_notified(
+                        actor=self.node.agency,
+                        envelope_id=sent.envelope_id,
+                        owner=owner,
+                        others=[],
+                        owner_envelope=quarantine_key(q.entry),
+                    )
+                )
+            log.info("hash-list entry %s quarantined (%d media)", quarantine_key(q.entry), q.media)
+            self.index.lists.mark_quarantine_notified(q, at=dt.datetime.now(dt.UTC).isoformat())
 
     async def _request_release(self, key: str, owner: str) -> None:
         holdings = self.index.holdings(key)

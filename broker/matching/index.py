@@ -28,7 +28,9 @@ Example::
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -39,7 +41,7 @@ from numpy.typing import NDArray
 from broker.errors import HashFormatError, IndexCorruptError, MatchingError
 from broker.matching import store
 from broker.matching.exact import DIGEST_WORDS, ExactSegment
-from broker.matching.mih import Layout, MihSegment
+from broker.matching.mih import CHUNK, Layout, MihSegment
 from broker.matching.pdq import Words, as_words
 
 __all__ = ["DEFAULT_THRESHOLD", "Entries", "ExactKind", "HashIndex", "Matches"]
@@ -149,7 +151,11 @@ def _absorb(segments: list[_S], new: _S, merge: Callable[[list[_S]], _S]) -> Non
 class HashIndex:
     """PDQ near-duplicate and exact-digest index over reference hash lists."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, workers: int | None = None) -> None:
+        #: Threads a large :meth:`query_batch` uses (default: the CPUs this process may use).
+        self.workers = workers if workers is not None else len(os.sched_getaffinity(0))
+        if self.workers < 1:
+            raise MatchingError("workers must be at least 1", detail=str(self.workers))
         self._pdq: list[MihSegment] = []
         self._exact: dict[ExactKind, list[ExactSegment]] = {k: [] for k in _KINDS}
 
@@ -219,22 +225,47 @@ class HashIndex:
 
     # -- reading ----------------------------------------------------------------------
 
-    def query_batch(self, pdq: HashInput, *, threshold: int = DEFAULT_THRESHOLD) -> Matches:
-        """Return every live reference within ``threshold`` bits of each query hash."""
+    def query_batch(
+        self, pdq: HashInput, *, threshold: int = DEFAULT_THRESHOLD, workers: int | None = None
+    ) -> Matches:
+        """Return every live reference within ``threshold`` bits of each query hash.
+
+        A batch larger than one chunk (:data:`~broker.matching.mih.CHUNK` queries) is
+        split into chunks searched by ``workers`` threads (default: :attr:`workers`).
+        numpy releases the GIL in the array operations that do the work, so threads
+        use every core while sharing one copy of the index (memory-mapped or not).
+        """
         words = as_words(pdq, words=4, what="PDQ hash")
-        qs: list[NDArray[np.intp]] = []
-        ids: list[NDArray[np.uint64]] = []
-        dist: list[NDArray[np.uint16]] = []
-        for seg in self._pdq:
-            q, rows, d = seg.search(words, threshold=threshold)
-            qs.append(q)
-            ids.append(seg.ids[rows])
-            dist.append(d)
-        if not qs:
+        segments = list(self._pdq)  # adds and merges replace the list, never a segment
+        firsts = range(0, words.shape[0], CHUNK)
+        n = max(1, min(self.workers if workers is None else workers, len(firsts)))
+
+        def one(first: int) -> tuple[NDArray[np.intp], NDArray[np.uint64], NDArray[np.uint16]]:
+            part = words[first : first + CHUNK]
+            qs = [np.zeros(0, np.intp)]
+            ids = [np.zeros(0, np.uint64)]
+            dist = [np.zeros(0, np.uint16)]
+            for seg in segments:
+                q, rows, d = seg.search(part, threshold=threshold)
+                qs.append(q + first)
+                ids.append(seg.ids[rows])
+                dist.append(d)
+            return np.concatenate(qs), np.concatenate(ids), np.concatenate(dist)
+
+        if n == 1:
+            parts = [one(first) for first in firsts]
+        else:
+            with ThreadPoolExecutor(n, thread_name_prefix="hash-index") as pool:
+                parts = list(pool.map(one, firsts))
+        if not parts:
             return Matches.best(
                 np.zeros(0, np.intp), np.zeros(0, np.uint64), np.zeros(0, np.uint16)
             )
-        return Matches.best(np.concatenate(qs), np.concatenate(ids), np.concatenate(dist))
+        return Matches.best(
+            np.concatenate([p[0] for p in parts]),
+            np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]),
+        )
 
     def lookup_exact(self, digests: HashInput, *, kind: ExactKind) -> Matches:
         """Return every live reference whose ``kind`` digest equals a query (distance 0)."""
@@ -305,7 +336,7 @@ class HashIndex:
         store.write(path, meta=meta, arrays=arrays)
 
     @classmethod
-    def load(cls, path: Path, *, mmap: bool = True) -> HashIndex:
+    def load(cls, path: Path, *, mmap: bool = True, workers: int | None = None) -> HashIndex:
         """Load a saved index, verifying every file; memory-maps the arrays by default."""
         meta, arrays = store.read(path, mmap=mmap)
 
@@ -314,7 +345,7 @@ class HashIndex:
                 raise IndexCorruptError("saved index lacks an array", detail=name)
             return np.asarray(arrays[name])
 
-        index = cls()
+        index = cls(workers=workers)
         try:
             for i, m in enumerate(meta["pdq"]):
                 base = f"pdq-{i}"

@@ -38,14 +38,15 @@ from numpy.typing import NDArray
 from broker.errors import MatchingError
 from broker.matching.pdq import HASH_BITS, Words, slot_keys
 
-__all__ = ["MAX_THRESHOLD", "Layout", "MihSegment", "probe_masks"]
+__all__ = ["CHUNK", "MAX_THRESHOLD", "Layout", "MihSegment", "probe_masks"]
 
 #: The largest threshold a query may ask for; probing cost grows steeply past 31.
 MAX_THRESHOLD = 63
 
-# Queries are processed this many at a time: large enough that numpy's per-call
-# overhead is small, small enough that each slot's probe keys stay in cache.
-_CHUNK = 512
+#: Queries are processed this many at a time: large enough that numpy's per-call
+#: overhead is small and that neighbouring probes share cache lines, small enough
+#: that a chunk's working arrays (a few MiB per slot) stay modest per thread.
+CHUNK = 2048
 _SATURATED = 255
 
 
@@ -208,8 +209,8 @@ class MihSegment:
         """
         radii = self.layout.radii(threshold)
         parts: list[tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.uint16]]] = []
-        for first in range(0, queries.shape[0], _CHUNK):
-            chunk = queries[first : first + _CHUNK]
+        for first in range(0, queries.shape[0], CHUNK):
+            chunk = queries[first : first + CHUNK]
             q, rows, dist = self._search_chunk(chunk, threshold, radii)
             parts.append((q + first, rows, dist))
         if not parts:
@@ -272,12 +273,15 @@ class MihSegment:
         self, slot: int, keys: NDArray[np.intp], masks: NDArray[np.intp]
     ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
         """Return ``(position in order, query)`` for every stored row in a probed bucket."""
-        probes = (keys[:, None] ^ masks[None, :]).ravel()
+        # Mask-major over the queries sorted by key: consecutive probes of one mask
+        # walk the tables upwards, so neighbouring reads share cache lines and pages.
+        perm = np.argsort(keys)
+        probes = (masks[:, None] ^ keys[perm][None, :]).ravel()
         count = np.take(self.counts[slot], probes)
-        hit = np.nonzero(count != 0)[0]
+        hit = np.flatnonzero(count)
         probes, n = probes[hit], count[hit].astype(np.intp)
         start = np.take(self.starts[slot], probes).astype(np.intp)
-        qi = hit // masks.shape[0]
+        qi = np.take(perm, hit % keys.shape[0])
         saturated = np.nonzero(n == _SATURATED)[0]
         if saturated.size:
             n[saturated] = np.take(self.starts[slot], probes[saturated] + 1) - start[saturated]

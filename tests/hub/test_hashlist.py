@@ -176,7 +176,7 @@ async def test_an_entry_matching_too_many_media_is_quarantined_until_its_owner_c
             await es.publish_dossier(d, to=[HUB])
     await fed.route(expect=3)
     await fed.hub(expect=3)
-    await fed.route(expect=2)
+    await fed.route(expect=3)  # two hits to ES-PN, and the quarantine notice to IT-PS
     notes = await fed.inbox("ES-PN", "HIT_NOTIFICATION", expect=2)
     assert [m["status"] for m in (x for n in notes for h in n["matches"] for x in h["lists"])] == [
         "ADD",
@@ -184,6 +184,18 @@ async def test_an_entry_matching_too_many_media_is_quarantined_until_its_owner_c
     ]
     topic = fed.layout.hashlist("IT-PS", "hotline")
     assert fed.index.lists.quarantined() == [(topic, "e-broad", 3)]  # the third is held back
+    # The list owner is told, in a signed notification that names none of the holders.
+    (notice,) = await fed.inbox("IT-PS", "HIT_NOTIFICATION", expect=1)
+    assert notice["hit_key"] == "quarantine:IT-PS/hotline/e-broad"
+    assert (notice["selector_type"], notice["selector_value"]) == ("MEDIA_PDQ", CENTRE)
+    assert notice["other_agencies"] == [] and not notice["known_material"]
+    ((listed,),) = [m["lists"] for m in notice["matches"]]
+    assert (listed["entry_id"], listed["status"]) == ("e-broad", "QUARANTINED")
+    assert notice["list_counts"] == [
+        {"list": "hotline", "list_owner": "IT-PS", "category": "A", "count": 3}
+    ]
+    assert all(b"ES-PN" not in i.payload for i in await fed.received("IT-PS"))
+    assert fed.index.lists.quarantine_due() == []  # told once
 
     await fed.publish_list("IT-PS", [entry.then("CONFIRM", note="reviewed: a series")])
     await fed.follow_lists()
@@ -197,6 +209,7 @@ async def test_an_entry_matching_too_many_media_is_quarantined_until_its_owner_c
     notes = await fed.inbox("ES-PN", "HIT_NOTIFICATION", expect=3)
     latest = max(notes, key=lambda n: n["at"])
     assert [x["status"] for h in latest["matches"] for x in h["lists"]] == ["CONFIRM"]
+    assert len(await fed.inbox("IT-PS", "HIT_NOTIFICATION")) == 1  # a confirmed entry: no notice
 
 
 async def test_a_seizure_sized_dossier_gives_each_owner_one_summarised_notification(

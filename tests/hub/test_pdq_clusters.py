@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
 from broker.hub import HubIndex
 from broker.hub.pdq import CLUSTER_PREFIX
@@ -129,3 +131,27 @@ def test_restart_loads_the_saved_index_and_adds_only_rows_written_since(tmp_path
     }
     assert next(k for k in keys if k.startswith("pdq:")) in links
     again.close()
+
+
+def test_a_seizure_sized_dossier_is_matched_in_one_batch_per_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(16)
+    hashes = to_hex(rng.integers(0, 2**63, size=(5_000, 4), dtype=np.uint64))
+    index = HubIndex.open(tmp_path / "hub.db")
+    calls: list[tuple[str, int]] = []
+    for name, target in (("holdings", index.pdq.index), ("lists", index.lists.state.index)):
+        search = target.query_batch
+
+        def counted(pdq: Any, *, _n: str = name, _f: Any = search, **kw: Any) -> Any:
+            calls.append((_n, len(pdq)))
+            return _f(pdq, **kw)
+
+        monkeypatch.setattr(target, "query_batch", counted)
+    d = _media_dossier(3, hashes)
+    index.add(d, agency="ES-PN", envelope_id="e" * 32)
+    index.match_lists(d)
+    # One batched query per index for the whole dossier (each split into chunks searched
+    # by every core inside HashIndex.query_batch), never one query per media reference.
+    assert calls == [("holdings", 5_000), ("lists", 5_000)]
+    index.close()

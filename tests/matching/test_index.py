@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from broker.devtools.bench.hub_index import flip_exactly
 from broker.errors import HashFormatError, MatchingError
 from broker.matching import Entries, HashIndex, Layout
-from broker.matching.mih import MihSegment
+from broker.matching.mih import CHUNK, MihSegment
 from broker.matching.pdq import distance, to_hex
 
 from .conftest import at_distance, random_words
@@ -165,3 +166,23 @@ def test_bad_input_is_a_typed_error() -> None:
     with pytest.raises(MatchingError):
         index.add(Entries.parse([1], pdq=["00" * 32]))
         index.query_batch(["00" * 32], threshold=64)
+
+
+def test_a_batch_searched_by_several_threads_gives_the_single_thread_answer(
+    rng: np.random.Generator,
+) -> None:
+    refs = random_words(rng, 20_000)
+    ids = np.arange(refs.shape[0], dtype=np.uint64)
+    index = HashIndex(workers=3)
+    for part in np.array_split(np.arange(refs.shape[0]), 3):  # several segments
+        index.add(Entries(ids=ids[part], pdq=refs[part]))
+    # More than two chunks of queries, each planted at 0..40 bits from a reference.
+    source = rng.integers(0, refs.shape[0], 2 * CHUNK + 100)
+    bits = np.arange(source.size) % 41
+    queries = flip_exactly(rng, refs[source], bits)
+    threaded = index.query_batch(queries, threshold=31)
+    assert threaded.pairs() == index.query_batch(queries, threshold=31, workers=1).pairs()
+    found = set(zip(threaded.query.tolist(), threaded.id.tolist(), strict=True))
+    assert all(((i, int(s)) in found) == (bits[i] <= 31) for i, s in enumerate(source))
+    with pytest.raises(MatchingError, match="workers"):
+        HashIndex(workers=0)

@@ -2,8 +2,9 @@
 
 Runs :func:`broker.devtools.bench.hub_index.run` (synthetic references, half in clusters;
 queries planted at every distance 0..31, decoys at 32..40, random; batch throughput, p99,
-recall, false matches, a 360,000-hash seizure, peak RSS), optionally splits the seizure
-over several processes that share the saved, memory-mapped snapshot
+recall, false matches, a 360,000-hash seizure, peak RSS; batches are searched by
+``workers`` threads sharing the one index, default every CPU), optionally splits the seizure
+over several single-threaded processes that share the saved, memory-mapped snapshot
 (``hub_seizure_processes``), and measures ``hub_update_visible_s`` on a real Kafka: a signed
 list update is published and timed until the hub's :class:`~broker.hashlist.ListFollower`
 has applied it to a list index holding the ``N`` references (so the add lands in the big
@@ -51,7 +52,8 @@ _CHILD: dict[str, HashIndex] = {}
 
 
 def _load_child(path: str) -> None:
-    _CHILD["index"] = HashIndex.load(Path(path))  # memory-mapped: the page cache is shared
+    # Memory-mapped: the page cache is shared. One thread each: the processes are the workers.
+    _CHILD["index"] = HashIndex.load(Path(path), workers=1)
 
 
 def _ready(_: int) -> bool:
@@ -159,11 +161,12 @@ def run(
     kafka: bool = True,
     threshold: int = DEFAULT_THRESHOLD,
     seed: int = 16,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Return every ``hub_*`` figure (see the module docstring)."""
     out = run_index(
         reference=reference, queries=queries, seizure=seizure, repeat=repeat,
-        threshold=threshold, seed=seed,
+        threshold=threshold, seed=seed, workers=workers,
     )  # fmt: skip
     out["hub_update_visible_s"] = None
     if kafka:

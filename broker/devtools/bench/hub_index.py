@@ -8,7 +8,8 @@ reference at exactly ``i % 32`` bits (0..31: each must be found), 20 % decoys at
 exactly 32..40 bits from a random reference (that reference must never be
 returned), and 40 % uniform random hashes.
 
-Figures: build time; throughput of one batch of ``queries``; the 99th
+Figures: build time; throughput of one batch of ``queries`` (searched by ``workers``
+threads, default every CPU; ``hub_queries_per_cpu_s`` is the same per second of CPU); the 99th
 percentile of single-query latency; recall on planted pairs; false matches
 (decoy sources returned, plus any result whose distance, recomputed from the
 stored hashes, is over the threshold); a brute-force cross-check of a few
@@ -118,8 +119,12 @@ def run(
     repeat: int = 3,
     threshold: int = DEFAULT_THRESHOLD,
     seed: int = 16,
+    workers: int | None = None,
 ) -> dict[str, Any]:
-    """Build an index of ``reference`` hashes, query it, and return the figures."""
+    """Build an index of ``reference`` hashes, query it, and return the figures.
+
+    Batches are searched by ``workers`` threads (default: every CPU this process may use).
+    """
     rng = np.random.default_rng(seed)
     refs = synthetic_references(rng, reference)
     q, source, bits = _queries(rng, refs, queries)
@@ -131,7 +136,7 @@ def run(
     index = HashIndex()
     for _ in range(repeat):
         index = HashIndex()  # drop the previous build before timing the next
-        index, wall, cpu = _timed(functools.partial(_build, ids, refs))
+        index, wall, cpu = _timed(functools.partial(_build, ids, refs, workers))
         builds.append((wall, cpu, _loadavg()))
     del refs
     wall, cpu, load = sorted(builds)[len(builds) // 2]
@@ -144,6 +149,8 @@ def run(
         runs.append((wall, cpu, _loadavg()))
     wall, cpu, load = sorted(runs)[len(runs) // 2]
     out |= {"hub_queries_per_s": round(queries / wall), "hub_queries_cpu_s": round(cpu, 2)}
+    out["hub_queries_per_cpu_s"] = round(queries / cpu) if cpu else None
+    out["hub_query_workers"] = index.workers
     out["hub_queries_loadavg"] = load
 
     single = []
@@ -169,6 +176,8 @@ def run(
     result, wall, cpu = _timed(lambda: index.query_batch(seize, threshold=threshold))
     out |= {"hub_seizure_queries": seizure, "hub_seizure_matches": len(result)}
     out |= {"hub_seizure_s": round(wall, 2), "hub_seizure_cpu_s": round(cpu, 2)}
+    # What the seizure would take with ``workers`` cores to itself (CPU time / workers).
+    out["hub_seizure_cpu_per_worker_s"] = round(cpu / index.workers, 2)
     out["hub_seizure_loadavg"] = _loadavg()
     out["hub_peak_rss_mib"] = round(peak_rss_mib())
     out["hub_segments"] = index.stats()["pdq"]["segments"]
@@ -199,8 +208,8 @@ def _persistence(index: HashIndex, q: Words, threshold: int) -> dict[str, Any]:
     }
 
 
-def _build(ids: NDArray[np.uint64], refs: Words) -> HashIndex:
-    index = HashIndex()
+def _build(ids: NDArray[np.uint64], refs: Words, workers: int | None = None) -> HashIndex:
+    index = HashIndex(workers=workers)
     index.add(Entries(ids=ids, pdq=refs))
     return index
 
@@ -236,6 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seizure", type=int, default=360_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD)
+    parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args(argv)
     result = run(
         reference=args.reference,
@@ -243,6 +253,7 @@ def main(argv: list[str] | None = None) -> None:
         seizure=args.seizure,
         repeat=args.repeat,
         threshold=args.threshold,
+        workers=args.workers,
     )
     print(json.dumps(result, indent=1))
 
