@@ -231,6 +231,8 @@ class RejectionTally:
     not_rejected: int = 0
     by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
     unexpected_letters: int = 0
+    #: The reasons of the dead letters no hostile record accounts for.
+    unexpected_reasons: dict[str, int] = field(default_factory=dict)
 
 
 def tally_rejections(
@@ -266,7 +268,9 @@ def tally_rejections(
             else:
                 tally.not_rejected += 1
                 by_kind[record.kind]["NOT-REJECTED"] += 1
-        tally.unexpected_letters += sum(n for n in reasons.values() if n > 0)
-    tally.unexpected_letters += sum(sum(c.values()) for c in got.values())
+        got[sha] = Counter({r: n for r, n in reasons.items() if n > 0})
+    unexpected = sum(got.values(), Counter())
+    tally.unexpected_letters = sum(unexpected.values())
+    tally.unexpected_reasons = dict(unexpected)
     tally.by_kind = {k: dict(v) for k, v in by_kind.items()}
     return tally
