@@ -38,6 +38,8 @@ def demo(
         f"   hit notifications:        {result.hit_notifications} "
         f"(release requests for restricted holdings: {result.release_requests})"
     )
+    if result.seizure is not None:
+        typer.echo(f"   seized device:            {result.seizure.line()}")
     typer.echo(f"   wall time:                {result.seconds:.1f} s")
     typer.echo(
         f"   state kept in {settings.home} (try: broker receipts --as ES-PN --home {settings.home})"

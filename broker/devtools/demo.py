@@ -36,6 +36,7 @@ from broker.audit.events import FEDERATION_STREAM
 from broker.audit.verify import AuditVerifier
 from broker.config import Settings
 from broker.connect import connection_for
+from broker.devtools.demo_seizure import SeizureResult, seized_device
 from broker.devtools.operation import generate_operation
 from broker.federation import init_federation
 from broker.hub import HubIndex
@@ -78,6 +79,7 @@ class DemoResult:
     audit_findings: list[str] = field(default_factory=list)
     audit_rejections: int = 0
     audit_export: Path | None = None
+    seizure: SeizureResult | None = None
 
     @property
     def ok(self) -> bool:
@@ -92,6 +94,7 @@ class DemoResult:
             and self.audit_events > 0
             and not self.audit_findings
             and self.audit_rejections == self.hostile_injected
+            and (self.seizure is None or self.seizure.ok)
         )
 
 
@@ -125,6 +128,7 @@ async def run_demo(
         # The public registry goes to the compacted federation topic, as `federation init` does.
         await publish_registry(settings, cluster.connection(), layout=layout)
         await flush_stream(settings, stream=FEDERATION_STREAM, conn=cluster.connection())
+        await seized_device(settings, result, say=say)  # hashed and sent before routing starts
         say("== 3/6 router, hub and 6 national inbox consumers as separate processes")
         logs = settings.state_dir / "demo-logs"
         logs.mkdir(parents=True, exist_ok=True)
