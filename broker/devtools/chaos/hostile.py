@@ -233,6 +233,9 @@ class RejectionTally:
     unexpected_letters: int = 0
     #: The reasons of the dead letters no hostile record accounts for.
     unexpected_reasons: dict[str, int] = field(default_factory=dict)
+    #: Distinct records dead-lettered (by source position): a record re-read after a
+    #: rebalance may be dead-lettered twice, and the audit log counts records.
+    records: int = 0
 
 
 def tally_rejections(
@@ -249,8 +252,11 @@ def tally_rejections(
         expected[record.sha256].append(record)
         tally.injected += 1
     got: dict[bytes, Counter[str]] = defaultdict(Counter)
+    positions = set()
     for letter in letters:
         got[letter.envelope_sha256][letter.reason] += 1
+        positions.add((letter.source_topic, letter.source_partition, letter.source_offset))
+    tally.records = len(positions)
     by_kind: dict[str, Counter[str]] = defaultdict(Counter)
     for sha, records in expected.items():
         reasons = got.pop(sha, Counter())

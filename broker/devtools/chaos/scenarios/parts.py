@@ -86,9 +86,10 @@ async def hostile_parts(ctx: Context) -> ScenarioResult:
         await net.close()  # the router and consumer publish the rest of their audit streams
         result.audited_rejections = await count_audited_rejections(net)
         result.notes.append(
-            f"audit log: {result.audited_rejections} rejected records for {letters} dead letters"
+            f"audit log: {result.audited_rejections} rejected records for {letters} dead letters "
+            f"of {tally.records} records"
         )
-        result.dead_letters = letters
+        result.dead_letters = tally.records  # records, as the audit log counts them
     finally:
         await net.close()
     result.seconds = time.monotonic() - started
