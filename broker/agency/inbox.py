@@ -136,6 +136,7 @@ class Inbox:
         work = Settlement()
         try:  # what a crash left pending first, from the store, before anything new
             await self._resume(handler, stats, send_receipts, work)
+            self.streams.release_handled(self._handled)
         finally:
             done, work = work, Settlement()
             await self._settle(done)
@@ -292,7 +293,9 @@ class Inbox:
             return self._admit(record, current, sha256)
         except Error as exc:
             await self._rejects.reject(record, exc, current, stats, work)
-            if send_receipts and current is not None:
+            # A replay (a released streamed dossier's manifest again) gets no receipt,
+            # as in _batch: the sender already had the verdict on the original.
+            if send_receipts and current is not None and not isinstance(exc, ReplayError):
                 await self._receipts.send(
                     current, sha256=sha256, status="REJECTED", reason=exc.reason, work=work
                 )
@@ -389,6 +392,7 @@ class Inbox:
                     )
         finally:
             self._store.handled(done, failed=failed)
+            self.streams.release([*done, *failed])  # only after the commit above
 
     async def _resume(
         self, handler: Handler | None, stats: ConsumeStats, send_receipts: bool, work: Settlement
@@ -432,6 +436,11 @@ class Inbox:
             )
         self._store.handled([], failed=refused)
         await self._deliver(items, handler, stats, send_receipts, work)
+
+    def _handled(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (sender, id) of ``keys`` the store accepted and no longer holds pending."""
+        pending = {(p.sender, p.envelope_id) for p in self._store.pending()}
+        return self._store.seen_among(keys) - pending
 
     def _dossier(self, opened: OpenedEnvelope) -> Dossier:
         """A streamed dossier assembled and verified from its stored parts, or the one inline."""

@@ -33,7 +33,9 @@ class StreamedDossier(Dossier):
     ``media`` and ``attachments`` as they were sent inline) and the streamed sections.
 
     :meth:`media_stream` yields the streamed references; :meth:`attachment_streams` the
-    attachments' bytes. Both decrypt the stored parts again, one part at a time.
+    attachments' bytes. Both read the stored parts again, one part at a time, and only
+    while the handler runs: once it returns and the delivery is committed handled, the
+    parts are deleted (:meth:`broker.agency.reassembly.Reassembly.release`).
     """
 
     _manifest: Manifest = pydantic.PrivateAttr()
@@ -65,9 +67,10 @@ class StreamedDossier(Dossier):
         return self._manifest.part_count
 
     def media_stream(self) -> Iterator[MediaReference]:
-        """Yield every streamed media reference, decrypting the stored parts again."""
+        """Yield every streamed media reference (each was validated when the dossier was
+        verified; the parts' AEAD and chain root prove these are the same bytes)."""
         for section, chunks in self._read.sections(self._opened, self._manifest):
-            reader = MediaItemReader()
+            reader = MediaItemReader(validated=True)
             for chunk in chunks:
                 if section.kind == "MEDIA":
                     yield from reader.feed(chunk)

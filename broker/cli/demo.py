@@ -42,6 +42,8 @@ def demo(
     typer.echo(f"   recall, compliance:       {result.recalled}")
     for line in result.requests.summary() if result.requests is not None else []:
         typer.echo(line)
+    if result.seizure is not None:
+        typer.echo(f"   seized device:            {result.seizure.line()}")
     typer.echo(f"   wall time:                {result.seconds:.1f} s")
     typer.echo(
         f"   state kept in {settings.home} (try: broker receipts --as ES-PN --home {settings.home})"

@@ -39,6 +39,7 @@ from broker.connect import connection_for
 from broker.devtools.demo_hotline import run_hotline_step
 from broker.devtools.demo_recall import demo_recall
 from broker.devtools.demo_requests import RequestsDemo, run_requests
+from broker.devtools.demo_seizure import SeizureResult, seized_device
 from broker.devtools.operation import generate_operation
 from broker.federation import init_federation
 from broker.hub import HubIndex
@@ -84,6 +85,7 @@ class DemoResult:
     #: The closing recall: holder -> its answer (DESTROYED expected from each).
     recalled: dict[str, str] = field(default_factory=dict)
     requests: RequestsDemo | None = None
+    seizure: SeizureResult | None = None
 
     @property
     def ok(self) -> bool:
@@ -101,6 +103,7 @@ class DemoResult:
             and bool(self.recalled)
             and set(self.recalled.values()) == {"DESTROYED"}
             and (self.requests is None or self.requests.ok)
+            and (self.seizure is None or self.seizure.ok)
         )
 
 
@@ -134,6 +137,7 @@ async def run_demo(
         # The public registry goes to the compacted federation topic, as `federation init` does.
         await publish_registry(settings, cluster.connection(), layout=layout)
         await flush_stream(settings, stream=FEDERATION_STREAM, conn=cluster.connection())
+        await seized_device(settings, result, say=say)  # hashed and sent before routing starts
         say("== 3/6 router, hub and 6 national inbox consumers as separate processes")
         logs = settings.state_dir / "demo-logs"
         logs.mkdir(parents=True, exist_ok=True)

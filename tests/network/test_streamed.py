@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from broker.agency import AgencyNode, Delivery
+from broker.agency.reassembly import Reassembly
 from broker.agency.streamed import StreamedDossier
 from broker.deadletter import DeadLetter
 from broker.envelope.stream import PART_SIZE
@@ -260,3 +261,55 @@ async def test_parts_stored_before_a_restart_complete_the_dossier_after_it(
     got, reasons = await _receive(network)  # a new process: only the manifest is consumed
     assert reasons == {}
     assert [(i, n) for i, n, _ in got] == [(stream.envelope_id, 3000)]
+
+
+class _Crash(BaseException):
+    """The process dying at a chosen point (not an Error: no verdict on the delivery)."""
+
+
+def _stored_part_bytes(node: AgencyNode) -> int:
+    db = node._inbox.streams._db
+    return int(db.execute("SELECT COALESCE(SUM(LENGTH(record)), 0) FROM parts").fetchone()[0])
+
+
+@pytest.mark.parametrize("crash", ["in-the-handler", "before-the-parts-are-deleted"])
+async def test_crash_around_the_handler_delivers_once_and_then_deletes_the_parts(
+    network: Network, monkeypatch: pytest.MonkeyPatch, crash: str
+) -> None:
+    stream = await _stream(network)
+    await _inject(network, stream, stream.parts)
+    await network.router().run(until_idle=5.0)
+    handed: list[int] = []
+
+    async def handler(delivery: Delivery) -> None:
+        assert isinstance(delivery.dossier, StreamedDossier)
+        handed.append(sum(1 for _ in delivery.dossier.media_stream()))
+        if crash == "in-the-handler" and len(handed) == 1:
+            raise _Crash
+
+    release = Reassembly.release
+
+    def release_then_crash(self: Reassembly, keys: Any) -> None:
+        keys = list(keys)
+        if ("ES-PN", stream.envelope_id) in keys:
+            raise _Crash  # the store committed the delivery handled; the parts are still there
+        release(self, keys)
+
+    if crash == "before-the-parts-are-deleted":
+        monkeypatch.setattr(Reassembly, "release", release_then_crash)
+    de = network.node("DE-BKA")
+    with pytest.raises(_Crash):
+        async with de:
+            await de.consume(handler=handler, until_idle=5.0)
+    monkeypatch.undo()
+    de = network.node("DE-BKA")
+    async with de:
+        assert _stored_part_bytes(de) > 0  # a crash never loses the parts of an unreleased dossier
+        stats = await de.consume(handler=handler, until_idle=5.0)
+        assert _stored_part_bytes(de) == 0  # handled and committed: deleted
+    # Handed over again only if the crash came while the handler ran; the manifest that
+    # Kafka re-delivers (its offset was never committed) is refused as a replay.
+    assert handed == ([3000, 3000] if crash == "in-the-handler" else [3000])
+    assert stats.reasons == {"replayed": 1}
+    got, reasons = await _receive(network)
+    assert (got, reasons) == ([], {})

@@ -98,7 +98,9 @@ class _Proc:
         threading.Thread(target=self._read, args=(self.popen.stdout,), daemon=True).start()
 
     def _sample(self) -> None:
-        while not self._stop.is_set() and self.popen.poll() is None:
+        # Never poll() here: that reaps the child, and wait() then loses its rusage (and
+        # os.wait4 raises ChildProcessError). A zombie has no VmHWM: sampling stops counting.
+        while not self._stop.is_set():
             self.peak = max(self.peak, proc_peak_rss_mib(self.popen.pid) or 0.0)
             time.sleep(0.1)
 

@@ -231,6 +231,11 @@ class RejectionTally:
     not_rejected: int = 0
     by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
     unexpected_letters: int = 0
+    #: The reasons of the dead letters no hostile record accounts for.
+    unexpected_reasons: dict[str, int] = field(default_factory=dict)
+    #: Distinct records dead-lettered (by source position): a record re-read after a
+    #: rebalance may be dead-lettered twice, and the audit log counts records.
+    records: int = 0
 
 
 def tally_rejections(
@@ -247,8 +252,11 @@ def tally_rejections(
         expected[record.sha256].append(record)
         tally.injected += 1
     got: dict[bytes, Counter[str]] = defaultdict(Counter)
+    positions = set()
     for letter in letters:
         got[letter.envelope_sha256][letter.reason] += 1
+        positions.add((letter.source_topic, letter.source_partition, letter.source_offset))
+    tally.records = len(positions)
     by_kind: dict[str, Counter[str]] = defaultdict(Counter)
     for sha, records in expected.items():
         reasons = got.pop(sha, Counter())
@@ -266,7 +274,9 @@ def tally_rejections(
             else:
                 tally.not_rejected += 1
                 by_kind[record.kind]["NOT-REJECTED"] += 1
-        tally.unexpected_letters += sum(n for n in reasons.values() if n > 0)
-    tally.unexpected_letters += sum(sum(c.values()) for c in got.values())
+        got[sha] = Counter({r: n for r, n in reasons.items() if n > 0})
+    unexpected = sum(got.values(), Counter())
+    tally.unexpected_letters = sum(unexpected.values())
+    tally.unexpected_reasons = dict(unexpected)
     tally.by_kind = {k: dict(v) for k, v in by_kind.items()}
     return tally

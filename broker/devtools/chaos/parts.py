@@ -121,6 +121,8 @@ class HostileStream:
     #: The record whose dead letter shows the refusal, and the reason it must give.
     rejected: bytes
     expected: str
+    #: The dossier is intact (only an extra record is refused): it must be delivered once.
+    delivered: bool = False
 
 
 def hostile_streams(
@@ -148,6 +150,7 @@ def hostile_streams(
         ),
         rejected=altered(s.parts[1], ciphertext=b"\x00" * 16 + b"x"),
         expected="duplicate-part",
+        delivered=True,
     )
     s = fresh(3)
     c1, c2 = (Part.from_bytes(p, max_bytes=1 << 20).ciphertext for p in s.parts[1:3])

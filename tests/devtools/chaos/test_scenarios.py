@@ -14,6 +14,7 @@ from broker.devtools.chaos.scenarios.acl import acl_probe
 from broker.devtools.chaos.scenarios.brokers import broker_kill, broker_pause
 from broker.devtools.chaos.scenarios.hostile import hostile_input
 from broker.devtools.chaos.scenarios.load import sustained_load
+from broker.devtools.chaos.scenarios.parts import hostile_parts
 from broker.devtools.chaos.scenarios.processes import process_kills
 from broker.local import LocalCluster
 from tests.devtools.chaos.conftest import TINY
@@ -103,3 +104,18 @@ async def test_agency_certificate_cannot_do_anything_forbidden(
     assert result.hostile_accepted == 0, result.notes
     assert result.rejected_ok == result.sent
     assert result.ok
+
+
+async def test_every_hostile_part_stream_is_refused_with_its_reason(chaos: Context) -> None:
+    result = await hostile_parts(chaos)
+    _assert_nothing_lost(result)
+    assert result.reasons == {
+        "missing-part": {"incomplete": 1},
+        "duplicated-part": {"duplicate-part": 1},
+        "reordered-parts": {"part-mismatch": 1},
+        "truncated-stream": {"incomplete": 1},
+        "substituted-part": {"part-mismatch": 1},
+        "foreign-part": {"part-mismatch": 1},
+    }
+    assert (result.rejected_ok, result.rejected_wrong_reason, result.not_rejected) == (6, 0, 0)
+    assert result.audited_rejections == result.dead_letters == 6

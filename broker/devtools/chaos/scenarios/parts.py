@@ -5,8 +5,10 @@ hostile stream of :func:`broker.devtools.chaos.parts.hostile_streams` (missing,
 duplicated, reordered, truncated, substituted, foreign part) is produced to ES-PN's
 outbox under its envelope id, each followed by a valid streamed dossier. Every valid
 one must be delivered exactly once, every hostile one dead-lettered with the reason its
-kind calls for (matched by the SHA-256 of the record that proves it), and no process
-may crash.
+kind calls for (matched by the SHA-256 of the record that proves it) and never handed
+to the handler, every dead letter audited, and no process may crash. The
+duplicated-part stream is an intact dossier plus one extra part record: the extra
+record is dead-lettered (``duplicate-part``) and the dossier delivered once.
 
 Example (not run here: it needs a cluster)::
 
@@ -22,7 +24,7 @@ from broker.devtools.chaos.hostile import HostileRecord
 from broker.devtools.chaos.parts import Stream, build_stream, hostile_streams
 from broker.devtools.chaos.report import ScenarioResult
 from broker.devtools.chaos.scenarios.base import Context, finish_counts
-from broker.devtools.chaos.scenarios.hostile import count_rejections
+from broker.devtools.chaos.scenarios.hostile import count_audited_rejections, count_rejections
 
 __all__ = ["hostile_parts"]
 
@@ -54,6 +56,8 @@ async def hostile_parts(ctx: Context) -> ScenarioResult:
         injected: list[HostileRecord] = []
         await valid()
         for hostile in hostile_streams(net.sender, net.trust, to=[RECIPIENT]):
+            if hostile.delivered:
+                net.sent_at[hostile.key] = time.time()
             await _produce(net, hostile.records, hostile.key)
             injected.append(
                 HostileRecord(
@@ -65,7 +69,6 @@ async def hostile_parts(ctx: Context) -> ScenarioResult:
             )
             await valid()
         ctx.say(f"   hostile-parts: {len(injected)} hostile streams, {len(net.sent_at)} valid")
-        # The duplicated-part stream's dossier itself is intact: it is delivered too.
         await net.wait_handled({RECIPIENT: set(net.sent_at)}, stall=ctx.sizes.stall_s)
         tally = await count_rejections(net, injected, stall=ctx.sizes.stall_s)
         finish_counts(result, net, {RECIPIENT: set(net.sent_at)})
@@ -74,9 +77,19 @@ async def hostile_parts(ctx: Context) -> ScenarioResult:
         result.rejected_wrong_reason = tally.wrong_reason
         result.not_rejected = tally.not_rejected
         result.reasons = tally.by_kind
-        result.dead_letters = tally.rejected_ok + tally.wrong_reason + tally.unexpected_letters
+        letters = tally.rejected_ok + tally.wrong_reason + tally.unexpected_letters
         if tally.unexpected_letters:
-            result.notes.append(f"{tally.unexpected_letters} dead letters for non-hostile records")
+            result.notes.append(
+                f"{tally.unexpected_letters} dead letters for non-hostile records: "
+                f"{tally.unexpected_reasons}"
+            )
+        await net.close()  # the router and consumer publish the rest of their audit streams
+        result.audited_rejections = await count_audited_rejections(net)
+        result.notes.append(
+            f"audit log: {result.audited_rejections} rejected records for {letters} dead letters "
+            f"of {tally.records} records"
+        )
+        result.dead_letters = tally.records  # records, as the audit log counts them
     finally:
         await net.close()
     result.seconds = time.monotonic() - started
