@@ -16,25 +16,23 @@ batch (the records of one partition from one poll):
    (:mod:`broker.agency.receipts`) acknowledged, the audit events journaled in one
    transaction — and only then is the offset committed.
 
-**Exactly once.** The store is the exactly-once record. A crash before step 2's
-commit re-delivers the batch from Kafka and nothing of it was marked. A crash
-after it leaves the marks: at start-up, before polling, :meth:`Inbox.consume`
-hands every still-pending delivery to the handler again *from the store* (never
-from Kafka — the re-delivered records are refused as replays), then audits,
-receipts and clears it. A handler is called once per delivery unless the process
-dies while the handler runs or before step 3's commit (then again at start-up):
+**Exactly once.** The store is the exactly-once record. A crash before step 2's commit re-
+delivers the batch from Kafka and nothing of it was marked. A crash after it leaves the marks:
+at start-up, before polling, :meth:`Inbox.consume` hands every still-pending delivery to the
+handler again *from the store* (never from Kafka — the re-delivered records are refused as
+replays), then audits, receipts and clears it. A handler is called once per delivery unless the
+process dies while the handler runs or before step 3's commit (then again at start-up):
 handlers get the envelope id to be idempotent on, as before.
 
-**A failing handler.** A handler that raises one of our errors
-(:class:`broker.errors.Error`) that is not ``retriable`` refuses that delivery:
-it is dead-lettered with the error's reason, a REJECTED receipt goes back, the
-stored payload is removed from the inbox, and the seen-mark is *kept* — a
-re-sent copy is refused as a replay, the sender learns from the receipt.
-Anything else a handler raises (a retriable error such as Kafka being away, a
-bug, a cancellation, ``SystemExit``) is no verdict on the delivery: it stops the
-consumer with that exception, the deliveries not yet handled stay pending, and
-the next start hands them over again (a handler that always fails fails again
-at each start — the delivery is never dropped, and never skipped).
+**A failing handler.** A handler that raises one of our errors (:class:`broker.errors.Error`)
+that is not ``retriable`` refuses that delivery: it is dead- lettered with the error's reason,
+a REJECTED receipt goes back, the stored payload is removed from the inbox, and the seen-mark
+is *kept* — a re-sent copy is refused as a replay, the sender learns from the receipt. Anything
+else a handler raises (a retriable error such as Kafka being away, a bug, a cancellation,
+``SystemExit``) is no verdict on the delivery: it stops the consumer with that exception, the
+deliveries not yet handled stay pending, and the next start hands them over again (a handler
+that always fails fails again at each start — the delivery is never dropped, and never
+skipped).
 
 Example::
 
@@ -136,7 +134,7 @@ class Inbox:
         work = Settlement()
         try:  # what a crash left pending first, from the store, before anything new
             await self._resume(handler, stats, send_receipts, work)
-            self.streams.release_handled(self._handled)
+            self.streams.release_handled(self._store.handled_among)
         finally:
             done, work = work, Settlement()
             await self._settle(done)
@@ -174,9 +172,8 @@ class Inbox:
                     await self._batch(
                         records, opened, handler, stats, send_receipts, work, after_accept
                     )
-                    # Audit, then commit, only after every record of the batch was handled
-                    # or dead-lettered (a crash before the commit re-delivers: refused as
-                    # replays, the store already holds what was accepted).
+                    # Audit, then commit, once every record was handled or dead-lettered (a
+                    # crash before the commit re-delivers: replays; the store has the rest).
                     done, work = work, Settlement()
                     await self._settle(done)
                     await self._commit(consumer, tp, records[-1].offset + 1)
@@ -293,8 +290,7 @@ class Inbox:
             return self._admit(record, current, sha256)
         except Error as exc:
             await self._rejects.reject(record, exc, current, stats, work)
-            # A replay (a released streamed dossier's manifest again) gets no receipt,
-            # as in _batch: the sender already had the verdict on the original.
+            # No receipt for a replay (as in _batch): the sender had the original's verdict.
             if send_receipts and current is not None and not isinstance(exc, ReplayError):
                 await self._receipts.send(
                     current, sha256=sha256, status="REJECTED", reason=exc.reason, work=work
@@ -436,11 +432,6 @@ class Inbox:
             )
         self._store.handled([], failed=refused)
         await self._deliver(items, handler, stats, send_receipts, work)
-
-    def _handled(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which (sender, id) of ``keys`` the store accepted and no longer holds pending."""
-        pending = {(p.sender, p.envelope_id) for p in self._store.pending()}
-        return self._store.seen_among(keys) - pending
 
     def _dossier(self, opened: OpenedEnvelope) -> Dossier:
         """A streamed dossier assembled and verified from its stored parts, or the one inline."""

@@ -229,6 +229,11 @@ class AgencyStore:
         """Return which (sender, envelope id) of ``keys`` were already accepted."""
         return acceptance.seen_among(self._db, keys)
 
+    def handled_among(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (sender, envelope id) of ``keys`` were accepted and are no longer pending."""
+        pending = {(p.sender, p.envelope_id) for p in acceptance.pending(self._db)}
+        return self.seen_among(keys) - pending
+
     def accept_many(self, items: Sequence[Acceptance]) -> list[int | None]:
         """Accept a fetched batch in ONE transaction; return each item's gap, None if a replay.
 
