@@ -91,6 +91,7 @@ class AgencyActions:
         """Start consuming the agency's inbox in the background (until :meth:`close`)."""
         node = await self.node()
         self._following = asyncio.create_task(node.consume(stop=self._stop))
+        self._following.add_done_callback(_report_stop)
 
     async def close(self) -> None:
         """Stop following, then close the node (its audit stream is published)."""
@@ -102,3 +103,9 @@ class AgencyActions:
         if self._node is not None:
             await self._node.close()
             self._node = None
+
+
+def _report_stop(task: asyncio.Task[object]) -> None:
+    """Log at once (with its traceback) why the background inbox consumer stopped early."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the console's inbox consumer stopped", exc_info=task.exception())

@@ -84,12 +84,16 @@ def handling_view(codes: Mapping[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def open_store(settings: Settings, agency: str) -> Iterator[AgencyStore | None]:
-    """The agency's state store, read-only (None while the agency never received anything)."""
+    """The agency's state store (None while the agency never received anything).
+
+    A normal WAL connection, as every CLI command of the agency opens: a ``mode=ro``
+    connection failed with "disk I/O error" beside the console's own consumer (``--follow``).
+    """
     path = home.agency_db(settings, agency)
     if not path.exists():
         yield None
         return
-    store = AgencyStore.open_read_only(path)
+    store = AgencyStore.open(path)
     try:
         yield store
     finally:

@@ -18,6 +18,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -56,27 +57,36 @@ class ConsoleProcess:
         self.port = free_port()
         self.origin = f"http://127.0.0.1:{self.port}"
         self.login_url = ""
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "broker", "console", *args, "--port", str(self.port)],
-            env={**os.environ, **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=ROOT,
-        )
-        self.output: list[str] = []
+        # A file, not a pipe: a pipe nobody reads fills up and then blocks the server the
+        # first time it logs a long traceback (the test would time out instead of failing).
+        fd, name = tempfile.mkstemp(prefix="broker-console-", suffix=".log")
+        self.log = Path(name)
+        with os.fdopen(fd, "w") as out:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "broker", "console", *args, "--port", str(self.port)],
+                env={**os.environ, **env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
+
+    @property
+    def output(self) -> str:
+        """What the process printed so far (its log)."""
+        return self.log.read_text(errors="replace")
 
     async def started(self) -> ConsoleProcess:
         """Wait for the printed access URL, then until the server answers."""
-        assert self._proc.stdout is not None
-        while not self.login_url:
-            line = await asyncio.to_thread(self._proc.stdout.readline)
-            if not line:
-                raise AssertionError(f"broker console exited: {''.join(self.output)}")
-            self.output.append(line)
-            found = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=\S+)", line)
+        for _ in range(1500):
+            found = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=\S+)", self.output)
             if found:
                 self.login_url = found.group(1)
+                break
+            if self._proc.poll() is not None:
+                raise AssertionError(f"broker console exited: {self.output}")
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError(f"broker console printed no access URL: {self.output}")
         async with httpx.AsyncClient() as client:
             for _ in range(600):  # until it listens (the process imports, then binds)
                 try:
@@ -99,8 +109,9 @@ class ConsoleProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
+        if "Traceback" in self.output:  # shown with a failing test's captured output
+            print(f"--- broker console {self.port} log:\n{self.output[-8000:]}")
+        self.log.unlink(missing_ok=True)
 
     async def __aenter__(self) -> ConsoleProcess:
         try:
