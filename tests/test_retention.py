@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from broker.config import Settings
@@ -55,8 +57,14 @@ async def test_topics_created_by_an_older_version_with_the_7_day_default_are_alt
     await create_topic(kafka_conn, layout.audit)  # Kafka's default: 7 days
     await create_topic(kafka_conn, layout.federation, configs={"cleanup.policy": "compact"})
     await ensure_topics(kafka_conn, layout=layout, agencies=["ES-PN"], partitions=1)
+    # The altered config becomes visible once the controller applied it (under load, a
+    # moment after AlterConfigs answered): read it until both topics show it, or 30 s.
     async with kafka_conn.admin() as admin:
-        configs = await topic_configs(admin, [layout.audit, layout.federation])
+        for _ in range(150):
+            configs = await topic_configs(admin, [layout.audit, layout.federation])
+            if all("retention.ms" in configs[t] for t in (layout.audit, layout.federation)):
+                break
+            await asyncio.sleep(0.2)
     assert configs[layout.audit]["retention.ms"] == "-1"
     # AlterConfigs replaces a topic's whole config: what was set stays set.
     assert configs[layout.federation]["cleanup.policy"] == "compact"
