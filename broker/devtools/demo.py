@@ -246,6 +246,8 @@ async def run_demo(
         result.recall = tp / len(truth) if truth else 1.0
         result.known_found = len(hits & set(op.known_hits))
         result.known_true = len(op.known_hits)
+        if result.seizure is not None:  # read back before the recall: it may pick that dossier
+            result.seizure.received()
         say("   recall: the owner stays in control after sending")
         result.recalled = {ln.holder: ln.status for ln in await demo_recall(settings, say=say)}
         say("   replaying fed.audit from offset 0 and verifying every stream ...")
