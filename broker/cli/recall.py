@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import typer
@@ -20,7 +21,7 @@ import typer
 from broker.agency import AgencyNode
 from broker.agency.control import compliance_table, extend, recall, restrict
 from broker.agency.epochs import shred_retired_keys
-from broker.agency.ledger import ComplianceLedger
+from broker.agency.ledger import ComplianceLedger, OrderRow
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
 from broker.connect import connection_for
 from broker.home import agency_db
@@ -29,6 +30,31 @@ __all__ = ["compliance", "extend_command", "recall_command", "restrict_command",
 
 _DEADLINE = typer.Option(24.0, "--deadline-hours", min=0.0, help="When answers are due.")
 _REASON = typer.Option(..., "--reason", help="Why: the legal ground (no personal data).")
+
+
+def _send_order(
+    what: str,
+    issue: Callable[[AgencyNode], Awaitable[OrderRow]],
+    *,
+    owner: str,
+    passphrase_env: str | None,
+    home: Path | None,
+) -> None:
+    """Load the owner's node, issue one signed control order with it, say where it went."""
+    settings = settings_for(home)
+
+    async def run() -> None:
+        node = AgencyNode.load(
+            settings,
+            agency=owner,
+            conn=connection_for(settings, owner),
+            passphrase=passphrase_from(passphrase_env),
+        )
+        async with node:
+            order = await issue(node)
+        typer.echo(f"{what} {order.order_id} sent to {', '.join(order.holders)}")
+
+    asyncio.run(run())
 
 
 def recall_command(
@@ -40,22 +66,14 @@ def recall_command(
     home: Path | None = HomeOption,
 ) -> None:
     """Recall a dossier: every holder erases it and answers with a signed compliance receipt."""
-    settings = settings_for(home)
-
-    async def run() -> None:
-        node = AgencyNode.load(
-            settings,
-            agency=owner,
-            conn=connection_for(settings, owner),
-            passphrase=passphrase_from(passphrase_env),
-        )
-        async with node:
-            order = await recall(
-                node, envelope_id, reason=reason, deadline=dt.timedelta(hours=deadline_hours)
-            )
-        typer.echo(f"recall {order.order_id} sent to {', '.join(order.holders)}")
-
-    asyncio.run(run())
+    deadline = dt.timedelta(hours=deadline_hours)
+    _send_order(
+        "recall",
+        lambda node: recall(node, envelope_id, reason=reason, deadline=deadline),
+        owner=owner,
+        passphrase_env=passphrase_env,
+        home=home,
+    )
 
 
 def restrict_command(
@@ -70,28 +88,16 @@ def restrict_command(
     home: Path | None = HomeOption,
 ) -> None:
     """Tighten a sent dossier's codes at every holder (widening is refused: use a grant)."""
-    settings = settings_for(home)
-
-    async def run() -> None:
-        node = AgencyNode.load(
-            settings,
-            agency=owner,
-            conn=connection_for(settings, owner),
-            passphrase=passphrase_from(passphrase_env),
-        )
-        async with node:
-            order = await restrict(
-                node,
-                envelope_id,
-                reason=reason,
-                handling=handling,
-                tlp=tlp,
-                pap=pap,
-                deadline=dt.timedelta(hours=deadline_hours),
-            )
-        typer.echo(f"restriction {order.order_id} sent to {', '.join(order.holders)}")
-
-    asyncio.run(run())
+    deadline = dt.timedelta(hours=deadline_hours)
+    _send_order(
+        "restriction",
+        lambda node: restrict(
+            node, envelope_id, reason=reason, handling=handling, tlp=tlp, pap=pap, deadline=deadline
+        ),
+        owner=owner,
+        passphrase_env=passphrase_env,
+        home=home,
+    )
 
 
 def extend_command(
@@ -103,22 +109,14 @@ def extend_command(
     home: Path | None = HomeOption,
 ) -> None:
     """Extend a dossier's retention: holders keep it for another federation review period."""
-    settings = settings_for(home)
-
-    async def run() -> None:
-        node = AgencyNode.load(
-            settings,
-            agency=owner,
-            conn=connection_for(settings, owner),
-            passphrase=passphrase_from(passphrase_env),
-        )
-        async with node:
-            order = await extend(
-                node, envelope_id, reason=reason, deadline=dt.timedelta(hours=deadline_hours)
-            )
-        typer.echo(f"extension {order.order_id} sent to {', '.join(order.holders)}")
-
-    asyncio.run(run())
+    deadline = dt.timedelta(hours=deadline_hours)
+    _send_order(
+        "extension",
+        lambda node: extend(node, envelope_id, reason=reason, deadline=deadline),
+        owner=owner,
+        passphrase_env=passphrase_env,
+        home=home,
+    )
 
 
 def compliance(
