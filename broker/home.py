@@ -203,9 +203,19 @@ def private_dir(path: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """Create ``path`` empty 0600 in a private directory if missing; tighten it if it exists."""
+    """Create ``path`` empty 0600 in a private directory if missing; tighten it if it exists.
+
+    An existing file is never opened here: it may be a SQLite database this process
+    already has open, and closing *any* descriptor of a file drops every POSIX lock the
+    process holds on it (fcntl locks are per process and file, not per descriptor).
+    Another process could then think it is the last connection and delete the WAL
+    that this process goes on writing to: committed transactions silently vanish.
+    """
     private_dir(path.parent)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
     path.chmod(0o600)
     return path
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 from broker._internal.sqlite import open_wal
@@ -53,3 +55,43 @@ def test_local_user_cannot_read_state_files_left_world_readable_after_reopen(
     assert db.execute("SELECT COUNT(*) FROM inbox").fetchone() == (1,)
     db.close()
     before.close()
+
+
+_COUNT_ROWS = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+print(db.execute("SELECT COUNT(*) FROM inbox").fetchone()[0])
+db.close()
+"""
+
+
+def _rows_seen_by_another_process(path: Path) -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", _COUNT_ROWS, str(path)], check=True, capture_output=True, text=True
+    )
+    return int(out.stdout)
+
+
+def test_reopening_a_store_in_the_same_process_does_not_lose_another_connections_commits(
+    tmp_path: Path,
+) -> None:
+    """The console's pages open the store beside its own inbox consumer (issue 20).
+
+    Opening a descriptor of the database file and closing it used to drop every POSIX
+    lock this process held on it, so another process closing its connection believed it
+    was the last one, checkpointed and deleted the WAL, and the consumer went on
+    committing into the unlinked WAL: its deliveries vanished for everyone else.
+    """
+    path = tmp_path / "state" / "ES-PN" / "state.db"
+    schema = "CREATE TABLE IF NOT EXISTS inbox (payload BLOB);"
+    consumer = open_wal(path, schema=schema, busy_timeout_ms=1000)
+    consumer.execute("INSERT INTO inbox VALUES (x'01')")
+
+    page = open_wal(path, schema=schema, busy_timeout_ms=1000)  # a page request
+    page.close()
+    assert _rows_seen_by_another_process(path) == 1  # e.g. a CLI command of the agency
+
+    consumer.execute("INSERT INTO inbox VALUES (x'02')")  # the next delivery
+    assert path.with_name("state.db-wal").exists()
+    assert _rows_seen_by_another_process(path) == 2
+    consumer.close()

@@ -86,8 +86,9 @@ def handling_view(codes: Mapping[str, Any]) -> dict[str, Any]:
 def open_store(settings: Settings, agency: str) -> Iterator[AgencyStore | None]:
     """The agency's state store (None while the agency never received anything).
 
-    A normal WAL connection, as every CLI command of the agency opens: a ``mode=ro``
-    connection failed with "disk I/O error" beside the console's own consumer (``--follow``).
+    A normal WAL connection, as every CLI command of the agency opens, beside the
+    console's own consumer (``--follow``): opening it must not disturb that consumer's
+    locks (see :func:`broker.home.private_file`).
     """
     path = home.agency_db(settings, agency)
     if not path.exists():

@@ -2,7 +2,9 @@
 
 Runs ``broker console --offline`` on the demo's home (``state/demo``; run ``make demo``
 first) for EUROPOL (the hub), ES-PN and the auditor (the demo's audit export), and saves
-PNGs under ``docs/screenshots/``. Every person and case in them is synthetic.
+PNGs under ``docs/screenshots/`` (or ``$CONSOLE_SCREENSHOTS``: CI renders the demo's state
+there to prove every main page loads it without an error in the browser console). Every
+person and case in them is synthetic.
 
     $ .venv/bin/python -m tests.console.screenshots [HOME]
 """
@@ -10,12 +12,13 @@ PNGs under ``docs/screenshots/``. Every person and case in them is synthetic.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
 from tests.console.browser import ROOT, ConsoleProcess, Errors, headless
 
-OUT = ROOT / "docs" / "screenshots"
+OUT = Path(os.environ.get("CONSOLE_SCREENSHOTS") or ROOT / "docs" / "screenshots")
 
 
 async def shoot(home: Path) -> list[Path]:
@@ -62,7 +65,7 @@ def main() -> None:
     if not (home / "state").is_dir():
         raise SystemExit(f"no demo state in {home}: run `make demo` first")
     for path in asyncio.run(shoot(home)):
-        print(f"saved {path.relative_to(ROOT)}")
+        print(f"saved {path}")
 
 
 if __name__ == "__main__":

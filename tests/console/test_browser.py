@@ -61,12 +61,6 @@ async def _until_answered(fed: Fed, request_ids: list[str]) -> None:
     raise AssertionError(f"the hub never took the answers to {request_ids}")
 
 
-@pytest.mark.xfail(
-    reason="open defect after the 2026-12-01 merges (issue 20 stays open): the console's "
-    "--follow consumer takes the live dossier, then never receives the hub's hit "
-    "notifications and release requests routed to ES-PN (no grant button appears)",
-    strict=False,
-)
 async def test_analyst_watches_a_dossier_arrive_finds_it_grants_and_the_hub_shows_the_release(
     fed: Fed, console_env: dict[str, str]
 ) -> None:
