@@ -43,7 +43,7 @@ browser:
 
 test: lint typecheck browser
 	$(BIN)/broker local fetch
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not kafka and not cluster"
