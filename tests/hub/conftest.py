@@ -7,22 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from broker.config import Settings
-from broker.federation import init_federation
-from broker.home import hub_db
-from broker.hub import HubIndex
-from broker.topics import HUB, TopicLayout
-from broker.transport import KafkaConnection, ensure_topics
-from tests.hub.live import AGENCIES, Fed
+from tests.hub.live import Fed, federation
 
 
 @pytest.fixture
 async def fed(tmp_path: Path, kafka_bootstrap: str, unique: str) -> AsyncIterator[Fed]:
-    settings = Settings(home=tmp_path, kafka_bootstrap=kafka_bootstrap, topic_prefix=f"h{unique}")
-    init_federation(settings, agencies=AGENCIES)
-    conn = KafkaConnection(bootstrap=kafka_bootstrap, client_id="tests")
-    layout = TopicLayout(prefix=settings.topic_prefix)
-    await ensure_topics(conn, layout=layout, agencies=AGENCIES, partitions=1)
-    index = HubIndex.open(hub_db(settings, HUB))
-    yield Fed(settings=settings, conn=conn, layout=layout, index=index)
-    index.close()
+    async with federation(tmp_path, kafka_bootstrap=kafka_bootstrap, prefix=f"h{unique}") as f:
+        yield f

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from broker.agency import AgencyNode
@@ -21,13 +23,15 @@ from broker.audit.events import ROUTER_STREAM
 from broker.audit.writer import load_audit_log
 from broker.codec import SchemaStore
 from broker.config import Settings
+from broker.federation import init_federation
 from broker.hashlist import ListFollower, ListUpdate, publish_updates
+from broker.home import hub_db
 from broker.hub import Hub, HubIndex
 from broker.models import Dossier
 from broker.router import EnvelopeCheck, Router
 from broker.synthetic import example_dossier
 from broker.topics import HUB, TopicLayout
-from broker.transport import KafkaConnection
+from broker.transport import KafkaConnection, ensure_topics
 from broker.trust import load_identity, load_trust
 from tests.kafka_helpers import read_all
 
@@ -151,6 +155,21 @@ class Fed:
         codes = dossier(1, restricted=True).codes.to_avro()
         async with self.node(sender) as node:
             await node.publish(payload, kind="RELEASE_GRANT", codes=codes, to=[HUB])
+
+
+@asynccontextmanager
+async def federation(home: Path, *, kafka_bootstrap: str, prefix: str) -> AsyncIterator[Fed]:
+    """A fresh federation in ``home``, its topics (``prefix``) on the Kafka, and a hub index."""
+    settings = Settings(home=home, kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix)
+    init_federation(settings, agencies=AGENCIES)
+    conn = KafkaConnection(bootstrap=kafka_bootstrap, client_id="tests")
+    layout = TopicLayout(prefix=settings.topic_prefix)
+    await ensure_topics(conn, layout=layout, agencies=AGENCIES, partitions=1)
+    index = HubIndex.open(hub_db(settings, HUB))
+    try:
+        yield Fed(settings=settings, conn=conn, layout=layout, index=index)
+    finally:
+        index.close()
 
 
 def dossier(seed: int, *, restricted: bool, phone: str = PHONE, pdq: str | None = None) -> Dossier:
