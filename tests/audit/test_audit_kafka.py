@@ -40,6 +40,8 @@ from tests.kafka_helpers import create_topic
 
 pytestmark = pytest.mark.kafka
 AGENCIES = ["ES-PN", "DE-BKA", "IT-PS"]
+#: Idle-bounded rounds before a helper gives up waiting for what it expects (a loaded machine).
+ROUNDS = 10
 
 
 @dataclasses.dataclass
@@ -51,7 +53,35 @@ class Audited:
     records: list[RawRecord]
 
 
-async def _route(settings: Settings, conn: KafkaConnection, layout: TopicLayout) -> None:
+async def _route(
+    settings: Settings, conn: KafkaConnection, layout: TopicLayout, *, expect: int
+) -> None:
+    """Run the router until it consumed ``expect`` records (idle rounds, not a fixed wait)."""
+    consumed = 0
+    for _ in range(ROUNDS):
+        consumed += await _route_once(settings, conn, layout)
+        if consumed >= expect:
+            return
+    raise AssertionError(f"the router consumed {consumed} records, expected {expect}")
+
+
+async def _consume(
+    settings: Settings, conn: KafkaConnection, agency: str, *, receipts: int = 0, delivered: int = 0
+) -> None:
+    """Run ``agency``'s inbox until it took ``receipts`` receipts and ``delivered`` dossiers."""
+    got = [0, 0]
+    async with AgencyNode.load(settings, agency=agency, conn=conn) as node:
+        for _ in range(ROUNDS):
+            stats = await node.consume(until_idle=2.0)
+            got = [got[0] + stats.receipts, got[1] + stats.delivered]
+            if got[0] >= receipts and got[1] >= delivered:
+                return
+    raise AssertionError(
+        f"{agency} took {got} (receipts, dossiers), expected {[receipts, delivered]}"
+    )
+
+
+async def _route_once(settings: Settings, conn: KafkaConnection, layout: TopicLayout) -> int:
     router = Router(
         conn=conn,
         layout=layout,
@@ -59,7 +89,7 @@ async def _route(settings: Settings, conn: KafkaConnection, layout: TopicLayout)
         transactional_id=f"{layout.router_group}.test",
         audit=load_audit_log(settings, stream=ROUTER_STREAM, conn=conn),
     )
-    await router.run(until_idle=2.0)
+    return (await router.run(until_idle=2.0)).consumed
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +117,11 @@ async def audited(
         await producer.send_and_wait(layout.outbox("IT-PS"), b"\x00not an envelope")
     finally:
         await producer.stop()
-    await _route(settings, conn, layout)
-    for agency in ("DE-BKA", "IT-PS"):
-        async with AgencyNode.load(settings, agency=agency, conn=conn) as node:
-            await node.consume(until_idle=2.0)
-    await _route(settings, conn, layout)  # the receipts
-    async with AgencyNode.load(settings, agency="ES-PN", conn=conn) as sender:
-        await sender.consume(until_idle=2.0)
+    await _route(settings, conn, layout, expect=13)  # 12 dossiers and the hostile record
+    await _consume(settings, conn, "DE-BKA", delivered=12)
+    await _consume(settings, conn, "IT-PS", delivered=6)
+    await _route(settings, conn, layout, expect=18)  # the receipts
+    await _consume(settings, conn, "ES-PN", receipts=18)
     records = await read_topic(conn, layout.audit)
     yield Audited(settings=settings, conn=conn, layout=layout, envelope_ids=ids, records=records)
 
