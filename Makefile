@@ -4,6 +4,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# pytest-xdist workers for `make test` / `make unit` (each Kafka-test worker starts its own broker).
+WORKERS ?= 2
 STAMP := $(VENV)/.installed
 
 .PHONY: help venv browser demo test unit lint typecheck bench large chaos clean screenshots
@@ -43,10 +45,10 @@ browser:
 
 test: lint typecheck browser
 	$(BIN)/broker local fetch
-	$(BIN)/pytest --durations=25
+	$(BIN)/pytest -n $(WORKERS) --dist loadfile --durations=25
 
 unit: $(STAMP)
-	$(BIN)/pytest -m "not kafka and not cluster"
+	$(BIN)/pytest -n $(WORKERS) -m "not kafka and not cluster"
 
 # Screenshots of the console's main pages from the demo's state (docs/screenshots/).
 screenshots: $(STAMP) browser
