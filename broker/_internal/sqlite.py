@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from broker.home import private_file
 
-__all__ = ["immediate", "open_read_only", "open_wal"]
+__all__ = ["immediate", "open_read_only", "open_wal", "rows_among"]
 
 
 @contextlib.contextmanager
@@ -58,3 +59,24 @@ def open_read_only(path: Path, *, busy_timeout_ms: int) -> sqlite3.Connection:
     db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     return db
+
+
+def rows_among(
+    db: sqlite3.Connection, *, select: str, where: tuple[str, str], keys: Sequence[tuple[str, str]]
+) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """Yield ``(first, row)`` for the rows whose two ``where`` columns are among ``keys``.
+
+    ``select`` is ``"<columns> FROM <table>"`` (code, never input). One query per distinct
+    first value and 500 second values (well under SQLite's variable limit), on a primary
+    key of both columns: a batch's look-up costs one statement, not one per key.
+    """
+    grouped: dict[str, list[str]] = {}
+    for first, second in keys:
+        grouped.setdefault(first, []).append(second)
+    for first, seconds in grouped.items():
+        for start in range(0, len(seconds), 500):
+            part = seconds[start : start + 500]
+            marks = ",".join("?" * len(part))
+            query = f"SELECT {select} WHERE {where[0]} = ? AND {where[1]} IN ({marks})"
+            for row in db.execute(query, (first, *part)):
+                yield first, tuple(row)

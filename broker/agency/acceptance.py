@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from broker._internal.sqlite import rows_among
+
 __all__ = [
     "Acceptance",
     "PendingDelivery",
@@ -100,20 +102,10 @@ def seen_among(db: sqlite3.Connection, keys: Sequence[tuple[str, str]]) -> set[t
 
     One ``SELECT`` per distinct sender, on the primary key (sender, envelope_id).
     """
-    by_sender: dict[str, list[str]] = {}
-    for sender, envelope_id in keys:
-        by_sender.setdefault(sender, []).append(envelope_id)
-    found: set[tuple[str, str]] = set()
-    for sender, ids in by_sender.items():
-        for start in range(0, len(ids), 500):  # well under SQLite's variable limit
-            part = ids[start : start + 500]
-            marks = ",".join("?" * len(part))
-            rows = db.execute(
-                f"SELECT envelope_id FROM seen WHERE sender = ? AND envelope_id IN ({marks})",  # noqa: S608 - placeholders only
-                (sender, *part),
-            )
-            found.update((sender, str(r[0])) for r in rows)
-    return found
+    among = rows_among(
+        db, select="envelope_id FROM seen", where=("sender", "envelope_id"), keys=keys
+    )
+    return {(sender, str(row[0])) for sender, row in among}
 
 
 def accept_many(db: sqlite3.Connection, items: Sequence[Acceptance]) -> list[int | None]:

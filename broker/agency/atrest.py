@@ -43,7 +43,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from broker._internal.framing import frame
-from broker._internal.sqlite import immediate
+from broker._internal.sqlite import immediate, rows_among
 from broker.agency.acceptance import Acceptance, PendingDelivery
 from broker.errors import ConfigError, DecryptionError, ShreddedError
 from broker.home import private_file
@@ -110,20 +110,20 @@ class AtRestVault:
 
         A payload whose key exists already (the same delivery again) reuses it.
         """
-        fresh = [(s, e, AESGCM.generate_key(bit_length=256)) for s, e, _ in items]
+        now = time.time()
         with immediate(self._db) as db:
             db.executemany(
                 "INSERT OR IGNORE INTO atrest_keys VALUES (?, ?, ?, ?)",
-                [(s, e, k, time.time()) for s, e, k in fresh],
+                [(s, e, AESGCM.generate_key(bit_length=256), now) for s, e, _ in items],
             )
-            keys = [
-                bytes(
-                    db.execute(
-                        "SELECT key FROM atrest_keys WHERE sender = ? AND envelope_id = ?", (s, e)
-                    ).fetchone()[0]
-                )
-                for s, e, _ in items
-            ]
+            among = rows_among(  # ONE query per sender, not one per payload
+                db,
+                select="envelope_id, key FROM atrest_keys",
+                where=("sender", "envelope_id"),
+                keys=[(s, e) for s, e, _ in items],
+            )
+            stored = {(s, str(row[0])): bytes(row[1]) for s, row in among}
+        keys = [stored[s, e] for s, e, _ in items]
         out = []
         for (sender, envelope_id, payload), key in zip(items, keys, strict=True):
             nonce = os.urandom(12)

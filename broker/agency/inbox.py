@@ -45,7 +45,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -54,6 +54,7 @@ from broker import telemetry
 from broker._internal.retry import retry_transport
 from broker.agency.acceptance import Acceptance
 from broker.agency.batch import Admitted, Settlement, record_time, resume_text, resumed, settle
+from broker.agency.opening import Opener
 from broker.agency.publisher import Publisher
 from broker.agency.reassembly import Reassembly
 from broker.agency.recall import ControlDesk
@@ -94,7 +95,6 @@ class Inbox:
         key_grace: dt.timedelta = DEFAULT_KEY_GRACE,
     ) -> None:
         self.agency = identity.agency
-        self._identity = identity
         self._conn = conn
         self._layout = layout
         self._store = store
@@ -112,6 +112,7 @@ class Inbox:
         self.control.erasers.append(self.streams.erase)  # a streamed dossier's parts
         # Sender keys are judged at receive time too (a retired key cannot back-date).
         self._verifier = Verifier(trust=trust, key_grace=key_grace)
+        self._opener = Opener(verifier=self._verifier, identity=identity, metrics=metrics)
 
     async def consume(
         self,
@@ -234,8 +235,10 @@ class Inbox:
             },
         ) as current:
             admitted: list[Admitted] = []
+            opened = self._opener.batch(records, opened)  # all first: ONE recall query
+            recalled = self.control.recalled_among(o for o in opened if o is not None)
             for record, pre in zip(records, opened, strict=True):
-                item = await self.dispatch(record, pre, stats, send_receipts, work)
+                item = await self.dispatch(record, pre, stats, send_receipts, work, recalled)
                 if item is not None:
                     admitted.append(item)
             if current.is_recording():
@@ -266,27 +269,24 @@ class Inbox:
         stats: ConsumeStats,
         send_receipts: bool,
         work: Settlement,
+        recalled: Container[tuple[str, str]] | None = None,
     ) -> Admitted | None:
         """Check one record on its own: open it, validate what it carries; None if refused.
 
         The one per-record step of a batch (a reassembly step for chunked dossiers
         fits here, after opening): a record it returns is accepted with its batch.
+        ``recalled``: the batch's recalled (sender, envelope id) keys, if looked up.
         """
-        value: bytes = record.value or b""
-        sha256 = hashlib.sha256(value).digest()
+        sha256 = hashlib.sha256(record.value or b"").digest()
         current: OpenedEnvelope | None = None
         try:
             if self.streams.take(record):  # a streamed dossier's part: stored, no receipt
                 return None
+            pre = self._opener.one(record) if pre is None else pre
             if isinstance(pre, Error):
-                raise pre  # the worker's verdict, dead-lettered like our own
-            if pre is None:
-                started = time.perf_counter()
-                current = self._verifier.open(value, identity=self._identity)
-                self._metrics.open_latency.record((time.perf_counter() - started) * 1000)
-            else:
-                current = pre
-            self.control.refuse_recalled(current.header)  # from any Kafka copy, for good
+                raise pre  # the verdict of opening (ours or the worker's), dead-lettered
+            current = pre
+            self.control.refuse_recalled(current.header, among=recalled)  # any copy, for good
             return self._admit(record, current, sha256)
         except Error as exc:
             await self._rejects.reject(record, exc, current, stats, work)

@@ -25,11 +25,12 @@ import datetime as dt
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from broker._internal.sqlite import immediate, open_wal
+from broker._internal.sqlite import immediate, open_wal, rows_among
 from broker.errors import ConfigError
 
 __all__ = ["DEFAULT_DEADLINE", "ComplianceLedger", "ComplianceRow", "OrderRow"]
@@ -214,6 +215,13 @@ class ComplianceLedger:
             "SELECT 1 FROM recalled WHERE owner = ? AND envelope_id = ?", (owner, envelope_id)
         ).fetchone()
         return row is not None
+
+    def recalled_among(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Return which (owner, envelope id) of ``keys`` were recalled: one query per owner."""
+        among = rows_among(
+            self._db, select="envelope_id FROM recalled", where=("owner", "envelope_id"), keys=keys
+        )
+        return {(owner, str(row[0])) for owner, row in among}
 
     def answered(self, order_id: str) -> tuple[str, str | None] | None:
         """Return (status, ground) we answered to ``order_id``, or None."""

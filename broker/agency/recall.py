@@ -38,7 +38,7 @@ import datetime as dt
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container, Iterable
 from typing import Any
 
 from broker.agency.batch import Settlement
@@ -53,7 +53,7 @@ from broker.audit.writer import AuditSink
 from broker.codec import SchemaStore
 from broker.envelope import OpenedEnvelope
 from broker.envelope.format import Header
-from broker.errors import ConfigError, NotOwnerError, RecalledError, ValidationError
+from broker.errors import ConfigError, Error, NotOwnerError, RecalledError, ValidationError
 from broker.models.codes import codes_from_json, codes_to_json
 
 __all__ = ["ControlDesk", "Eraser", "Restrictor"]
@@ -168,9 +168,21 @@ class ControlDesk:
 
     # -- both sides, from the inbox --------------------------------------------------------
 
-    def refuse_recalled(self, header: Header) -> None:
-        """Raise :class:`RecalledError` if ``header``'s envelope was recalled by its sender."""
-        if self.ledger.is_recalled(header.sender, header.envelope_id):
+    def recalled_among(self, opened: Iterable[OpenedEnvelope | Error]) -> set[tuple[str, str]]:
+        """Return the recalled (sender, envelope id) of a batch's opened envelopes: ONE query."""
+        return self.ledger.recalled_among(
+            [(o.header.sender, o.header.envelope_id) for o in opened if not isinstance(o, Error)]
+        )
+
+    def refuse_recalled(
+        self, header: Header, *, among: Container[tuple[str, str]] | None = None
+    ) -> None:
+        """Raise :class:`RecalledError` if ``header``'s envelope was recalled by its sender.
+
+        ``among``: the batch's recalled keys from :meth:`recalled_among` (else one query).
+        """
+        key = (header.sender, header.envelope_id)
+        if key in among if among is not None else self.ledger.is_recalled(*key):
             raise RecalledError(
                 "envelope recalled by its owner",
                 detail=f"{header.sender} recalled {header.envelope_id}",

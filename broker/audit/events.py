@@ -410,7 +410,12 @@ class AuditEvent:
 
     def to_bytes(self) -> bytes:
         """Encode in Avro single-object form (the exact bytes that become the leaf)."""
-        return SchemaStore.default().encode(EVENT_SCHEMA, self.to_avro())
+        rec = self.to_avro()
+        if rec["codes"] is not None:
+            # fastavro's tuple notation names the union branch instead of trying each one
+            # against the record (~8 µs an event); the bytes are the same.
+            rec["codes"] = ("eu.fed.Codes", rec["codes"])
+        return SchemaStore.default().encode(EVENT_SCHEMA, rec)
 
     @classmethod
     def from_avro(cls, rec: dict[str, Any]) -> AuditEvent:
