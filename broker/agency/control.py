@@ -126,6 +126,8 @@ class ComplianceLine:
     status: str
     ground: str | None
     answered_at: dt.datetime | None
+    #: A holder the order was relayed to (a hit was released to it): who relayed it.
+    via: str | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """Return a JSON-friendly dict."""
@@ -139,6 +141,7 @@ class ComplianceLine:
             "status": self.status,
             "ground": self.ground,
             "answered_at": self.answered_at.isoformat() if self.answered_at else None,
+            "via": self.via,
         }
 
 
@@ -151,7 +154,8 @@ def compliance_table(
     for order in ledger.orders():
         answers = ledger.answers(order.order_id)
         deadline = dt.datetime.fromtimestamp(order.deadline, dt.UTC)
-        for holder in order.holders:
+        relayed = ledger.downstream(order.order_id)
+        for holder in [*order.holders, *(h for h in relayed if h not in order.holders)]:
             got = answers.get(holder)
             if got is not None:
                 status, ground = got.status, got.ground
@@ -169,6 +173,7 @@ def compliance_table(
                     status=status,
                     ground=ground,
                     answered_at=answered,
+                    via=relayed.get(holder) if holder not in order.holders else None,
                 )
             )
     return out

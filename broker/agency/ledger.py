@@ -2,8 +2,9 @@
 
 Tables beside the agency store (same SQLite file, own connection; WAL lets both in):
 
-* owner side — ``control_orders`` (what this agency ordered, to whom, due when) and
-  ``compliance`` (each holder's signed answer, first one wins);
+* owner side — ``control_orders`` (what this agency ordered, to whom, due when),
+  ``compliance`` (each holder's signed answer, first one wins) and ``downstream`` (the
+  agencies the hub relayed an order to: a hit on the dossier was released to them);
 * holder side — ``recalled`` (owner, envelope id): a tombstone kept for good, so a
   recalled dossier is refused from any Kafka copy (offset reset, replayed record),
   long after the replay seen-set forgot it; ``answered`` (order id -> what we answered);
@@ -31,6 +32,7 @@ from typing import Any
 
 from broker._internal.sqlite import immediate, open_wal
 from broker.errors import ConfigError
+from broker.models.codes import codes_from_json
 
 __all__ = ["DEFAULT_DEADLINE", "ComplianceLedger", "ComplianceRow", "OrderRow"]
 
@@ -59,6 +61,10 @@ CREATE TABLE IF NOT EXISTS answered (
 CREATE TABLE IF NOT EXISTS extended (
     owner TEXT NOT NULL, envelope_id TEXT NOT NULL, until REAL NOT NULL, order_id TEXT NOT NULL,
     PRIMARY KEY (owner, envelope_id)
+);
+CREATE TABLE IF NOT EXISTS downstream (
+    order_id TEXT NOT NULL, holder TEXT NOT NULL, via TEXT NOT NULL,
+    PRIMARY KEY (order_id, holder)
 );
 CREATE TABLE IF NOT EXISTS restricted (
     owner TEXT NOT NULL, envelope_id TEXT NOT NULL, codes TEXT NOT NULL, order_id TEXT NOT NULL,
@@ -186,6 +192,24 @@ class ComplianceLedger:
             )
         return cur.rowcount == 1
 
+    def add_downstream(self, order_id: str, *, holders: list[str], via: str) -> None:
+        """Record that ``via`` relayed our order to ``holders`` (they owe an answer too)."""
+        with immediate(self._db) as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO downstream VALUES (?, ?, ?)",
+                [(order_id, holder, via) for holder in holders],
+            )
+
+    def downstream(self, order_id: str) -> dict[str, str]:
+        """Return holder -> the holder that relayed our order ``order_id`` to it."""
+        return {
+            str(r[0]): str(r[1])
+            for r in self._db.execute(
+                "SELECT holder, via FROM downstream WHERE order_id = ? ORDER BY holder",
+                (order_id,),
+            )
+        }
+
     def answers(self, order_id: str) -> dict[str, ComplianceRow]:
         """Return holder -> answer for one of our orders."""
         return {
@@ -245,4 +269,4 @@ class ComplianceLedger:
             "SELECT codes FROM restricted WHERE owner = ? AND envelope_id = ?",
             (owner, envelope_id),
         ).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        return None if row is None else codes_from_json(json.loads(row[0]))

@@ -126,7 +126,9 @@ def compliance(
 ) -> None:
     """Show per dossier and holder what was ordered, what was answered, what is overdue.
 
-    Answers arrive in the owner's inbox (``broker inbox --as OWNER`` records them).
+    A holder with a ``via`` is an agency a hit on the dossier was released to: the hub
+    relayed the order to it and it answers the owner itself. Answers arrive in the owner's
+    inbox (``broker inbox --as OWNER`` records them).
     """
     settings = settings_for(home)
     ledger = ComplianceLedger.open(agency_db(settings, owner))
@@ -137,11 +139,14 @@ def compliance(
     if as_json:
         typer.echo(json.dumps([line.to_json_dict() for line in lines], indent=2))
         return
-    typer.echo(f"{'envelope':34} {'action':9} {'holder':10} {'status':10} {'deadline':20} ground")
+    typer.echo(
+        f"{'envelope':34} {'action':9} {'holder':10} {'status':10} {'deadline':20} {'via':9} ground"
+    )
     for line in lines:
         typer.echo(
             f"{line.envelope_id:34} {line.action:9} {line.holder:10} {line.status:10} "
-            f"{line.deadline.strftime('%Y-%m-%dT%H:%M:%SZ'):20} {line.ground or ''}"
+            f"{line.deadline.strftime('%Y-%m-%dT%H:%M:%SZ'):20} {line.via or '-':9} "
+            f"{line.ground or ''}"
         )
     overdue = sum(1 for line in lines if line.status == "OVERDUE")
     typer.echo(f"{len(lines)} answer(s) asked, {overdue} overdue")
