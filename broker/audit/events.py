@@ -98,6 +98,8 @@ class AuditKind(StrEnum):
     REQUEST = "REQUEST"
     #: A request's time limit: reminder at 75 %, overdue at the limit.
     DEADLINE = "DEADLINE"
+    #: An agency destroyed a retired (epoch) decryption key: ``ref`` the key id.
+    KEY_DESTROYED = "KEY_DESTROYED"
 
 
 _FEDERATION_KINDS = frozenset(

@@ -22,6 +22,7 @@ from broker.agency import AgencyNode
 from broker.agency.control import compliance_table, extend, recall, restrict
 from broker.agency.epochs import shred_retired_keys
 from broker.agency.ledger import ComplianceLedger, OrderRow
+from broker.audit.writer import AuditSink, load_audit_log
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
 from broker.connect import connection_for
 from broker.home import agency_db
@@ -154,16 +155,29 @@ def compliance(
 
 def shred_keys(
     agency: str = typer.Option(..., "--as", help="Agency whose retired keys to destroy."),
+    passphrase_env: str | None = PassphraseEnvOption,
     home: Path | None = HomeOption,
 ) -> None:
     """Destroy retired decryption keys the inbox no longer needs (Kafka copies become unreadable).
 
     Run after each epoch's ``broker agency rotate AGENCY --usage encrypt``: a key retired more
     than the router's transit window ago, that no unread inbox record is wrapped to, is
-    overwritten and deleted (docs/recall.md).
+    overwritten and deleted (docs/recall.md); each destruction is audited (``KEY_DESTROYED``).
     """
     settings = settings_for(home)
-    gone = asyncio.run(
-        shred_retired_keys(settings, agency=agency, conn=connection_for(settings, agency))
-    )
+
+    async def run() -> list[str]:
+        conn = connection_for(settings, agency)
+        log = load_audit_log(
+            settings, stream=agency, conn=conn, passphrase=passphrase_from(passphrase_env)
+        )
+        await log.start()
+        try:
+            return await shred_retired_keys(
+                settings, agency=agency, conn=conn, audit=AuditSink(log)
+            )
+        finally:
+            await log.close()
+
+    gone = asyncio.run(run())
     typer.echo(f"{agency}: destroyed {len(gone)} retired decryption key(s) {' '.join(gone)}")

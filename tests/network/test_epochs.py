@@ -10,6 +10,9 @@ import pytest
 
 from broker.agency.control import recall
 from broker.agency.epochs import shred_retired_keys
+from broker.audit.auditor import replay_and_verify
+from broker.audit.events import AuditKind
+from broker.audit.writer import AuditSink, load_audit_log
 from broker.envelope import Verifier
 from broker.errors import UnknownKeyError
 from broker.federation import rotate_keys
@@ -61,10 +64,10 @@ async def test_kafka_copy_wrapped_to_a_shredded_epoch_key_cannot_be_opened_with_
 
 
 async def _route(network: Network, *, expect: int) -> int:
-    """Run the router until it routed ``expect`` records (a loaded machine joins slowly)."""
+    """Run the (audited) router until it routed ``expect`` records (joining may be slow)."""
     routed = 0
     for _ in range(8):
-        routed += (await network.router().run(until_idle=2.0)).routed
+        routed += (await network.router(audited=True).run(until_idle=2.0)).routed
         if routed >= expect:
             break
     return routed
@@ -107,7 +110,14 @@ async def test_recalled_dossier_replayed_from_kafka_is_undecryptable_once_its_ep
         assert de.control.ledger.answered(order.order_id) == ("DESTROYED", None)
     (rev,) = [r for r in [load_trust(settings).revocation("DE-BKA", old)] if r]
     later = rev.revoked_at + settings.max_transit + settings.max_transit  # past the transit window
-    gone = await shred_retired_keys(settings, agency="DE-BKA", conn=network.conn, now=later)
+    log = load_audit_log(settings, stream="DE-BKA", conn=network.conn)
+    await log.start()
+    try:
+        gone = await shred_retired_keys(
+            settings, agency="DE-BKA", conn=network.conn, now=later, audit=AuditSink(log)
+        )
+    finally:
+        await log.close()
     assert gone == [old]
 
     # The recalled record, read straight from Kafka: no key DE-BKA still holds opens it.
@@ -116,3 +126,12 @@ async def test_recalled_dossier_replayed_from_kafka_is_undecryptable_once_its_ep
     with pytest.raises(UnknownKeyError) as caught:
         verifier.open(copy, identity=identity)
     assert caught.value.reason == "unknown-key"
+
+    # The destruction is an audited act in DE-BKA's own stream, which the auditor replays.
+    audit = await replay_and_verify(settings, conn=network.conn, keep_events=True)
+    assert audit.report.ok, [f.line() for f in audit.report.findings]
+    assert [
+        (ev.stream, ev.ref, ev.outcome)
+        for ev, _ in audit.events
+        if ev.kind == AuditKind.KEY_DESTROYED
+    ] == [("DE-BKA", old, "destroyed")]
