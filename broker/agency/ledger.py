@@ -5,6 +5,9 @@ Tables beside the agency store (same SQLite file, own connection; WAL lets both 
 * owner side — ``control_orders`` (what this agency ordered, to whom, due when),
   ``compliance`` (each holder's signed answer, first one wins) and ``downstream`` (the
   agencies the hub relayed an order to: a hit on the dossier was released to them);
+* relaying side (the hub) — ``relayed`` (another owner's order relayed to an agency whose
+  own holding is restricted, so it answers the hub: the hub keeps that answer in
+  ``compliance``);
 * holder side — ``recalled`` (owner, envelope id): a tombstone kept for good, so a
   recalled dossier is refused from any Kafka copy (offset reset, replayed record),
   long after the replay seen-set forgot it; ``answered`` (order id -> what we answered);
@@ -34,7 +37,7 @@ from broker._internal.sqlite import immediate, open_wal
 from broker.errors import ConfigError
 from broker.models.codes import codes_from_json
 
-__all__ = ["DEFAULT_DEADLINE", "ComplianceLedger", "ComplianceRow", "OrderRow"]
+__all__ = ["DEFAULT_DEADLINE", "ComplianceLedger", "ComplianceRow", "OrderRow", "RelayedRow"]
 
 #: How long a holder has to answer a control order (the issue's default).
 DEFAULT_DEADLINE = dt.timedelta(hours=24)
@@ -66,6 +69,11 @@ CREATE TABLE IF NOT EXISTS downstream (
     order_id TEXT NOT NULL, holder TEXT NOT NULL, via TEXT NOT NULL,
     PRIMARY KEY (order_id, holder)
 );
+CREATE TABLE IF NOT EXISTS relayed (
+    order_id TEXT NOT NULL, holder TEXT NOT NULL, owner TEXT NOT NULL, envelope_id TEXT NOT NULL,
+    action TEXT NOT NULL, deadline REAL NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (order_id, holder)
+);
 CREATE TABLE IF NOT EXISTS restricted (
     owner TEXT NOT NULL, envelope_id TEXT NOT NULL, codes TEXT NOT NULL, order_id TEXT NOT NULL,
     PRIMARY KEY (owner, envelope_id)
@@ -84,6 +92,19 @@ class OrderRow:
     reason: str
     issued_at: float
     deadline: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class RelayedRow:
+    """Another owner's order we relayed to ``holder``, who answers us (restricted holding)."""
+
+    order_id: str
+    action: str
+    envelope_id: str
+    owner: str
+    holder: str
+    deadline: float
+    at: float
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,6 +230,40 @@ class ComplianceLedger:
                 (order_id,),
             )
         }
+
+    def add_relayed(self, row: RelayedRow) -> None:
+        """Record that we relayed ``row.owner``'s order to ``row.holder``, who answers us."""
+        with immediate(self._db) as db:
+            db.execute(
+                "INSERT OR IGNORE INTO relayed VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.order_id,
+                    row.holder,
+                    row.owner,
+                    row.envelope_id,
+                    row.action,
+                    row.deadline,
+                    row.at,
+                ),
+            )
+
+    def relayed(self) -> list[RelayedRow]:
+        """Return the orders we relayed to holders that answer us, oldest first."""
+        return [
+            RelayedRow(
+                order_id=str(r[0]),
+                holder=str(r[1]),
+                owner=str(r[2]),
+                envelope_id=str(r[3]),
+                action=str(r[4]),
+                deadline=float(r[5]),
+                at=float(r[6]),
+            )
+            for r in self._db.execute(
+                "SELECT order_id, holder, owner, envelope_id, action, deadline, at FROM relayed"
+                " ORDER BY at, order_id, holder"
+            )
+        ]
 
     def answers(self, order_id: str) -> dict[str, ComplianceRow]:
         """Return holder -> answer for one of our orders."""

@@ -46,7 +46,7 @@ from broker.agency.answers import record_answer
 from broker.agency.batch import Settlement
 from broker.agency.ledger import DEFAULT_DEADLINE, ComplianceLedger, OrderRow
 from broker.agency.publisher import Publisher
-from broker.agency.relay import Downstream, RelayCopy, sign_relay_copy
+from broker.agency.relay import Downstream, RelayCopy, note_relayed, sign_relay_copy
 from broker.agency.restrict import control_codes, is_tightening
 from broker.agency.review import DEFAULT_REVIEW_PERIOD, due
 from broker.agency.store import AgencyStore
@@ -292,6 +292,7 @@ class ControlDesk:
                 except Error as exc:  # e.g. it left the federation: never block the order
                     log.warning("order %s not relayed to %s: %s", order["order_id"], copy.to, exc)
                     continue
+                work.audit.append(note_relayed(self.ledger, order, copy, agency=self.agency))
                 if copy.named:
                     named.append(copy.to)
         return named

@@ -40,11 +40,12 @@ from cryptography.exceptions import InvalidSignature
 
 from broker._internal.framing import frame
 from broker.agency.batch import Settlement
-from broker.agency.ledger import ComplianceLedger
+from broker.agency.ledger import ComplianceLedger, RelayedRow
 from broker.agency.publisher import Publisher
 from broker.agency.restrict import is_tightening
 from broker.agency.store import AgencyStore
-from broker.audit.compliance import compliance_event
+from broker.audit.compliance import compliance_event, relay_event
+from broker.audit.events import AuditEvent
 from broker.codec import SchemaStore
 from broker.envelope import OpenedEnvelope
 from broker.errors import SchemaError, SignatureError, ValidationError
@@ -57,6 +58,7 @@ __all__ = [
     "RELAY_TAG",
     "Downstream",
     "RelayCopy",
+    "note_relayed",
     "sign_relay_copy",
     "verify_relay_copy",
 ]
@@ -77,6 +79,36 @@ class RelayCopy:
     payload: bytes
     #: Whether the owner may learn of ``to`` (not a restricted holder): listed in the receipt.
     named: bool
+
+
+def note_relayed(
+    ledger: ComplianceLedger, order: dict[str, Any], copy: RelayCopy, *, agency: str
+) -> AuditEvent:
+    """Return the audit event of a relay sent (rule 5 binds ``copy.to``); keep it if restricted.
+
+    A restricted agency answers us: the ledger keeps the order (``relayed``), so ``broker
+    compliance`` shows its answer, or that it is overdue past the owner's deadline.
+    """
+    if not copy.named:
+        ledger.add_relayed(
+            RelayedRow(
+                order_id=order["order_id"],
+                action=order["action"],
+                envelope_id=order["envelope_id"],
+                owner=order["owner"],
+                holder=copy.to,
+                deadline=order["deadline"].timestamp(),
+                at=dt.datetime.now(dt.UTC).timestamp(),
+            )
+        )
+    return relay_event(
+        actor=agency,
+        envelope_id=order["envelope_id"],
+        owner=order["owner"],
+        holder=copy.to,
+        order_id=order["order_id"],
+        restricted=not copy.named,
+    )
 
 
 def sign_relay_copy(order: dict[str, Any], *, identity: AgencyIdentity) -> bytes:

@@ -9,6 +9,15 @@ the owner's stream when the signed receipt arrives) is never the evidence. As fo
 other rules, an event not covered by a signed checkpoint never satisfies the rule.
 The deadline is judged against the replay's newest anchored time.
 
+A recall also binds every agency the hub relayed it to (an agency a hit on the dossier
+was released to): the relaying holder's ``CONTROL_RELAY`` event *in its own stream*
+(``parties = [owner, agency]``, same ``ref``, ``outcome`` ``relayed``, or
+``relayed-restricted`` when the agency's own holding is restricted and it answers the hub)
+adds that agency to the order's holders, with the owner's deadline. Its evidence is the
+same: a ``destroyed`` ``COMPLIANCE`` event in its own stream — whoever its receipt was
+sealed to (the hub's copy of a restricted agency's answer never counts, as the owner's).
+A relay event counts only when anchored and written by a holder the owner's order names.
+
 Example::
 
     >>> import datetime as dt
@@ -19,6 +28,11 @@ Example::
     ...           "reason": None}, pos="0:1", seq=0, at=at)
     >>> [d for _, _, d in rule.violations(lambda stream, seq: True, at + dt.timedelta(days=2))]
     ['recall o1 of e1 by ES-PN: no DESTROYED from DE-BKA by its deadline 2026-01-02T00:00:00Z']
+    >>> rule.add({"kind": "CONTROL_RELAY", "stream": "DE-BKA", "parties": ["ES-PN", "NL-POL"],
+    ...           "ref": "o1", "envelope_id": "e1", "outcome": "relayed", "reason": None},
+    ...          pos="1:4", seq=3, at=at)
+    >>> [h for h, _, _ in rule.violations(lambda stream, seq: True, at + dt.timedelta(days=2))]
+    ['DE-BKA', 'NL-POL']
 """
 
 from __future__ import annotations
@@ -30,9 +44,20 @@ from typing import Any
 
 from broker.audit.events import AuditEvent, AuditKind
 
-__all__ = ["RecallRule", "compliance_event", "control_order_event", "retention_event"]
+__all__ = [
+    "RELAYED",
+    "RELAYED_RESTRICTED",
+    "RecallRule",
+    "compliance_event",
+    "control_order_event",
+    "relay_event",
+    "retention_event",
+]
 
 _PREFIX = "recall due "
+#: ``CONTROL_RELAY`` outcomes: the agency answers the owner, or (restricted) the relaying hub.
+RELAYED = "relayed"
+RELAYED_RESTRICTED = "relayed-restricted"
 
 # -- the events (the vocabulary the rule reads) --------------------------------------------
 
@@ -88,6 +113,30 @@ def compliance_event(
     )
 
 
+def relay_event(
+    *,
+    actor: str,
+    envelope_id: str,
+    owner: str,
+    holder: str,
+    order_id: str,
+    restricted: bool,
+) -> AuditEvent:
+    """``actor`` (the hub) relayed ``owner``'s order ``order_id`` to ``holder``.
+
+    ``restricted``: ``holder``'s own holding is restricted, so it answers ``actor``.
+    """
+    return AuditEvent.new(
+        AuditKind.CONTROL_RELAY,
+        actor=actor,
+        envelope_id=envelope_id,
+        parties=[owner, holder],
+        outcome=RELAYED_RESTRICTED if restricted else RELAYED,
+        message_kind="DOSSIER",
+        ref=order_id,
+    )
+
+
 def retention_event(
     *, actor: str, envelope_id: str, owner: str, outcome: str, review: str
 ) -> AuditEvent:
@@ -114,6 +163,14 @@ class _Order:
     seq: int
 
 
+@dataclass(frozen=True)
+class _Relay:
+    relayer: str
+    holder: str
+    restricted: bool
+    seq: int
+
+
 @dataclass
 class RecallRule:
     """Collects orders and answers while the log is replayed; reports what is overdue."""
@@ -123,6 +180,8 @@ class RecallRule:
     answers: dict[tuple[str, str], list[tuple[str, str | None, str, int]]] = field(
         default_factory=dict
     )
+    #: order id -> the agencies a holder (the hub) relayed it to, from its own stream.
+    relays: dict[str, list[_Relay]] = field(default_factory=dict)
     #: The newest ``at`` of any order or answer seen (a reference time when nothing newer).
     newest: dt.datetime | None = None
 
@@ -130,7 +189,7 @@ class RecallRule:
         """Note one decoded event read at ``pos`` (``partition:offset``)."""
         kind, stream, parties = rec["kind"], rec["stream"], rec["parties"]
         ref, outcome = rec.get("ref"), rec.get("outcome") or ""
-        if kind not in ("CONTROL_ORDER", "COMPLIANCE") or not ref or not parties:
+        if kind not in ("CONTROL_ORDER", "COMPLIANCE", "CONTROL_RELAY") or not ref or not parties:
             return
         if at is not None and (self.newest is None or at > self.newest):
             self.newest = at
@@ -152,6 +211,15 @@ class RecallRule:
                     seq=seq,
                 )
             )
+        elif kind == "CONTROL_RELAY" and len(parties) == 2 and parties[1] != stream:
+            self.relays.setdefault(ref, []).append(
+                _Relay(
+                    relayer=stream,
+                    holder=parties[1],
+                    restricted=outcome == RELAYED_RESTRICTED,
+                    seq=seq,
+                )
+            )
         elif kind == "COMPLIANCE" and len(parties) == 2 and parties[1] == stream:
             self.answers.setdefault((ref, stream), []).append(
                 (outcome, rec.get("reason"), stream, seq)
@@ -169,7 +237,7 @@ class RecallRule:
             for order in orders:
                 if not ok(order.stream, order.seq) or reference <= order.deadline:
                     continue
-                for holder in order.holders:
+                for holder, via in self._holders(order_id, order, ok):
                     got = [a for a in self.answers.get((order_id, holder), []) if ok(a[2], a[3])]
                     if any(outcome == "destroyed" for outcome, *_ in got):
                         continue
@@ -177,9 +245,27 @@ class RecallRule:
                     due = order.deadline.strftime("%Y-%m-%dT%H:%M:%SZ")
                     detail = (
                         f"recall {order_id} of {order.envelope_id} by {order.owner}: "
-                        f"no DESTROYED from {holder} by its deadline {due}"
+                        f"no DESTROYED from {holder}{via} by its deadline {due}"
                     )
                     if refused:
                         detail += f" (refused: {refused[0] or 'no ground'})"
                     out.append((holder, order.where, detail))
         return out
+
+    def _holders(
+        self, order_id: str, order: _Order, ok: Callable[[str, int], bool]
+    ) -> list[tuple[str, str]]:
+        """The order's holders, then the agencies a holder relayed it to: (holder, note)."""
+        out = {holder: "" for holder in order.holders}
+        for relay in self.relays.get(order_id, []):
+            if (
+                relay.holder in out
+                or relay.holder == order.owner
+                or relay.relayer not in order.holders
+                or relay.relayer == order.owner
+                or not ok(relay.relayer, relay.seq)
+            ):
+                continue
+            answers = f", answers {relay.relayer}" if relay.restricted else ""
+            out[relay.holder] = f" (relayed by {relay.relayer}{answers})"
+        return list(out.items())

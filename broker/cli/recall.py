@@ -129,7 +129,9 @@ def compliance(
 
     A holder with a ``via`` is an agency a hit on the dossier was released to: the hub
     relayed the order to it and it answers the owner itself. Answers arrive in the owner's
-    inbox (``broker inbox --as OWNER`` records them).
+    inbox (``broker inbox --as OWNER`` records them). As the hub (``--as EUROPOL``): also each
+    agency it relayed another owner's order to whose own holding is restricted, so it
+    answers the hub, not the owner (JSON key ``owner``: whose order it was).
     """
     settings = settings_for(home)
     ledger = ComplianceLedger.open(agency_db(settings, owner))
@@ -147,7 +149,7 @@ def compliance(
         typer.echo(
             f"{line.envelope_id:34} {line.action:9} {line.holder:10} {line.status:10} "
             f"{line.deadline.strftime('%Y-%m-%dT%H:%M:%SZ'):20} {line.via or '-':9} "
-            f"{line.ground or ''}"
+            f"{line.ground or ''}{f' (order of {line.owner})' if line.owner else ''}"
         )
     overdue = sum(1 for line in lines if line.status == "OVERDUE")
     typer.echo(f"{len(lines)} answer(s) asked, {overdue} overdue")

@@ -5,17 +5,23 @@ the hub's release request, so DE-BKA is told ES-PN holds it. ES-PN then restrict
 recalls its dossier, sending both orders to its only recipient, the hub. The hub relays
 the owner's signed copy of each to DE-BKA, which applies it to the released hit and
 answers ES-PN with its own signed receipt — shown in ES-PN's ``broker compliance``.
+While DE-BKA is offline past the recall's deadline, ``broker compliance`` shows it overdue
+and the audit verifier reports the same agency and dossier (rule 5); once it answers, neither.
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import json
+import time
 
 import pytest
 from typer.testing import CliRunner
 
 from broker.agency.control import compliance_table, recall, restrict
 from broker.audit.auditor import replay_and_verify
+from broker.audit.findings import FindingKind
 from broker.cli import app
 from broker.codec import SchemaStore
 from broker.hub.grant import grant_release, release_requests
@@ -25,6 +31,8 @@ from tests.hub.live import ROUNDS, Fed, dossier
 pytestmark = pytest.mark.kafka
 
 REASON = "Regulation (EU) 2016/794 Art. 19(2): source at risk"
+#: The recall's deadline (a setting of the order; 24 h by default): DE-BKA misses it.
+DEADLINE = dt.timedelta(seconds=3)
 
 
 def _names_es_pn(payload: bytes) -> bool:
@@ -45,6 +53,19 @@ async def _answers(fed: Fed, agency: str, order_id: str, expect: int) -> dict[st
             if len(answered) >= expect:
                 return answered
     raise AssertionError(f"{agency} has fewer than {expect} answers to {order_id}")
+
+
+def _compliance(fed: Fed, action: str) -> dict[str, tuple[str, str | None]]:
+    """``broker compliance --as ES-PN --json``: holder -> (status, via) for ``action``."""
+    out = CliRunner().invoke(
+        app, ["compliance", "--as", "ES-PN", "--json", "--home", str(fed.settings.home)]
+    )
+    assert out.exit_code == 0, out.output
+    return {
+        r["holder"]: (r["status"], r["via"])
+        for r in json.loads(out.output)
+        if r["action"] == action
+    }
 
 
 async def test_restriction_and_recall_reach_the_agency_a_hit_was_released_to(fed: Fed) -> None:
@@ -87,12 +108,33 @@ async def test_restriction_and_recall_reach_the_agency_a_hit_was_released_to(fed
         "DE-BKA": "APPLIED",
     }
 
-    # Recall: DE-BKA erases the released hit (the notification naming ES-PN), keeps the other.
+    # Recall, with a short deadline: DE-BKA stays offline past it. The owner's table and
+    # the audit verifier both name DE-BKA (the hub's receipt and its CONTROL_RELAY event).
     async with fed.node("ES-PN") as es:
-        order = await recall(es, sent.envelope_id, reason=REASON)
+        order = await recall(es, sent.envelope_id, reason=REASON, deadline=DEADLINE)
     await fed.route(expect=1)
     await fed.hub(expect=1)
-    await fed.route(expect=2)
+    await fed.route(expect=2)  # the hub's receipt to ES-PN; the relayed order waits for DE-BKA
+    await asyncio.sleep(max(0.0, order.deadline - time.time()) + 1)  # the deadline itself
+    async with fed.node("ES-PN") as es:  # collects the hub's DESTROYED, after the deadline
+        for _ in range(ROUNDS):
+            await es.consume(until_idle=1.5, send_receipts=False)
+            if es.control.ledger.answers(order.order_id).get(HUB) is not None:
+                break
+    assert _compliance(fed, "RECALL") == {
+        HUB: ("DESTROYED", None),
+        "DE-BKA": ("OVERDUE", HUB),
+    }
+    audit = await replay_and_verify(fed.settings, conn=fed.conn)
+    assert [(f.kind, f.stream) for f in audit.report.findings] == [(FindingKind.RULE, "DE-BKA")]
+    (finding,) = audit.report.findings
+    assert finding.detail == (
+        f"recall {order.order_id} of {sent.envelope_id} by ES-PN: no DESTROYED from DE-BKA "
+        f"(relayed by {HUB}) by its deadline "
+        f"{dt.datetime.fromtimestamp(order.deadline, dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
+    )
+
+    # DE-BKA comes back: erases the released hit (the notification naming ES-PN), keeps the other.
     async with fed.node("DE-BKA") as de:
         for _ in range(ROUNDS):
             await de.consume(until_idle=1.5, send_receipts=False)
@@ -109,16 +151,7 @@ async def test_restriction_and_recall_reach_the_agency_a_hit_was_released_to(fed
     }
 
     # The owner's `broker compliance`: DE-BKA's own signed answers, relayed via the hub.
-    out = CliRunner().invoke(
-        app, ["compliance", "--as", "ES-PN", "--json", "--home", str(fed.settings.home)]
-    )
-    assert out.exit_code == 0, out.output
-    rows = {(r["action"], r["holder"]): (r["status"], r["via"]) for r in json.loads(out.output)}
-    assert rows == {
-        ("RESTRICT", HUB): ("APPLIED", None),
-        ("RESTRICT", "DE-BKA"): ("APPLIED", HUB),
-        ("RECALL", HUB): ("DESTROYED", None),
-        ("RECALL", "DE-BKA"): ("DESTROYED", HUB),
-    }
+    assert _compliance(fed, "RESTRICT") == {HUB: ("APPLIED", None), "DE-BKA": ("APPLIED", HUB)}
+    assert _compliance(fed, "RECALL") == {HUB: ("DESTROYED", None), "DE-BKA": ("DESTROYED", HUB)}
     audit = await replay_and_verify(fed.settings, conn=fed.conn)
     assert audit.report.ok, [f.line() for f in audit.report.findings]
