@@ -155,3 +155,41 @@ async def test_restriction_and_recall_reach_the_agency_a_hit_was_released_to(fed
     assert _compliance(fed, "RECALL") == {HUB: ("DESTROYED", None), "DE-BKA": ("DESTROYED", HUB)}
     audit = await replay_and_verify(fed.settings, conn=fed.conn)
     assert audit.report.ok, [f.line() for f in audit.report.findings]
+
+
+async def test_restricted_agency_answers_the_hub_and_only_the_hubs_table_shows_it(fed: Fed) -> None:
+    # DE-BKA's own holding is restricted; it is told ES-PN (releasable) holds the phone.
+    async with fed.node("ES-PN") as es:
+        sent = await es.publish_dossier(dossier(23, restricted=False), to=[HUB])
+    async with fed.node("DE-BKA") as de:
+        await de.publish_dossier(dossier(24, restricted=True), to=[HUB])
+    await fed.route(expect=2)
+    hub = await fed.hub(expect=2)
+    await fed.route(expect=hub.notifications + hub.release_requests)
+    told = await fed.inbox("DE-BKA", "HIT_NOTIFICATION", expect=1)
+    assert any(h["other_agencies"] == ["ES-PN"] for h in told)
+
+    async with fed.node("ES-PN") as es:
+        order = await recall(es, sent.envelope_id, reason=REASON)
+    await fed.route(expect=1)
+    await fed.hub(expect=1)
+    await fed.route(expect=2)  # the hub's receipt to ES-PN, the relayed order to DE-BKA
+    async with fed.node("DE-BKA") as de:
+        for _ in range(ROUNDS):
+            await de.consume(until_idle=1.5, send_receipts=False)
+            if de.control.ledger.answered(order.order_id):
+                break
+        assert de.control.ledger.answered(order.order_id) == ("DESTROYED", None)
+    await fed.route(expect=1)  # DE-BKA's receipt goes to the hub, not to ES-PN
+    await fed.hub(expect=1)
+    assert await _answers(fed, "ES-PN", order.order_id, expect=1) == {HUB: "DESTROYED"}
+    assert _compliance(fed, "RECALL") == {HUB: ("DESTROYED", None)}  # DE-BKA never named
+
+    out = CliRunner().invoke(
+        app, ["compliance", "--as", HUB, "--json", "--home", str(fed.settings.home)]
+    )
+    assert out.exit_code == 0, out.output
+    rows = [(r["holder"], r["owner"], r["status"], r["via"]) for r in json.loads(out.output)]
+    assert rows == [("DE-BKA", "ES-PN", "DESTROYED", HUB)]
+    audit = await replay_and_verify(fed.settings, conn=fed.conn)
+    assert audit.report.ok, [f.line() for f in audit.report.findings]
