@@ -143,6 +143,8 @@ class ControlDesk:
         if not holders:
             raise ConfigError("nobody holds this dossier", detail=envelope_id)
         now = dt.datetime.now(dt.UTC)
+        # Whole seconds, as the audit event states it: the table and rule 5 agree to the second.
+        due = (now + deadline + dt.timedelta(microseconds=999_999)).replace(microsecond=0)
         order = OrderRow(
             order_id=secrets.token_hex(16),
             action=action,
@@ -150,7 +152,7 @@ class ControlDesk:
             holders=sorted(set(holders)),
             reason=reason,
             issued_at=now.timestamp(),
-            deadline=(now + deadline).timestamp(),
+            deadline=due.timestamp(),
         )
         record: dict[str, Any] = {
             "order_id": order.order_id,
@@ -160,7 +162,7 @@ class ControlDesk:
             "holders": order.holders,
             "reason": reason,
             "codes": codes,
-            "deadline": now + deadline,
+            "deadline": due,
             "at": now,
             "relay": None,
         }
@@ -182,7 +184,7 @@ class ControlDesk:
                 action=action,
                 holders=order.holders,
                 order_id=order.order_id,
-                deadline=now + deadline,
+                deadline=due,
                 codes=codes,
             )
         )
