@@ -16,23 +16,24 @@ was released to): the relaying holder's ``CONTROL_RELAY`` event *in its own stre
 adds that agency to the order's holders, with the owner's deadline. Its evidence is the
 same: a ``destroyed`` ``COMPLIANCE`` event in its own stream — whoever its receipt was
 sealed to (the hub's copy of a restricted agency's answer never counts, as the owner's).
-A relay event counts only when anchored and written by a holder the owner's order names.
+A relay event counts only when anchored and written by the hub (``hub``, EUROPOL) as a holder
+the owner's order names: a direct recipient cannot make another agency look overdue.
 
 Example::
 
     >>> import datetime as dt
     >>> rule = RecallRule()
     >>> at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    >>> rule.add({"kind": "CONTROL_ORDER", "stream": "ES-PN", "parties": ["ES-PN", "DE-BKA"],
+    >>> rule.add({"kind": "CONTROL_ORDER", "stream": "ES-PN", "parties": ["ES-PN", "EUROPOL"],
     ...           "ref": "o1", "envelope_id": "e1", "outcome": "recall due 2026-01-02T00:00:00Z",
     ...           "reason": None}, pos="0:1", seq=0, at=at)
     >>> [d for _, _, d in rule.violations(lambda stream, seq: True, at + dt.timedelta(days=2))]
-    ['recall o1 of e1 by ES-PN: no DESTROYED from DE-BKA by its deadline 2026-01-02T00:00:00Z']
-    >>> rule.add({"kind": "CONTROL_RELAY", "stream": "DE-BKA", "parties": ["ES-PN", "NL-POL"],
+    ['recall o1 of e1 by ES-PN: no DESTROYED from EUROPOL by its deadline 2026-01-02T00:00:00Z']
+    >>> rule.add({"kind": "CONTROL_RELAY", "stream": "EUROPOL", "parties": ["ES-PN", "NL-POL"],
     ...           "ref": "o1", "envelope_id": "e1", "outcome": "relayed", "reason": None},
     ...          pos="1:4", seq=3, at=at)
     >>> [h for h, _, _ in rule.violations(lambda stream, seq: True, at + dt.timedelta(days=2))]
-    ['DE-BKA', 'NL-POL']
+    ['EUROPOL', 'NL-POL']
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from broker.audit.events import AuditEvent, AuditKind
+from broker.topics import HUB
 
 __all__ = [
     "RELAYED",
@@ -184,6 +186,8 @@ class RecallRule:
     relays: dict[str, list[_Relay]] = field(default_factory=dict)
     #: The newest ``at`` of any order or answer seen (a reference time when nothing newer).
     newest: dt.datetime | None = None
+    #: The one member that relays orders (to the agencies it released hits to).
+    hub: str = HUB
 
     def add(self, rec: dict[str, Any], *, pos: str, seq: int, at: dt.datetime | None) -> None:
         """Note one decoded event read at ``pos`` (``partition:offset``)."""
@@ -261,6 +265,7 @@ class RecallRule:
             if (
                 relay.holder in out
                 or relay.holder == order.owner
+                or relay.relayer != self.hub
                 or relay.relayer not in order.holders
                 or relay.relayer == order.owner
                 or not ok(relay.relayer, relay.seq)

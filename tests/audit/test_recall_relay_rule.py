@@ -77,6 +77,19 @@ def test_relay_claimed_by_an_agency_the_order_does_not_name_adds_no_holder() -> 
     assert _holders(book) == []
 
 
+def test_relay_claimed_by_a_direct_recipient_not_the_hub_adds_no_holder() -> None:
+    # Attack: IT-PS, named by the order, writes a relay naming DE-BKA to make it look overdue.
+    book = RuleBook()
+    where = RawRecord(partition=0, offset=1, key=None, value=b"")
+    for rec in (
+        _event("CONTROL_ORDER", "ES-PN", ["ES-PN", "IT-PS"], "recall due 2026-12-02T12:00:00Z", 0),
+        _event("COMPLIANCE", "IT-PS", ["ES-PN", "IT-PS"], "destroyed", 0),
+        _event("CONTROL_RELAY", "IT-PS", ["ES-PN", "DE-BKA"], "relayed", 1),
+    ):
+        book.add(rec, where)
+    assert _holders(book) == []
+
+
 def test_unanchored_relay_event_adds_no_holder() -> None:
     book = _book(_event("CONTROL_RELAY", "EUROPOL", ["ES-PN", "DE-BKA"], "relayed", 5))
     assert _holders(book, anchored={"ES-PN": 1, "EUROPOL": 2}) == []
