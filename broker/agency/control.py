@@ -18,11 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from broker.agency.ledger import DEFAULT_DEADLINE, ComplianceLedger, OrderRow
+from broker.agency.ledger import DEFAULT_DEADLINE, ComplianceLedger, ComplianceRow, OrderRow
 from broker.agency.restrict import tightened
 from broker.audit.events import AuditEvent, AuditKind
 from broker.errors import ConfigError
 from broker.models.codes import codes_from_json
+from broker.topics import HUB
 
 if TYPE_CHECKING:
     from broker.agency.node import AgencyNode
@@ -126,6 +127,10 @@ class ComplianceLine:
     status: str
     ground: str | None
     answered_at: dt.datetime | None
+    #: A holder the order was relayed to (a hit was released to it): who relayed it.
+    via: str | None = None
+    #: Another owner's order we (the hub) relayed to a restricted holder, who answers us.
+    owner: str | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """Return a JSON-friendly dict."""
@@ -139,6 +144,8 @@ class ComplianceLine:
             "status": self.status,
             "ground": self.ground,
             "answered_at": self.answered_at.isoformat() if self.answered_at else None,
+            "via": self.via,
+            "owner": self.owner,
         }
 
 
@@ -151,13 +158,10 @@ def compliance_table(
     for order in ledger.orders():
         answers = ledger.answers(order.order_id)
         deadline = dt.datetime.fromtimestamp(order.deadline, dt.UTC)
-        for holder in order.holders:
+        relayed = ledger.downstream(order.order_id)
+        for holder in [*order.holders, *(h for h in relayed if h not in order.holders)]:
             got = answers.get(holder)
-            if got is not None:
-                status, ground = got.status, got.ground
-                answered = dt.datetime.fromtimestamp(got.at, dt.UTC)
-            else:
-                status, ground, answered = ("OVERDUE" if now > deadline else "PENDING"), None, None
+            status, ground, answered = _status(got, now=now, deadline=deadline)
             out.append(
                 ComplianceLine(
                     order_id=order.order_id,
@@ -169,6 +173,35 @@ def compliance_table(
                     status=status,
                     ground=ground,
                     answered_at=answered,
+                    via=relayed.get(holder) if holder not in order.holders else None,
                 )
             )
+    for row in ledger.relayed():  # the hub: restricted agencies it relayed an order to
+        got = ledger.answers(row.order_id).get(row.holder)
+        deadline = dt.datetime.fromtimestamp(row.deadline, dt.UTC)
+        status, ground, answered = _status(got, now=now, deadline=deadline)
+        out.append(
+            ComplianceLine(
+                order_id=row.order_id,
+                action=row.action,
+                envelope_id=row.envelope_id,
+                holder=row.holder,
+                asked_at=dt.datetime.fromtimestamp(row.at, dt.UTC),
+                deadline=deadline,
+                status=status,
+                ground=ground,
+                answered_at=answered,
+                via=HUB,
+                owner=row.owner,
+            )
+        )
     return out
+
+
+def _status(
+    got: ComplianceRow | None, *, now: dt.datetime, deadline: dt.datetime
+) -> tuple[str, str | None, dt.datetime | None]:
+    """(status, ground, answered at) of one holder: its answer, else PENDING or OVERDUE."""
+    if got is not None:
+        return got.status, got.ground, dt.datetime.fromtimestamp(got.at, dt.UTC)
+    return ("OVERDUE" if now > deadline else "PENDING"), None, None

@@ -15,7 +15,7 @@ need it (no loss):
 
 Bound: a Kafka copy becomes undecryptable at most ``epoch + max_transit + skew`` plus the
 agency's consumer lag after it was written. The key file is overwritten with zeros, synced,
-then unlinked.
+then unlinked, and the destruction audited (``KEY_DESTROYED``, ``ref`` the key id).
 
 Example::
 
@@ -33,7 +33,9 @@ from pathlib import Path
 from aiokafka import TopicPartition
 
 from broker import home
+from broker.audit.events import AuditEvent, AuditKind
 from broker.audit.rules import CLOCK_SKEW
+from broker.audit.writer import AuditSink
 from broker.codec import SchemaStore
 from broker.config import Settings
 from broker.envelope.format import ENVELOPE_SCHEMA
@@ -42,7 +44,7 @@ from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
 from broker.trust import load_trust
 
-__all__ = ["shred_retired_keys", "unread_key_ids"]
+__all__ = ["key_destroyed_event", "shred_retired_keys", "unread_key_ids"]
 
 log = logging.getLogger(__name__)
 
@@ -103,29 +105,53 @@ async def shred_retired_keys(
     agency: str,
     conn: KafkaConnection,
     now: dt.datetime | None = None,
+    audit: AuditSink | None = None,
 ) -> list[str]:
-    """Destroy ``agency``'s retired decryption keys nothing unread needs; return their ids."""
+    """Destroy ``agency``'s retired decryption keys nothing unread needs; return their ids.
+
+    Each destruction is a ``KEY_DESTROYED`` event in ``audit`` (the agency's own stream),
+    journaled as soon as the key file is gone.
+    """
     now = now or dt.datetime.now(dt.UTC)
     trust = load_trust(settings)
     profile = trust.require_agency(agency)
     margin = settings.max_transit + CLOCK_SKEW
-    retired = []
+    retired: dict[str, dt.datetime] = {}
     for cert in profile.certificates:
         rev = trust.revocation(agency, cert.key_id)
         if cert.usage == "ENCRYPT" and rev is not None and rev.revoked_at + margin < now:
-            retired.append(cert.key_id)
+            retired[cert.key_id] = rev.revoked_at
     if not retired:
         return []
     needed = await unread_key_ids(conn, TopicLayout(prefix=settings.topic_prefix), agency)
     destroyed = []
-    for key_id in retired:
+    for key_id, retired_at in retired.items():
         path = home.agency_key(settings, agency, key_id)
         if key_id in needed or not path.exists():
             continue
         _destroy(path)
+        if audit is not None:
+            audit.record(key_destroyed_event(agency=agency, key_id=key_id, retired_at=retired_at))
         log.warning("%s: decryption key %s destroyed (retired, inbox drained)", agency, key_id)
         destroyed.append(key_id)
     return destroyed
+
+
+def key_destroyed_event(*, agency: str, key_id: str, retired_at: dt.datetime) -> AuditEvent:
+    """``agency`` destroyed its retired decryption key ``key_id`` (epoch over, inbox drained).
+
+    >>> at = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    >>> key_destroyed_event(agency="DE-BKA", key_id="enc-1", retired_at=at).reason
+    'retired 2026-12-01T00:00:00Z; inbox drained'
+    """
+    return AuditEvent.new(
+        AuditKind.KEY_DESTROYED,
+        actor=agency,
+        parties=[agency],
+        ref=key_id,
+        outcome="destroyed",
+        reason=f"retired {retired_at.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}; inbox drained",
+    )
 
 
 def _destroy(path: Path) -> None:

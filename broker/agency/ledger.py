@@ -2,8 +2,12 @@
 
 Tables beside the agency store (same SQLite file, own connection; WAL lets both in):
 
-* owner side — ``control_orders`` (what this agency ordered, to whom, due when) and
-  ``compliance`` (each holder's signed answer, first one wins);
+* owner side — ``control_orders`` (what this agency ordered, to whom, due when),
+  ``compliance`` (each holder's signed answer, first one wins) and ``downstream`` (the
+  agencies the hub relayed an order to: a hit on the dossier was released to them);
+* relaying side (the hub) — ``relayed`` (another owner's order relayed to an agency whose
+  own holding is restricted, so it answers the hub: the hub keeps that answer in
+  ``compliance``);
 * holder side — ``recalled`` (owner, envelope id): a tombstone kept for good, so a
   recalled dossier is refused from any Kafka copy (offset reset, replayed record),
   long after the replay seen-set forgot it; ``answered`` (order id -> what we answered);
@@ -32,8 +36,9 @@ from typing import Any
 
 from broker._internal.sqlite import immediate, open_wal, rows_among
 from broker.errors import ConfigError
+from broker.models.codes import codes_from_json
 
-__all__ = ["DEFAULT_DEADLINE", "ComplianceLedger", "ComplianceRow", "OrderRow"]
+__all__ = ["DEFAULT_DEADLINE", "ComplianceLedger", "ComplianceRow", "OrderRow", "RelayedRow"]
 
 #: How long a holder has to answer a control order (the issue's default).
 DEFAULT_DEADLINE = dt.timedelta(hours=24)
@@ -61,6 +66,15 @@ CREATE TABLE IF NOT EXISTS extended (
     owner TEXT NOT NULL, envelope_id TEXT NOT NULL, until REAL NOT NULL, order_id TEXT NOT NULL,
     PRIMARY KEY (owner, envelope_id)
 );
+CREATE TABLE IF NOT EXISTS downstream (
+    order_id TEXT NOT NULL, holder TEXT NOT NULL, via TEXT NOT NULL,
+    PRIMARY KEY (order_id, holder)
+);
+CREATE TABLE IF NOT EXISTS relayed (
+    order_id TEXT NOT NULL, holder TEXT NOT NULL, owner TEXT NOT NULL, envelope_id TEXT NOT NULL,
+    action TEXT NOT NULL, deadline REAL NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (order_id, holder)
+);
 CREATE TABLE IF NOT EXISTS restricted (
     owner TEXT NOT NULL, envelope_id TEXT NOT NULL, codes TEXT NOT NULL, order_id TEXT NOT NULL,
     PRIMARY KEY (owner, envelope_id)
@@ -79,6 +93,19 @@ class OrderRow:
     reason: str
     issued_at: float
     deadline: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class RelayedRow:
+    """Another owner's order we relayed to ``holder``, who answers us (restricted holding)."""
+
+    order_id: str
+    action: str
+    envelope_id: str
+    owner: str
+    holder: str
+    deadline: float
+    at: float
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,6 +214,58 @@ class ComplianceLedger:
             )
         return cur.rowcount == 1
 
+    def add_downstream(self, order_id: str, *, holders: list[str], via: str) -> None:
+        """Record that ``via`` relayed our order to ``holders`` (they owe an answer too)."""
+        with immediate(self._db) as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO downstream VALUES (?, ?, ?)",
+                [(order_id, holder, via) for holder in holders],
+            )
+
+    def downstream(self, order_id: str) -> dict[str, str]:
+        """Return holder -> the holder that relayed our order ``order_id`` to it."""
+        return {
+            str(r[0]): str(r[1])
+            for r in self._db.execute(
+                "SELECT holder, via FROM downstream WHERE order_id = ? ORDER BY holder",
+                (order_id,),
+            )
+        }
+
+    def add_relayed(self, row: RelayedRow) -> None:
+        """Record that we relayed ``row.owner``'s order to ``row.holder``, who answers us."""
+        with immediate(self._db) as db:
+            db.execute(
+                "INSERT OR IGNORE INTO relayed VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.order_id,
+                    row.holder,
+                    row.owner,
+                    row.envelope_id,
+                    row.action,
+                    row.deadline,
+                    row.at,
+                ),
+            )
+
+    def relayed(self) -> list[RelayedRow]:
+        """Return the orders we relayed to holders that answer us, oldest first."""
+        return [
+            RelayedRow(
+                order_id=str(r[0]),
+                holder=str(r[1]),
+                owner=str(r[2]),
+                envelope_id=str(r[3]),
+                action=str(r[4]),
+                deadline=float(r[5]),
+                at=float(r[6]),
+            )
+            for r in self._db.execute(
+                "SELECT order_id, holder, owner, envelope_id, action, deadline, at FROM relayed"
+                " ORDER BY at, order_id, holder"
+            )
+        ]
+
     def answers(self, order_id: str) -> dict[str, ComplianceRow]:
         """Return holder -> answer for one of our orders."""
         return {
@@ -253,4 +332,4 @@ class ComplianceLedger:
             "SELECT codes FROM restricted WHERE owner = ? AND envelope_id = ?",
             (owner, envelope_id),
         ).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        return None if row is None else codes_from_json(json.loads(row[0]))

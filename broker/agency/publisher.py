@@ -91,6 +91,16 @@ class Publisher:
         self._verifier = Verifier(trust=trust)
         self._producer: Any = None
 
+    @property
+    def identity(self) -> AgencyIdentity:
+        """The agency's keys (a relay copy of a control order is signed with them)."""
+        return self._identity
+
+    @property
+    def trust(self) -> TrustStore:
+        """The federation registry the agency trusts."""
+        return self._trust
+
     async def start(self) -> None:
         """Start the producer (idempotent)."""
         if self._producer is None:

@@ -36,14 +36,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable, Container, Iterable
 from typing import Any
 
+from broker.agency.answers import record_answer
 from broker.agency.batch import Settlement
-from broker.agency.ledger import DEFAULT_DEADLINE, ComplianceLedger, ComplianceRow, OrderRow
+from broker.agency.ledger import DEFAULT_DEADLINE, ComplianceLedger, OrderRow
 from broker.agency.publisher import Publisher
+from broker.agency.relay import Downstream, RelayCopy, note_relayed, sign_relay_copy
 from broker.agency.restrict import control_codes, is_tightening
 from broker.agency.review import DEFAULT_REVIEW_PERIOD, due
 from broker.agency.store import AgencyStore
@@ -55,13 +58,20 @@ from broker.envelope import OpenedEnvelope
 from broker.envelope.format import Header
 from broker.errors import ConfigError, Error, NotOwnerError, RecalledError, ValidationError
 from broker.models.codes import codes_from_json, codes_to_json
+from broker.topics import HUB
 
-__all__ = ["ControlDesk", "Eraser", "Restrictor"]
+log = logging.getLogger(__name__)
+#: What the hub relays to agencies a hit was released to (an EXTEND concerns holders only).
+RELAYED_ACTIONS = ("RECALL", "RESTRICT")
+
+__all__ = ["ControlDesk", "Eraser", "Relayer", "Restrictor"]
 
 #: Erases what derives from (owner, envelope id) in one holder's state; returns items erased.
 Eraser = Callable[[str, str], int]
 #: Puts new codes in force on (owner, envelope id) in one holder's derived state.
 Restrictor = Callable[[str, str, dict[str, Any]], None]
+#: The copies of an order to relay (the hub's: to whom a hit on the dossier was released).
+Relayer = Callable[[dict[str, Any]], list[RelayCopy]]
 
 
 class ControlDesk:
@@ -82,6 +92,10 @@ class ControlDesk:
         self.erasers: list[Eraser] = []
         #: Extra restrictors (the hub's index), run when a restriction is applied.
         self.restrictors: list[Restrictor] = []
+        #: Relayers (the hub's), run before a recall or restriction is applied here.
+        self.relayers: list[Relayer] = []
+        #: This agency's side of an order the hub relayed to it (:mod:`broker.agency.relay`).
+        self.downstream: Downstream | None = None
         #: The federation's retention review period (``Settings.review_period_s``).
         self.review_period = DEFAULT_REVIEW_PERIOD
         #: Seconds between two retention sweeps of an idle inbox.
@@ -102,6 +116,13 @@ class ControlDesk:
         )
         if store.vault is not None:
             desk.erasers.append(store.vault.destroy)
+        desk.downstream = Downstream(
+            agency=publisher.agency,
+            store=store,
+            ledger=desk.ledger,
+            publisher=publisher,
+            trust=publisher.trust,
+        )
         return desk
 
     # -- owner side ------------------------------------------------------------------------
@@ -122,6 +143,8 @@ class ControlDesk:
         if not holders:
             raise ConfigError("nobody holds this dossier", detail=envelope_id)
         now = dt.datetime.now(dt.UTC)
+        # Whole seconds, as the audit event states it: the table and rule 5 agree to the second.
+        due = (now + deadline + dt.timedelta(microseconds=999_999)).replace(microsecond=0)
         order = OrderRow(
             order_id=secrets.token_hex(16),
             action=action,
@@ -129,22 +152,23 @@ class ControlDesk:
             holders=sorted(set(holders)),
             reason=reason,
             issued_at=now.timestamp(),
-            deadline=(now + deadline).timestamp(),
+            deadline=due.timestamp(),
         )
-        payload = self._schemas.encode(
-            self.ORDER,
-            {
-                "order_id": order.order_id,
-                "action": action,
-                "envelope_id": envelope_id,
-                "owner": self.agency,
-                "holders": order.holders,
-                "reason": reason,
-                "codes": codes,
-                "deadline": now + deadline,
-                "at": now,
-            },
-        )
+        record: dict[str, Any] = {
+            "order_id": order.order_id,
+            "action": action,
+            "envelope_id": envelope_id,
+            "owner": self.agency,
+            "holders": order.holders,
+            "reason": reason,
+            "codes": codes,
+            "deadline": due,
+            "at": now,
+            "relay": None,
+        }
+        if HUB in order.holders and action in RELAYED_ACTIONS:  # hits released through the hub
+            record["relay"] = sign_relay_copy(record, identity=self._publisher.identity)
+        payload = self._schemas.encode(self.ORDER, record)
         self.ledger.add_order(order, codes=codes)
         await self._publisher.publish(
             [payload],
@@ -160,7 +184,7 @@ class ControlDesk:
                 action=action,
                 holders=order.holders,
                 order_id=order.order_id,
-                deadline=now + deadline,
+                deadline=due,
                 codes=codes,
             )
         )
@@ -193,11 +217,14 @@ class ControlDesk:
         if opened.header.kind == "CONTROL":
             await self._apply(opened, work)
         elif opened.header.kind == "COMPLIANCE":
-            self._record(opened, work)
+            record_answer(self.ledger, agency=self.agency, opened=opened, work=work)
 
     # -- holder side -----------------------------------------------------------------------
 
     async def _apply(self, opened: OpenedEnvelope, work: Settlement) -> None:
+        if self.downstream is not None and self.downstream.is_relayed(opened):
+            await self.downstream.apply(opened, work)  # the hub relays a released hit's order
+            return
         order = self._schemas.decode(self.ORDER, opened.payload)
         owner, envelope_id = order["owner"], order["envelope_id"]
         if owner != opened.header.sender:
@@ -208,6 +235,9 @@ class ControlDesk:
         if self.agency not in order["holders"]:
             raise ValidationError("control order that does not name this holder")
         before = self.ledger.answered(order["order_id"])
+        relayed_to: list[str] = []
+        if before is None and order["relay"] is not None:  # before the index forgets who
+            relayed_to = await self._relay(order, opened.header, work)
         if before is not None:  # a second copy of an order already carried out: answer again
             status, ground = before
             held, erased = True, 0
@@ -233,6 +263,8 @@ class ControlDesk:
                 "held": held,
                 "erased": erased,
                 "at": dt.datetime.now(dt.UTC),
+                "via": None,
+                "relayed_to": sorted(relayed_to),
             },
         )
         work.receipts.append(
@@ -255,6 +287,29 @@ class ControlDesk:
                 order_id=order["order_id"],
             )
         )
+
+    async def _relay(self, order: dict[str, Any], header: Header, work: Settlement) -> list[str]:
+        """Send every relayer's copies of ``order``; return those the owner may learn of."""
+        named = []
+        for relayer in self.relayers:
+            for copy in relayer(order):
+                try:
+                    work.receipts.append(
+                        await self._publisher.send(
+                            [copy.payload],
+                            kind="CONTROL",
+                            codes=header.codes,
+                            to=[copy.to],
+                            batch_signature=False,
+                        )
+                    )
+                except Error as exc:  # e.g. it left the federation: never block the order
+                    log.warning("order %s not relayed to %s: %s", order["order_id"], copy.to, exc)
+                    continue
+                work.audit.append(note_relayed(self.ledger, order, copy, agency=self.agency))
+                if copy.named:
+                    named.append(copy.to)
+        return named
 
     def sweep_retention(self, *, now: float | None = None) -> list[AuditEvent]:
         """Erase every held dossier past its retention review; return the audit events.
@@ -399,43 +454,3 @@ class ControlDesk:
             for restrictor in self.restrictors:
                 restrictor(owner, envelope_id, new)
         return held, status, ground
-
-    # -- owner side: the answers -------------------------------------------------------------
-
-    def _record(self, opened: OpenedEnvelope, work: Settlement) -> None:
-        rec = self._schemas.decode(self.RECEIPT, opened.payload)
-        holder = opened.header.sender
-        if rec["holder"] != holder:
-            raise ValidationError(
-                "compliance receipt signed by someone else than the holder it names",
-                detail=f"signed by {holder}",
-            )
-        order = self.ledger.order(rec["order_id"])
-        if order is None or rec["owner"] != self.agency or holder not in order.holders:
-            raise ValidationError(
-                "compliance receipt for an order we did not send to its signer",
-                detail=f"order {rec['order_id']} from {holder}",
-            )
-        self.ledger.record_compliance(
-            ComplianceRow(
-                order_id=rec["order_id"],
-                holder=holder,
-                status=rec["status"],
-                ground=rec["ground"],
-                held=rec["held"],
-                erased=rec["erased"],
-                at=rec["at"].timestamp(),
-                receipt_id=opened.header.envelope_id,
-            )
-        )
-        work.audit.append(
-            compliance_event(
-                actor=self.agency,
-                envelope_id=order.envelope_id,
-                owner=self.agency,
-                holder=holder,
-                status=rec["status"],
-                ground=rec["ground"],
-                order_id=rec["order_id"],
-            )
-        )

@@ -98,6 +98,10 @@ class AuditKind(StrEnum):
     REQUEST = "REQUEST"
     #: A request's time limit: reminder at 75 %, overdue at the limit.
     DEADLINE = "DEADLINE"
+    #: An agency destroyed a retired (epoch) decryption key: ``ref`` the key id.
+    KEY_DESTROYED = "KEY_DESTROYED"
+    #: The hub relayed an owner's order to an agency a hit was released to: ``ref`` the order.
+    CONTROL_RELAY = "CONTROL_RELAY"
 
 
 _FEDERATION_KINDS = frozenset(

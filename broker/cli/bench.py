@@ -4,6 +4,7 @@ Example::
 
     $ broker bench --quick --json
     $ broker bench hub --reference 1000000 --queries 20000 --json
+    $ broker bench shred --json
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from broker.devtools.bench.runner import CRYPTO_WORKERS, Options, run
 __all__ = ["app", "bench"]
 
 app = typer.Typer(
-    help="Measure the broker: secure vs plain Kafka (no subcommand), or the hub's matching (hub).",
+    help="Measure the broker: secure vs plain Kafka (no subcommand), the hub's matching (hub), "
+    "or the crypto-shredding bound after a recall (shred).",
     invoke_without_command=True,
 )
 
@@ -115,6 +117,27 @@ def hub(
         bootstrap=bootstrap,
         kafka=not no_kafka,
     )
+    if as_json:
+        typer.echo(json.dumps(out, indent=2))
+    else:
+        for key, value in out.items():
+            typer.echo(f"{key}: {value}")
+
+
+@app.command()
+def shred(
+    transit_s: float = typer.Option(
+        60.0, "--transit-s", min=1, help="The router's transit window for this run (24 h live)."
+    ),
+    bootstrap: str | None = typer.Option(
+        None, "--bootstrap", envvar="KAFKA_BOOTSTRAP", help="Kafka to use (default: start one)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Seconds from a recall until no key left opens any Kafka copy of the dossier (wall time)."""
+    from broker.devtools.bench.shred import run_shred_bench
+
+    out = asyncio.run(run_shred_bench(bootstrap=bootstrap, transit_s=transit_s))
     if as_json:
         typer.echo(json.dumps(out, indent=2))
     else:

@@ -22,6 +22,7 @@ from broker.agency import AgencyNode
 from broker.agency.control import compliance_table, extend, recall, restrict
 from broker.agency.epochs import shred_retired_keys
 from broker.agency.ledger import ComplianceLedger, OrderRow
+from broker.audit.writer import AuditSink, load_audit_log
 from broker.cli._common import HomeOption, PassphraseEnvOption, passphrase_from, settings_for
 from broker.connect import connection_for
 from broker.home import agency_db
@@ -126,7 +127,11 @@ def compliance(
 ) -> None:
     """Show per dossier and holder what was ordered, what was answered, what is overdue.
 
-    Answers arrive in the owner's inbox (``broker inbox --as OWNER`` records them).
+    A holder with a ``via`` is an agency a hit on the dossier was released to: the hub
+    relayed the order to it and it answers the owner itself. Answers arrive in the owner's
+    inbox (``broker inbox --as OWNER`` records them). As the hub (``--as EUROPOL``): also each
+    agency it relayed another owner's order to whose own holding is restricted, so it
+    answers the hub, not the owner (JSON key ``owner``: whose order it was).
     """
     settings = settings_for(home)
     ledger = ComplianceLedger.open(agency_db(settings, owner))
@@ -137,11 +142,14 @@ def compliance(
     if as_json:
         typer.echo(json.dumps([line.to_json_dict() for line in lines], indent=2))
         return
-    typer.echo(f"{'envelope':34} {'action':9} {'holder':10} {'status':10} {'deadline':20} ground")
+    typer.echo(
+        f"{'envelope':34} {'action':9} {'holder':10} {'status':10} {'deadline':20} {'via':9} ground"
+    )
     for line in lines:
         typer.echo(
             f"{line.envelope_id:34} {line.action:9} {line.holder:10} {line.status:10} "
-            f"{line.deadline.strftime('%Y-%m-%dT%H:%M:%SZ'):20} {line.ground or ''}"
+            f"{line.deadline.strftime('%Y-%m-%dT%H:%M:%SZ'):20} {line.via or '-':9} "
+            f"{line.ground or ''}{f' (order of {line.owner})' if line.owner else ''}"
         )
     overdue = sum(1 for line in lines if line.status == "OVERDUE")
     typer.echo(f"{len(lines)} answer(s) asked, {overdue} overdue")
@@ -149,16 +157,29 @@ def compliance(
 
 def shred_keys(
     agency: str = typer.Option(..., "--as", help="Agency whose retired keys to destroy."),
+    passphrase_env: str | None = PassphraseEnvOption,
     home: Path | None = HomeOption,
 ) -> None:
     """Destroy retired decryption keys the inbox no longer needs (Kafka copies become unreadable).
 
     Run after each epoch's ``broker agency rotate AGENCY --usage encrypt``: a key retired more
     than the router's transit window ago, that no unread inbox record is wrapped to, is
-    overwritten and deleted (docs/recall.md).
+    overwritten and deleted (docs/recall.md); each destruction is audited (``KEY_DESTROYED``).
     """
     settings = settings_for(home)
-    gone = asyncio.run(
-        shred_retired_keys(settings, agency=agency, conn=connection_for(settings, agency))
-    )
+
+    async def run() -> list[str]:
+        conn = connection_for(settings, agency)
+        log = load_audit_log(
+            settings, stream=agency, conn=conn, passphrase=passphrase_from(passphrase_env)
+        )
+        await log.start()
+        try:
+            return await shred_retired_keys(
+                settings, agency=agency, conn=conn, audit=AuditSink(log)
+            )
+        finally:
+            await log.close()
+
+    gone = asyncio.run(run())
     typer.echo(f"{agency}: destroyed {len(gone)} retired decryption key(s) {' '.join(gone)}")

@@ -1,7 +1,8 @@
 """The demo's last step: one recall, every holder's signed answer, the compliance table.
 
 ES-PN recalls the first dossier it sent; the router carries the order to every holder
-(the recipients and the hub), each erases it (store row, at-rest key, the hub's index
+(the recipients and the hub, which relays it to every agency a hit on it was released
+to), each erases it (store row, at-rest key, the hub's index
 entries and release requests) and answers DESTROYED; the owner collects the answers.
 Runs in-process after the demo's consumers have stopped (about 10-15 s).
 
@@ -71,16 +72,21 @@ async def demo_recall(
         order = await recall(owner, first.envelope_id, reason="demo: withdrawn by the source")
     say(f"   {OWNER} recalls {first.envelope_id} from {', '.join(order.holders)}")
     await _route(settings)
-    for agency in order.holders:
-        await _holder(settings, agency)
-    await _route(settings)
-    owner = AgencyNode.load(settings, agency=OWNER, conn=connection_for(settings, OWNER))
-    async with owner:
-        await owner.consume(until_idle=_IDLE)
-        lines = [
-            ln for ln in compliance_table(owner.control.ledger) if ln.order_id == order.order_id
-        ]
+    todo, done = list(order.holders), set()
+    while todo:  # the holders, then the agencies the hub relayed the order to
+        for agency in todo:
+            await _holder(settings, agency)
+        done |= set(todo)
+        await _route(settings)
+        owner = AgencyNode.load(settings, agency=OWNER, conn=connection_for(settings, OWNER))
+        async with owner:
+            await owner.consume(until_idle=_IDLE)
+            lines = [
+                ln for ln in compliance_table(owner.control.ledger) if ln.order_id == order.order_id
+            ]
+        todo = sorted({ln.holder for ln in lines} - done)
     for line in lines:
-        say(f"   {line.envelope_id[:12]}… {line.action:7} {line.holder:8} {line.status}")
+        via = f" (via {line.via})" if line.via else ""
+        say(f"   {line.envelope_id[:12]}… {line.action:7} {line.holder:8} {line.status}{via}")
     say(f"   recall and compliance table in {time.monotonic() - started:.1f} s")
     return lines

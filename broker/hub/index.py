@@ -411,13 +411,7 @@ class HubIndex:
         """
         self._db.execute("BEGIN")
         try:
-            keys = [
-                str(r[0])
-                for r in self._db.execute(
-                    "SELECT key FROM holdings WHERE agency = ? AND envelope_id = ?",
-                    (agency, envelope_id),
-                )
-            ]
+            keys = self.keys_of(agency, envelope_id)
             erased = self._db.execute(
                 "DELETE FROM holdings WHERE agency = ? AND envelope_id = ?", (agency, envelope_id)
             ).rowcount
@@ -437,6 +431,11 @@ class HubIndex:
             raise
         self._db.execute("COMMIT")
         return erased
+
+    def keys_of(self, agency: str, envelope_id: str) -> list[str]:
+        """Return the keys ``agency``'s ``envelope_id`` holds (sorted)."""
+        sql = "SELECT DISTINCT key FROM holdings WHERE agency = ? AND envelope_id = ? ORDER BY key"
+        return [str(r[0]) for r in self._db.execute(sql, (agency, envelope_id))]
 
     def restrict_envelope(self, agency: str, envelope_id: str, codes: dict[str, Any]) -> None:
         """Put new codes in force on ``agency``'s holdings of ``envelope_id`` (a restriction)."""

@@ -56,6 +56,7 @@ from broker.errors import Error, ValidationError
 from broker.hub.index import Holding, HubIndex
 from broker.hub.lists import ListMatch, ListResult
 from broker.hub.quarantine import NOTICE_CODES, quarantine_key, quarantine_notice
+from broker.hub.relay import relay_copies
 from broker.models.codes import codes_from_json
 
 __all__ = ["ANONYMOUS_PREFIX", "Hub", "Notice", "anonymous_alias", "plan"]
@@ -164,6 +165,8 @@ class Hub:
         # A recall erases the hub's derived state too; a restriction changes who is named.
         node.control.erasers.append(index.erase_envelope)
         node.control.restrictors.append(index.restrict_envelope)
+        # ... and reaches every agency a hit on the dossier was released to (relayed first).
+        node.control.relayers.append(lambda order: relay_copies(index, order))
 
     async def on_delivery(self, delivery: Delivery) -> None:
         """Handle one delivery to the hub (the consumer's handler)."""

@@ -85,6 +85,11 @@ TAGS: list[tuple[str, str]] = [
     ),
     ("fed-notice-v1", "takedown notice signature message: frame(tag, body) (docs/hotlines.md)"),
     ("fed-atrest-v1", "AES-GCM AAD of a payload stored at rest (docs/recall.md)"),
+    (
+        "fed-control-v1",
+        "owner's signed relay copy of a control order: frame(tag, owner, key_id, body) "
+        "(docs/recall.md)",
+    ),
 ]
 CONTEXTS: list[tuple[str, str]] = [
     ("fed-envelope-v1", "ML-DSA-65 envelope and batch signatures"),
@@ -92,6 +97,7 @@ CONTEXTS: list[tuple[str, str]] = [
     ("fed-audit-v1", "ML-DSA-65 export manifest signature"),
     ("fed-hashlist-v1", "ML-DSA-65 hash-list update signature (list owner)"),
     ("fed-notice-v1", "ML-DSA-65 takedown notice signature (issuing hotline)"),
+    ("fed-control-v1", "ML-DSA-65 relay copy of a control order (its owner)"),
 ]
 
 

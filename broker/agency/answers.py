@@ -1,0 +1,123 @@
+"""The owner's side of compliance: each holder's signed answer, checked and recorded.
+
+An answer (``eu.fed.ComplianceReceipt``, envelope kind ``COMPLIANCE``) must be signed by
+the holder it names, for an order we sent to that holder — or, with ``via``, for an order
+our holder ``via`` (the hub) relayed to it (:mod:`broker.agency.relay`), who then joins the
+order's holders in our table. The hub keeps the answers of restricted downstream holders
+(whom it may not name to the owner) for the orders it relayed.
+
+Example::
+
+    >>> RECEIPT
+    'eu.fed.ComplianceReceipt'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broker.agency.batch import Settlement
+from broker.agency.ledger import ComplianceLedger, ComplianceRow
+from broker.audit.compliance import compliance_event
+from broker.codec import SchemaStore
+from broker.envelope import OpenedEnvelope
+from broker.errors import ValidationError
+from broker.topics import HUB
+
+__all__ = ["RECEIPT", "record_answer"]
+
+RECEIPT = "eu.fed.ComplianceReceipt"
+
+
+def record_answer(
+    ledger: ComplianceLedger, *, agency: str, opened: OpenedEnvelope, work: Settlement
+) -> None:
+    """Check and record a holder's signed answer to one of our orders (or one we relayed)."""
+    rec = SchemaStore.default().decode(RECEIPT, opened.payload)
+    holder = opened.header.sender
+    if rec["holder"] != holder:
+        raise ValidationError(
+            "compliance receipt signed by someone else than the holder it names",
+            detail=f"signed by {holder}",
+        )
+    order = ledger.order(rec["order_id"])
+    via = rec["via"]
+    if order is None and via == agency:  # a restricted downstream holder answers us
+        _record_relayed(ledger, rec, agency=agency, opened=opened, work=work)
+        return
+    # A holder we sent the order to, or one the hub relayed it to (only the hub relays).
+    sent_to = holder if via is None else via
+    relayed = rec["relayed_to"] if holder == HUB else []
+    if (
+        order is None
+        or rec["owner"] != agency
+        or sent_to not in order.holders
+        or via not in (None, HUB)
+    ):
+        raise ValidationError(
+            "compliance receipt for an order we did not send to its signer",
+            detail=f"order {rec['order_id']} from {holder}",
+        )
+    if via is not None:
+        ledger.add_downstream(order.order_id, holders=[holder], via=via)
+    if relayed:
+        ledger.add_downstream(order.order_id, holders=relayed, via=holder)
+    ledger.record_compliance(
+        ComplianceRow(
+            order_id=rec["order_id"],
+            holder=holder,
+            status=rec["status"],
+            ground=rec["ground"],
+            held=rec["held"],
+            erased=rec["erased"],
+            at=rec["at"].timestamp(),
+            receipt_id=opened.header.envelope_id,
+        )
+    )
+    work.audit.append(
+        compliance_event(
+            actor=agency,
+            envelope_id=order.envelope_id,
+            owner=agency,
+            holder=holder,
+            status=rec["status"],
+            ground=rec["ground"],
+            order_id=rec["order_id"],
+        )
+    )
+
+
+def _record_relayed(
+    ledger: ComplianceLedger,
+    rec: dict[str, Any],
+    *,
+    agency: str,
+    opened: OpenedEnvelope,
+    work: Settlement,
+) -> None:
+    """Keep a restricted downstream holder's answer to an order we relayed (the hub)."""
+    if not ledger.answered(rec["order_id"]):
+        raise ValidationError("compliance receipt for an order we did not relay")
+    ledger.record_compliance(
+        ComplianceRow(
+            order_id=rec["order_id"],
+            holder=opened.header.sender,
+            status=rec["status"],
+            ground=rec["ground"],
+            held=rec["held"],
+            erased=rec["erased"],
+            at=rec["at"].timestamp(),
+            receipt_id=opened.header.envelope_id,
+        )
+    )
+    work.audit.append(
+        compliance_event(
+            actor=agency,
+            envelope_id=rec["envelope_id"],
+            owner=rec["owner"],
+            holder=opened.header.sender,
+            status=rec["status"],
+            ground=rec["ground"],
+            order_id=rec["order_id"],
+        )
+    )
