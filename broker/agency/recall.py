@@ -48,7 +48,7 @@ from broker.agency.ledger import DEFAULT_DEADLINE, ComplianceLedger, OrderRow
 from broker.agency.publisher import Publisher
 from broker.agency.relay import Downstream, RelayCopy, note_relayed, sign_relay_copy
 from broker.agency.restrict import control_codes, is_tightening
-from broker.agency.review import DEFAULT_REVIEW_PERIOD, due
+from broker.agency.review import DEFAULT_REVIEW_PERIOD, due, extend_review
 from broker.agency.store import AgencyStore
 from broker.audit.compliance import compliance_event, control_order_event, retention_event
 from broker.audit.events import AuditEvent
@@ -345,26 +345,9 @@ class ControlDesk:
     ) -> bool:
         """Restart a held dossier's review period (its owner reviewed it); return if held."""
         until = (time.time() if now is None else now) + self.review_period.total_seconds()
-        with self.ledger.transaction() as db:
-            held = (
-                db.execute(
-                    "SELECT 1 FROM inbox WHERE sender = ? AND envelope_id = ?", (owner, envelope_id)
-                ).fetchone()
-                is not None
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO extended VALUES (?, ?, ?, ?)",
-                (owner, envelope_id, until, order_id),
-            )
-            self.ledger.note_answer(
-                db,
-                order_id=order_id,
-                owner=owner,
-                envelope_id=envelope_id,
-                action="EXTEND",
-                status="APPLIED",
-                ground=None,
-            )
+        held = extend_review(
+            self.ledger, owner=owner, envelope_id=envelope_id, order=order_id, until=until
+        )
         review = dt.datetime.fromtimestamp(until, dt.UTC).date().isoformat()
         work.audit.append(
             retention_event(

@@ -24,9 +24,10 @@ import json
 import sqlite3
 from typing import Any
 
+from broker.agency.ledger import ComplianceLedger
 from broker.models.codes import codes_from_json
 
-__all__ = ["DEFAULT_REVIEW_PERIOD", "due", "review_at"]
+__all__ = ["DEFAULT_REVIEW_PERIOD", "due", "extend_review", "review_at"]
 
 DEFAULT_REVIEW_PERIOD = dt.timedelta(days=5 * 365)
 
@@ -71,3 +72,32 @@ def due(db: sqlite3.Connection, *, now: float, period: dt.timedelta) -> list[tup
         if at <= now:
             out.append((key[0], key[1], codes["retention_review"].isoformat()))
     return out
+
+
+def extend_review(
+    ledger: ComplianceLedger, *, owner: str, envelope_id: str, order: str, until: float
+) -> bool:
+    """Record the owner's ``EXTEND`` order (review restarts, ends at ``until``), answered
+    APPLIED, in ONE transaction; return whether the dossier is held here at all.
+    """
+    with ledger.transaction() as db:
+        held = (
+            db.execute(
+                "SELECT 1 FROM inbox WHERE sender = ? AND envelope_id = ?", (owner, envelope_id)
+            ).fetchone()
+            is not None
+        )
+        db.execute(
+            "INSERT OR REPLACE INTO extended VALUES (?, ?, ?, ?)",
+            (owner, envelope_id, until, order),
+        )
+        ledger.note_answer(
+            db,
+            order_id=order,
+            owner=owner,
+            envelope_id=envelope_id,
+            action="EXTEND",
+            status="APPLIED",
+            ground=None,
+        )
+    return held
