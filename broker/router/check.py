@@ -73,9 +73,15 @@ class EnvelopeCheck:
                 "envelope rejected",
                 detail=f"signed by {header.sender} but published in {outbox_owner}'s outbox",
             )
+        # Recipient keys are judged when the sender sealed (``created_at``, which the stale
+        # check above bounds to ``max_transit`` ago), as the sender's key is: an envelope
+        # sealed to a key its recipient rotated out while it waited in the outbox is routed
+        # (the recipient keeps that epoch's private key until its inbox drained past the
+        # transit window). Unknown or revoked (compromised) keys raise their own TrustError
+        # whatever the time, and so does a key already retired when the envelope was sealed.
+        sealed_at = min(now, header.created_at)
         for agency, key_id in header.recipients:
-            # Unknown, revoked or expired recipient keys raise their own TrustError.
-            self._trust.encryption_key(agency=agency, key_id=key_id, at=now)
+            self._trust.encryption_key(agency=agency, key_id=key_id, at=sealed_at)
         self._allowed(header.sender, header.recipient_agencies, header.kind)
         return Route(
             envelope_id=header.envelope_id,

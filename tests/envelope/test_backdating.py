@@ -8,7 +8,7 @@ import pytest
 
 from broker.config import Settings
 from broker.envelope import DEFAULT_KEY_GRACE, DEFAULT_TTL, Verifier, seal
-from broker.errors import KeyExpiredError, StaleEnvelopeError
+from broker.errors import KeyExpiredError, KeyRevokedError, StaleEnvelopeError
 from broker.router import EnvelopeCheck
 from broker.synthetic import example_dossier
 from broker.trust import AgencyIdentity
@@ -105,3 +105,47 @@ def test_key_retired_longer_ago_than_a_short_configured_grace_is_refused_by_the_
     assert refused.value.reason == "key-expired"
     default = Verifier(trust=fed.trust, key_grace=Settings().key_grace)
     assert default.open(envelope, identity=me).header.sender == "ES-PN"
+
+
+def _to_rotated_recipient(
+    rotation: dt.datetime, *, created: dt.datetime
+) -> tuple[bytes, UnsafeTestFederation]:
+    """ES-PN seals to DE-BKA's key at ``created``; DE-BKA rotates its keys at ``rotation``."""
+    fed = UnsafeTestFederation.create(
+        agencies=["ES-PN", "DE-BKA"], now=NOW - dt.timedelta(days=120)
+    )
+    value = _sealed(fed, fed.identity("ES-PN"), created=created)
+    fed.rotate("DE-BKA", at=rotation)
+    return value, fed
+
+
+def test_envelope_sealed_to_a_recipient_key_rotated_while_in_transit_is_routed() -> None:
+    # Sealed to DE-BKA's encryption key an hour before DE-BKA's epoch rotation, routed
+    # after it: routed (the holder keeps the retired key until drained past the transit
+    # window), where the router used to refuse it key-expired, dropping what was in flight.
+    rotation = NOW - dt.timedelta(minutes=30)
+    value, fed = _to_rotated_recipient(rotation, created=rotation - dt.timedelta(hours=1))
+    assert EnvelopeCheck(trust=fed.trust)(value, outbox_owner="ES-PN").recipients == ["DE-BKA"]
+
+
+def test_envelope_sealed_to_a_recipient_key_already_retired_is_refused_by_the_router() -> None:
+    # Attack: a sender (or a thief of its key) seals to DE-BKA's key retired 10 days before,
+    # perhaps one already shredded or stolen: refused, the key was not current when sealed.
+    rotation = NOW - dt.timedelta(days=10)
+    value, fed = _to_rotated_recipient(rotation, created=NOW - dt.timedelta(minutes=5))
+    with pytest.raises(KeyExpiredError) as refused:
+        EnvelopeCheck(trust=fed.trust)(value, outbox_owner="ES-PN")
+    assert refused.value.reason == "key-expired"
+
+
+def test_envelope_sealed_to_a_recipient_key_compromised_later_is_refused_by_the_router() -> None:
+    # A compromised (not rotated) recipient key is refused whenever the envelope was sealed.
+    fed = UnsafeTestFederation.create(
+        agencies=["ES-PN", "DE-BKA"], now=NOW - dt.timedelta(days=120)
+    )
+    value = _sealed(fed, fed.identity("ES-PN"), created=NOW - dt.timedelta(hours=1))
+    (key_id,) = fed.identity("DE-BKA").decryption
+    fed.revoke("DE-BKA", key_id, at=NOW - dt.timedelta(minutes=10))
+    with pytest.raises(KeyRevokedError) as refused:
+        EnvelopeCheck(trust=fed.trust)(value, outbox_owner="ES-PN")
+    assert refused.value.reason == "key-revoked"
