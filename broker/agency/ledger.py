@@ -29,14 +29,15 @@ import datetime as dt
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from broker._internal.sqlite import immediate, open_wal, rows_among
+from broker.agency.restrict import is_tightening
 from broker.errors import ConfigError
-from broker.models.codes import codes_from_json
+from broker.models.codes import codes_from_json, codes_to_json
 
 __all__ = ["DEFAULT_DEADLINE", "ComplianceLedger", "ComplianceRow", "OrderRow", "RelayedRow"]
 
@@ -308,6 +309,39 @@ class ComplianceLedger:
             "SELECT status, ground FROM answered WHERE order_id = ?", (order_id,)
         ).fetchone()
         return None if row is None else (str(row[0]), row[1])
+
+    def record_restriction(
+        self,
+        *,
+        owner: str,
+        envelope_id: str,
+        order_id: str,
+        new: dict[str, Any],
+        current: Mapping[str, Any] | None,
+    ) -> tuple[str, str | None]:
+        """Answer a RESTRICT order in ONE transaction: (status, ground).
+
+        APPLIED (the tighter ``new`` codes recorded) unless they widen ``current`` (the
+        codes in force here, if any): REFUSED ``restriction-widens``.
+        """
+        widens = current is not None and not is_tightening(current, new)
+        status, ground = ("REFUSED", "restriction-widens") if widens else ("APPLIED", None)
+        with self.transaction() as db:
+            if status == "APPLIED":
+                db.execute(
+                    "INSERT OR REPLACE INTO restricted VALUES (?, ?, ?, ?)",
+                    (owner, envelope_id, json.dumps(codes_to_json(new)), order_id),
+                )
+            self.note_answer(
+                db,
+                order_id=order_id,
+                owner=owner,
+                envelope_id=envelope_id,
+                action="RESTRICT",
+                status=status,
+                ground=ground,
+            )
+        return status, ground
 
     def note_answer(
         self,

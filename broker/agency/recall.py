@@ -47,7 +47,7 @@ from broker.agency.batch import Settlement
 from broker.agency.ledger import DEFAULT_DEADLINE, ComplianceLedger, OrderRow
 from broker.agency.publisher import Publisher
 from broker.agency.relay import Downstream, RelayCopy, note_relayed, sign_relay_copy
-from broker.agency.restrict import control_codes, is_tightening
+from broker.agency.restrict import control_codes
 from broker.agency.review import DEFAULT_REVIEW_PERIOD, due, extend_review
 from broker.agency.store import AgencyStore
 from broker.audit.compliance import compliance_event, control_order_event, retention_event
@@ -57,7 +57,7 @@ from broker.codec import SchemaStore
 from broker.envelope import OpenedEnvelope
 from broker.envelope.format import Header
 from broker.errors import ConfigError, Error, NotOwnerError, RecalledError, ValidationError
-from broker.models.codes import codes_from_json, codes_to_json
+from broker.models.codes import codes_from_json
 from broker.topics import HUB
 
 log = logging.getLogger(__name__)
@@ -414,25 +414,13 @@ class ControlDesk:
             if row is not None:
                 current = codes_from_json(json.loads(row[0])["codes"])
                 held = True
-        if current is not None and not is_tightening(current, new):
-            status, ground = "REFUSED", "restriction-widens"
-        else:
-            status, ground = "APPLIED", None
-        with self.ledger.transaction() as db:
-            if status == "APPLIED":
-                db.execute(
-                    "INSERT OR REPLACE INTO restricted VALUES (?, ?, ?, ?)",
-                    (owner, envelope_id, json.dumps(codes_to_json(new)), order["order_id"]),
-                )
-            self.ledger.note_answer(
-                db,
-                order_id=order["order_id"],
-                owner=owner,
-                envelope_id=envelope_id,
-                action="RESTRICT",
-                status=status,
-                ground=ground,
-            )
+        status, ground = self.ledger.record_restriction(
+            owner=owner,
+            envelope_id=envelope_id,
+            order_id=order["order_id"],
+            new=new,
+            current=current,
+        )
         if status == "APPLIED":
             for restrictor in self.restrictors:
                 restrictor(owner, envelope_id, new)

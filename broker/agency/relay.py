@@ -32,7 +32,6 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,14 +41,12 @@ from broker._internal.framing import frame
 from broker.agency.batch import Settlement
 from broker.agency.ledger import ComplianceLedger, RelayedRow
 from broker.agency.publisher import Publisher
-from broker.agency.restrict import is_tightening
 from broker.agency.store import AgencyStore
 from broker.audit.compliance import compliance_event, relay_event
 from broker.audit.events import AuditEvent
 from broker.codec import SchemaStore
 from broker.envelope import OpenedEnvelope
 from broker.errors import SchemaError, SignatureError, ValidationError
-from broker.models.codes import codes_to_json
 from broker.topics import HUB
 from broker.trust import AgencyIdentity, TrustStore
 
@@ -306,22 +303,11 @@ class Downstream:
         if new is None:
             raise ValidationError("restriction without codes")
         held = bool(self._hits(owner, relayer, keys))
-        current = self._ledger.restricted_codes(owner, envelope_id)
-        widens = current is not None and not is_tightening(current, new)
-        status, ground = ("REFUSED", "restriction-widens") if widens else ("APPLIED", None)
-        with self._ledger.transaction() as db:
-            if status == "APPLIED":
-                db.execute(
-                    "INSERT OR REPLACE INTO restricted VALUES (?, ?, ?, ?)",
-                    (owner, envelope_id, json.dumps(codes_to_json(new)), order["order_id"]),
-                )
-            self._ledger.note_answer(
-                db,
-                order_id=order["order_id"],
-                owner=owner,
-                envelope_id=envelope_id,
-                action="RESTRICT",
-                status=status,
-                ground=ground,
-            )
+        status, ground = self._ledger.record_restriction(
+            owner=owner,
+            envelope_id=envelope_id,
+            order_id=order["order_id"],
+            new=new,
+            current=self._ledger.restricted_codes(owner, envelope_id),
+        )
         return held, status, ground
