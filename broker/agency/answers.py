@@ -14,19 +14,75 @@ Example::
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from broker.agency.batch import Settlement
 from broker.agency.ledger import ComplianceLedger, ComplianceRow
+from broker.agency.publisher import Publisher
 from broker.audit.compliance import compliance_event
 from broker.codec import SchemaStore
 from broker.envelope import OpenedEnvelope
 from broker.errors import ValidationError
 from broker.topics import HUB
 
-__all__ = ["RECEIPT", "record_answer"]
+__all__ = ["RECEIPT", "record_answer", "send_answer"]
 
 RECEIPT = "eu.fed.ComplianceReceipt"
+
+
+async def send_answer(
+    publisher: Publisher,
+    *,
+    agency: str,
+    order: dict[str, Any],
+    answer: tuple[str, str | None],
+    held: bool,
+    erased: int,
+    to: str,
+    codes: dict[str, Any],
+    work: Settlement,
+    via: str | None = None,
+    relayed_to: Sequence[str] = (),
+) -> None:
+    """Answer ``order`` (``answer`` = status, ground): the holder's signed receipt to ``to``
+    (the owner, or the relaying hub), and our own ``COMPLIANCE`` audit event.
+    """
+    status, ground = answer
+    owner, envelope_id = order["owner"], order["envelope_id"]
+    receipt = SchemaStore.default().encode(
+        RECEIPT,
+        {
+            "order_id": order["order_id"],
+            "action": order["action"],
+            "envelope_id": envelope_id,
+            "owner": owner,
+            "holder": agency,
+            "status": status,
+            "ground": ground,
+            "held": held,
+            "erased": erased,
+            "at": dt.datetime.now(dt.UTC),
+            "via": via,
+            "relayed_to": sorted(relayed_to),
+        },
+    )
+    sent = await publisher.send(
+        [receipt], kind="COMPLIANCE", codes=codes, to=[to], batch_signature=False
+    )
+    work.receipts.append(sent)
+    work.audit.append(
+        compliance_event(
+            actor=agency,
+            envelope_id=envelope_id,
+            owner=owner,
+            holder=agency,
+            status=status,
+            ground=ground,
+            order_id=order["order_id"],
+        )
+    )
 
 
 def record_answer(

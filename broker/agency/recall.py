@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Container, Iterable
 from typing import Any
 
-from broker.agency.answers import record_answer
+from broker.agency.answers import record_answer, send_answer
 from broker.agency.batch import Settlement
 from broker.agency.ledger import DEFAULT_DEADLINE, ComplianceLedger, OrderRow
 from broker.agency.publisher import Publisher
@@ -50,7 +50,7 @@ from broker.agency.relay import Downstream, RelayCopy, note_relayed, sign_relay_
 from broker.agency.restrict import control_codes
 from broker.agency.review import DEFAULT_REVIEW_PERIOD, due, extend_review
 from broker.agency.store import AgencyStore
-from broker.audit.compliance import compliance_event, control_order_event, retention_event
+from broker.audit.compliance import control_order_event, retention_event
 from broker.audit.events import AuditEvent
 from broker.audit.writer import AuditSink
 from broker.codec import SchemaStore
@@ -250,42 +250,17 @@ class ControlDesk:
         else:
             held, status, ground = self._restrict(owner, envelope_id, order)
             erased = 0
-        receipt = self._schemas.encode(
-            self.RECEIPT,
-            {
-                "order_id": order["order_id"],
-                "action": order["action"],
-                "envelope_id": envelope_id,
-                "owner": owner,
-                "holder": self.agency,
-                "status": status,
-                "ground": ground,
-                "held": held,
-                "erased": erased,
-                "at": dt.datetime.now(dt.UTC),
-                "via": None,
-                "relayed_to": sorted(relayed_to),
-            },
-        )
-        work.receipts.append(
-            await self._publisher.send(
-                [receipt],
-                kind="COMPLIANCE",
-                codes=opened.header.codes,
-                to=[owner],
-                batch_signature=False,
-            )
-        )
-        work.audit.append(
-            compliance_event(
-                actor=self.agency,
-                envelope_id=envelope_id,
-                owner=owner,
-                holder=self.agency,
-                status=status,
-                ground=ground,
-                order_id=order["order_id"],
-            )
+        await send_answer(
+            self._publisher,
+            agency=self.agency,
+            order=order,
+            answer=(status, ground),
+            held=held,
+            erased=erased,
+            to=owner,
+            codes=opened.header.codes,
+            work=work,
+            relayed_to=relayed_to,
         )
 
     async def _relay(self, order: dict[str, Any], header: Header, work: Settlement) -> list[str]:

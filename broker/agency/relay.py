@@ -38,11 +38,12 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 
 from broker._internal.framing import frame
+from broker.agency.answers import send_answer
 from broker.agency.batch import Settlement
 from broker.agency.ledger import ComplianceLedger, RelayedRow
 from broker.agency.publisher import Publisher
 from broker.agency.store import AgencyStore
-from broker.audit.compliance import compliance_event, relay_event
+from broker.audit.compliance import relay_event
 from broker.audit.events import AuditEvent
 from broker.codec import SchemaStore
 from broker.envelope import OpenedEnvelope
@@ -65,7 +66,6 @@ RELAY_CONTEXT = b"fed-control-v1"
 ORDER = "eu.fed.ControlOrder"
 SIGNED = "eu.fed.SignedControlOrder"
 RELAYED = "eu.fed.RelayedOrder"
-RECEIPT = "eu.fed.ComplianceReceipt"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,42 +207,17 @@ class Downstream:
             erased = 0
         else:
             raise ValidationError("only a recall or a restriction is relayed", detail=relayer)
-        receipt = self._schemas.encode(
-            RECEIPT,
-            {
-                "order_id": order["order_id"],
-                "action": order["action"],
-                "envelope_id": envelope_id,
-                "owner": owner,
-                "holder": self.agency,
-                "status": status,
-                "ground": ground,
-                "held": held,
-                "erased": erased,
-                "at": dt.datetime.now(dt.UTC),
-                "via": relayer,
-                "relayed_to": [],
-            },
-        )
-        work.receipts.append(
-            await self._publisher.send(
-                [receipt],
-                kind="COMPLIANCE",
-                codes=opened.header.codes,
-                to=[relayed["answer_to"]],
-                batch_signature=False,
-            )
-        )
-        work.audit.append(
-            compliance_event(
-                actor=self.agency,
-                envelope_id=envelope_id,
-                owner=owner,
-                holder=self.agency,
-                status=status,
-                ground=ground,
-                order_id=order["order_id"],
-            )
+        await send_answer(
+            self._publisher,
+            agency=self.agency,
+            order=order,
+            answer=(status, ground),
+            held=held,
+            erased=erased,
+            to=relayed["answer_to"],
+            codes=opened.header.codes,
+            work=work,
+            via=relayer,
         )
 
     def _hits(self, owner: str, relayer: str, keys: set[str]) -> list[str]:
