@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pytest
@@ -16,11 +16,14 @@ from broker.audit.writer import load_audit_log
 from broker.config import Settings
 from broker.federation import init_federation
 from broker.router import EnvelopeCheck, Router
+from broker.router.service import RouterStats
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, ensure_topics
 from broker.trust import load_trust
 
 AGENCIES = ["ES-PN", "DE-BKA", "PT-PJ", "IT-PS"]
+#: Idle-bounded rounds before a helper gives up waiting for what it expects (a loaded machine).
+ROUNDS = 10
 
 
 @dataclass
@@ -45,6 +48,21 @@ class Network:
                 else None
             ),
         )
+
+    async def route(self, *, expect: int) -> RouterStats:
+        """Run routers until they consumed ``expect`` outbox records; return the summed stats.
+
+        Each round ends on 2 s of silence, which under load can come before the first fetch.
+        """
+        total = RouterStats()
+        for _ in range(ROUNDS):
+            stats = await self.router().run(until_idle=2.0)
+            total = RouterStats(
+                **{f.name: getattr(total, f.name) + getattr(stats, f.name) for f in fields(total)}
+            )
+            if total.consumed >= expect:
+                return total
+        raise AssertionError(f"the router consumed {total.consumed} records, expected {expect}")
 
     def router_journal(self) -> list[bytes]:
         """The events the router journaled (its audit stream), encoded."""
