@@ -118,28 +118,15 @@ def record_answer(
         ledger.add_downstream(order.order_id, holders=[holder], via=via)
     if relayed:
         ledger.add_downstream(order.order_id, holders=relayed, via=holder)
-    ledger.record_compliance(
-        ComplianceRow(
-            order_id=rec["order_id"],
-            holder=holder,
-            status=rec["status"],
-            ground=rec["ground"],
-            held=rec["held"],
-            erased=rec["erased"],
-            at=rec["at"].timestamp(),
-            receipt_id=opened.header.envelope_id,
-        )
-    )
-    work.audit.append(
-        compliance_event(
-            actor=agency,
-            envelope_id=order.envelope_id,
-            owner=agency,
-            holder=holder,
-            status=rec["status"],
-            ground=rec["ground"],
-            order_id=rec["order_id"],
-        )
+    _keep(
+        ledger,
+        rec,
+        agency=agency,
+        owner=agency,
+        envelope_id=order.envelope_id,
+        holder=holder,
+        opened=opened,
+        work=work,
     )
 
 
@@ -154,10 +141,34 @@ def _record_relayed(
     """Keep a restricted downstream holder's answer to an order we relayed (the hub)."""
     if not ledger.answered(rec["order_id"]):
         raise ValidationError("compliance receipt for an order we did not relay")
+    _keep(
+        ledger,
+        rec,
+        agency=agency,
+        owner=rec["owner"],
+        envelope_id=rec["envelope_id"],
+        holder=opened.header.sender,
+        opened=opened,
+        work=work,
+    )
+
+
+def _keep(
+    ledger: ComplianceLedger,
+    rec: dict[str, Any],
+    *,
+    agency: str,
+    owner: str,
+    envelope_id: str,
+    holder: str,
+    opened: OpenedEnvelope,
+    work: Settlement,
+) -> None:
+    """Store ``holder``'s answer ``rec`` and audit it (a ``COMPLIANCE`` event of ours)."""
     ledger.record_compliance(
         ComplianceRow(
             order_id=rec["order_id"],
-            holder=opened.header.sender,
+            holder=holder,
             status=rec["status"],
             ground=rec["ground"],
             held=rec["held"],
@@ -169,9 +180,9 @@ def _record_relayed(
     work.audit.append(
         compliance_event(
             actor=agency,
-            envelope_id=rec["envelope_id"],
-            owner=rec["owner"],
-            holder=opened.header.sender,
+            envelope_id=envelope_id,
+            owner=owner,
+            holder=holder,
             status=rec["status"],
             ground=rec["ground"],
             order_id=rec["order_id"],
