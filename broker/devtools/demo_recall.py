@@ -33,6 +33,10 @@ __all__ = ["demo_recall"]
 OWNER = "ES-PN"
 #: Idle seconds that end each in-process consumer run.
 _IDLE = 1.5
+#: Seconds the step waits for every holder's answer before it fails.
+_TIMEOUT = 180.0
+#: Compliance statuses that mean "not answered yet".
+_WAITING = frozenset({"PENDING", "OVERDUE"})
 
 
 async def _route(settings: Settings) -> None:
@@ -72,11 +76,13 @@ async def demo_recall(
         order = await recall(owner, first.envelope_id, reason="demo: withdrawn by the source")
     say(f"   {OWNER} recalls {first.envelope_id} from {', '.join(order.holders)}")
     await _route(settings)
-    todo, done = list(order.holders), set()
-    while todo:  # the holders, then the agencies the hub relayed the order to
+    # Short idle runs keep the step quick; on a loaded machine one run may end before a holder's
+    # order or answer arrived, so the step repeats until every holder answered (or times out).
+    deadline = time.monotonic() + _TIMEOUT
+    todo: list[str] = list(order.holders)
+    while True:  # the holders, then the agencies the hub relayed the order to
         for agency in todo:
             await _holder(settings, agency)
-        done |= set(todo)
         await _route(settings)
         owner = AgencyNode.load(settings, agency=OWNER, conn=connection_for(settings, OWNER))
         async with owner:
@@ -84,7 +90,12 @@ async def demo_recall(
             lines = [
                 ln for ln in compliance_table(owner.control.ledger) if ln.order_id == order.order_id
             ]
-        todo = sorted({ln.holder for ln in lines} - done)
+        todo = sorted({ln.holder for ln in lines if ln.status in _WAITING})
+        if not todo:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"demo: no answer to the recall from {', '.join(todo)} "
+                               f"within {_TIMEOUT:.0f} s")  # fmt: skip
     for line in lines:
         via = f" (via {line.via})" if line.via else ""
         say(f"   {line.envelope_id[:12]}… {line.action:7} {line.holder:8} {line.status}{via}")

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from aiokafka import TopicPartition
 
 from broker.deadletter import DeadLetter
-from broker.errors import Error
+from broker.errors import Error, TransportError
 from broker.hashlist.state import Applied, ListState
 from broker.hashlist.update import ListUpdate, open_update, sign_update
 from broker.topics import TopicLayout
@@ -182,15 +182,39 @@ class ListFollower:
                 self.layout.rejected(self.agency), value=letter.to_bytes()
             )
 
-    async def catch_up(self, *, idle_s: float = 1.0) -> int:
-        """Poll until nothing arrives for ``idle_s``; return how many records were taken."""
+    async def catch_up(self, *, idle_s: float = 1.0, within: float = 120.0) -> int:
+        """Read every list to its end as it stands now; return how many records were taken.
+
+        Reads until each list partition's position reached the end offset it had when
+        called and then nothing arrived for ``idle_s`` (a short silence alone is not
+        "caught up" on a loaded machine: the first fetch may take longer than that).
+        Raises :class:`TransportError` if the ends are not reached ``within`` seconds.
+        """
         await self._refresh()
+        ends: dict[TopicPartition, int] = {}
+        if self._assigned:
+            with translate_kafka_errors("list end offsets"):
+                ends = await self._consumer.end_offsets(sorted(self._assigned))
+        deadline = time.monotonic() + within
         total = 0
         while True:
             got = await self.poll(timeout_ms=int(idle_s * 1000))
             total += got
-            if not got:
+            if got:
+                continue
+            behind = [tp for tp, end in ends.items() if await self._position(tp) < end]
+            if not behind:
                 return total
+            if time.monotonic() > deadline:
+                raise TransportError(
+                    f"hash lists not caught up within {within:.0f} s",
+                    detail=", ".join(f"{tp.topic}[{tp.partition}]" for tp in behind),
+                )
+
+    async def _position(self, tp: TopicPartition) -> int:
+        with translate_kafka_errors("list position"):
+            position: int = await self._consumer.position(tp)
+        return position
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the lists until ``stop`` is set."""
