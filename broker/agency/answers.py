@@ -138,16 +138,29 @@ def _record_relayed(
     opened: OpenedEnvelope,
     work: Settlement,
 ) -> None:
-    """Keep a restricted downstream holder's answer to an order we relayed (the hub)."""
-    if not ledger.answered(rec["order_id"]):
-        raise ValidationError("compliance receipt for an order we did not relay")
+    """Keep a restricted downstream holder's answer to an order we relayed (the hub).
+
+    Only from an agency we relayed that very order to, about that order's dossier: any
+    other signer could otherwise fill our ledger (and audit) with answers nobody asked for.
+    """
+    holder = opened.header.sender
+    relay = ledger.relayed_to(rec["order_id"], holder)
+    if relay is None or (rec["owner"], rec["envelope_id"], rec["action"]) != (
+        relay.owner,
+        relay.envelope_id,
+        relay.action,
+    ):
+        raise ValidationError(
+            "compliance receipt for an order we did not relay to its signer",
+            detail=f"order {rec['order_id']} from {holder}",
+        )
     _keep(
         ledger,
         rec,
         agency=agency,
-        owner=rec["owner"],
-        envelope_id=rec["envelope_id"],
-        holder=opened.header.sender,
+        owner=relay.owner,
+        envelope_id=relay.envelope_id,
+        holder=holder,
         opened=opened,
         work=work,
     )

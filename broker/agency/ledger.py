@@ -251,6 +251,14 @@ class ComplianceLedger:
 
     def relayed(self) -> list[RelayedRow]:
         """Return the orders we relayed to holders that answer us, oldest first."""
+        return self._relayed("", ())
+
+    def relayed_to(self, order_id: str, holder: str) -> RelayedRow | None:
+        """Return our relay of ``order_id`` to the restricted ``holder``, if we relayed it."""
+        rows = self._relayed("WHERE order_id = ? AND holder = ?", (order_id, holder))
+        return rows[0] if rows else None
+
+    def _relayed(self, where: str, params: tuple[str, ...]) -> list[RelayedRow]:
         return [
             RelayedRow(
                 order_id=str(r[0]),
@@ -262,8 +270,9 @@ class ComplianceLedger:
                 at=float(r[6]),
             )
             for r in self._db.execute(
-                "SELECT order_id, holder, owner, envelope_id, action, deadline, at FROM relayed"
-                " ORDER BY at, order_id, holder"
+                "SELECT order_id, holder, owner, envelope_id, action, deadline, at FROM relayed "  # noqa: S608 - fixed clauses only
+                f"{where} ORDER BY at, order_id, holder",
+                params,
             )
         ]
 
