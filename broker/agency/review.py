@@ -48,29 +48,47 @@ def review_at(
 
 
 def due(db: sqlite3.Connection, *, now: float, period: dt.timedelta) -> list[tuple[str, str, str]]:
-    """Return (owner, envelope id, review date) of every held dossier past its review."""
+    """Return (owner, envelope id, review date) of every held dossier past its review.
+
+    Reads the ``reviews`` index (:mod:`broker.agency.store_schema`): the rows past the
+    owner's date or the federation's period, then each restricted or extended dossier
+    (few) on its own — not every stored dossier.
+    """
     extended = {
         (str(o), str(e)): float(u)
         for o, e, u in db.execute("SELECT owner, envelope_id, until FROM extended")
     }
     restricted = {
-        (str(o), str(e)): json.loads(c)
+        (str(o), str(e)): codes_from_json(json.loads(c))
         for o, e, c in db.execute("SELECT owner, envelope_id, codes FROM restricted")
     }
-    out = []
-    for envelope_id, sender, received_at, provenance in db.execute(
-        "SELECT envelope_id, sender, received_at, provenance FROM inbox WHERE kind = 'DOSSIER'"
-    ):
-        key = (str(sender), str(envelope_id))
-        codes = codes_from_json(restricted.get(key) or json.loads(provenance)["codes"])
-        at = review_at(
-            received_at=float(received_at),
-            codes=codes,
-            period=period,
-            extended=extended.get(key),
+    today = dt.datetime.fromtimestamp(now, dt.UTC).date().isoformat()
+    out = sorted(
+        (str(o), str(e), str(r or ""))
+        for o, e, r in db.execute(
+            "SELECT sender, envelope_id, review FROM reviews WHERE review < ? "
+            "UNION SELECT sender, envelope_id, review FROM reviews WHERE received_at <= ?",
+            (today, now - period.total_seconds()),
         )
+        if (o, e) not in extended and (o, e) not in restricted
+    )
+    for key in sorted(extended.keys() | restricted.keys()):
+        row = db.execute(
+            "SELECT received_at, review FROM reviews WHERE sender = ? AND envelope_id = ?", key
+        ).fetchone()
+        if row is None:  # not held here (any more)
+            continue
+        received_at, review = float(row[0]), row[1]
+        if key in restricted:
+            codes = restricted[key]
+            review = codes["retention_review"].isoformat()
+            at = review_at(
+                received_at=received_at, codes=codes, period=period, extended=extended.get(key)
+            )
+        else:
+            at = extended[key]
         if at <= now:
-            out.append((key[0], key[1], codes["retention_review"].isoformat()))
+            out.append((key[0], key[1], str(review or "")))
     return out
 
 

@@ -56,7 +56,9 @@ CREATE TABLE IF NOT EXISTS counters (
 """
 
 #: Version 1: ``seen`` and ``inbox`` keyed by (sender, envelope id) instead of the id alone.
-VERSION = 1
+#: Version 2: ``reviews``, each held dossier's retention review date and receipt time,
+#: indexed and kept by triggers, so a retention sweep reads only what is due.
+VERSION = 2
 
 # Databases written before version 1 keyed both tables by envelope id alone; they are
 # rebuilt (rows kept) under the new key. SQLite cannot change a primary key in place.
@@ -71,12 +73,42 @@ DROP TABLE seen_v0;
 DROP TABLE inbox_v0;
 """  # noqa: S608 - constant text, no input
 
+# The owner's review date as sent (``codes.retention_review``, an ISO date: it sorts as
+# text); a restriction's or an extension's is looked up beside it (few rows). Every path
+# that stores or erases a dossier goes through ``inbox``, so triggers keep this in step.
+_MIGRATE_TO_2 = """
+CREATE TABLE IF NOT EXISTS reviews (
+    sender TEXT NOT NULL,
+    envelope_id TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    review TEXT,
+    PRIMARY KEY (sender, envelope_id)
+);
+CREATE INDEX IF NOT EXISTS reviews_by_date ON reviews (review);
+CREATE INDEX IF NOT EXISTS reviews_by_receipt ON reviews (received_at);
+CREATE TRIGGER IF NOT EXISTS inbox_reviewed AFTER INSERT ON inbox WHEN NEW.kind = 'DOSSIER'
+BEGIN
+    INSERT OR REPLACE INTO reviews VALUES (NEW.sender, NEW.envelope_id, NEW.received_at,
+        json_extract(NEW.provenance, '$.codes.retention_review'));
+END;
+CREATE TRIGGER IF NOT EXISTS inbox_unreviewed AFTER DELETE ON inbox WHEN OLD.kind = 'DOSSIER'
+BEGIN
+    DELETE FROM reviews WHERE sender = OLD.sender AND envelope_id = OLD.envelope_id;
+END;
+INSERT OR IGNORE INTO reviews
+    SELECT sender, envelope_id, received_at, json_extract(provenance, '$.codes.retention_review')
+    FROM inbox WHERE kind = 'DOSSIER';
+"""
+
 
 def migrate(db: sqlite3.Connection) -> None:
     """Bring a state database written by an older release to :data:`VERSION`."""
-    if int(db.execute("PRAGMA user_version").fetchone()[0]) >= VERSION:
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version >= VERSION:
         return
     keyed = [row[1] for row in db.execute("PRAGMA table_info(seen)") if row[5]]
-    if keyed == ["envelope_id"]:
+    if version < 1 and keyed == ["envelope_id"]:
         db.executescript("BEGIN IMMEDIATE;" + _MIGRATE_TO_1 + "COMMIT;")
+    if version < 2:
+        db.executescript("BEGIN IMMEDIATE;" + _MIGRATE_TO_2 + "COMMIT;")
     db.execute(f"PRAGMA user_version = {VERSION}")

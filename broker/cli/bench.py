@@ -5,6 +5,7 @@ Example::
     $ broker bench --quick --json
     $ broker bench hub --reference 1000000 --queries 20000 --json
     $ broker bench shred --json
+    $ broker bench retention --dossiers 1000000 --json
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ __all__ = ["app", "bench"]
 
 app = typer.Typer(
     help="Measure the broker: secure vs plain Kafka (no subcommand), the hub's matching (hub), "
-    "or the crypto-shredding bound after a recall (shred).",
+    "the crypto-shredding bound after a recall (shred), or the retention sweep (retention).",
     invoke_without_command=True,
 )
 
@@ -117,11 +118,7 @@ def hub(
         bootstrap=bootstrap,
         kafka=not no_kafka,
     )
-    if as_json:
-        typer.echo(json.dumps(out, indent=2))
-    else:
-        for key, value in out.items():
-            typer.echo(f"{key}: {value}")
+    _emit(out, as_json=as_json)
 
 
 @app.command()
@@ -138,6 +135,24 @@ def shred(
     from broker.devtools.bench.shred import run_shred_bench
 
     out = asyncio.run(run_shred_bench(bootstrap=bootstrap, transit_s=transit_s))
+    _emit(out, as_json=as_json)
+
+
+@app.command()
+def retention(
+    dossiers: int = typer.Option(100_000, "--dossiers", min=1, help="Dossiers held (1% due)."),
+    runs: int = typer.Option(5, "--runs", min=1, help="Timed runs (the median is printed)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """CPU of one retention sweep with N dossiers held: the index against a full scan."""
+    from broker.devtools.bench.retention import run_retention_bench
+
+    out = run_retention_bench(dossiers=dossiers, runs=runs)
+    _emit(out, as_json=as_json)
+
+
+def _emit(out: dict[str, object], *, as_json: bool) -> None:
+    """Print ``out`` as one JSON object, or one ``key: value`` line per entry."""
     if as_json:
         typer.echo(json.dumps(out, indent=2))
     else:
