@@ -4,8 +4,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# pytest-xdist workers for `make test` / `make unit` (each Kafka-test worker starts its own broker).
-WORKERS ?= 2
+# pytest-xdist workers for `make test` / `make unit` (each Kafka-test worker starts its own broker;
+# the Kafka tests mostly wait on the broker, so three beat two on a 2-core machine).
+WORKERS ?= 3
 STAMP := $(VENV)/.installed
 
 .PHONY: help venv browser demo test unit lint typecheck bench large chaos clean screenshots
