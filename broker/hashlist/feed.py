@@ -182,32 +182,34 @@ class ListFollower:
                 self.layout.rejected(self.agency), value=letter.to_bytes()
             )
 
-    async def catch_up(self, *, idle_s: float = 1.0, within: float = 120.0) -> int:
+    async def catch_up(self, *, idle_s: float = 1.0, stall_s: float = 120.0) -> int:
         """Read every list to its end as it stands now; return how many records were taken.
 
         Reads until each list partition's position reached the end offset it had when
         called and then nothing arrived for ``idle_s`` (a short silence alone is not
-        "caught up" on a loaded machine: the first fetch may take longer than that).
-        Raises :class:`TransportError` if the ends are not reached ``within`` seconds.
+        "caught up" on a loaded machine: the next fetch may take longer than that). A list
+        of millions of entries takes as long as it takes; :class:`TransportError` only if
+        nothing arrives for ``stall_s`` seconds while a partition is still behind.
         """
         await self._refresh()
         ends: dict[TopicPartition, int] = {}
         if self._assigned:
             with translate_kafka_errors("list end offsets"):
                 ends = await self._consumer.end_offsets(sorted(self._assigned))
-        deadline = time.monotonic() + within
+        progress = time.monotonic()
         total = 0
         while True:
             got = await self.poll(timeout_ms=int(idle_s * 1000))
             total += got
             if got:
+                progress = time.monotonic()
                 continue
             behind = [tp for tp, end in ends.items() if await self._position(tp) < end]
             if not behind:
                 return total
-            if time.monotonic() > deadline:
+            if time.monotonic() - progress > stall_s:
                 raise TransportError(
-                    f"hash lists not caught up within {within:.0f} s",
+                    f"hash lists behind their end, nothing read for {stall_s:.0f} s",
                     detail=", ".join(f"{tp.topic}[{tp.partition}]" for tp in behind),
                 )
 
