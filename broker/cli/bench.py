@@ -6,6 +6,7 @@ Example::
     $ broker bench hub --reference 1000000 --queries 20000 --json
     $ broker bench shred --json
     $ broker bench retention --dossiers 1000000 --json
+    $ broker bench cpu --json
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ __all__ = ["app", "bench"]
 
 app = typer.Typer(
     help="Measure the broker: secure vs plain Kafka (no subcommand), the hub's matching (hub), "
-    "the crypto-shredding bound after a recall (shred), or the retention sweep (retention).",
+    "the crypto-shredding bound after a recall (shred), the retention sweep (retention), "
+    "or only the CPU per envelope against its primitive floor (cpu, no Kafka).",
     invoke_without_command=True,
 )
 
@@ -148,6 +150,20 @@ def retention(
     from broker.devtools.bench.retention import run_retention_bench
 
     out = run_retention_bench(dossiers=dossiers, runs=runs)
+    _emit(out, as_json=as_json)
+
+
+@app.command()
+def cpu(
+    runs: int = typer.Option(3, "--runs", min=1, help="Runs per figure (the median is printed)."),
+    envelopes: int = typer.Option(640, "--envelopes", min=1, help="Envelopes per run."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Process CPU per envelope (publish, consume; classic, pq-hybrid) and its primitive floor:
+    the ``cpu_us_*`` and ``floor_us_*`` figures of ``broker bench``, without Kafka."""
+    from broker.devtools.bench.cpu import cpu_figures
+
+    out = cpu_figures(runs=runs, envelopes=envelopes, say=lambda line: typer.echo(line, err=True))
     _emit(out, as_json=as_json)
 
 

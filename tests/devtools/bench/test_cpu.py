@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 
+from typer.testing import CliRunner
+
 from broker.audit.journal import AuditJournal
+from broker.cli import app
 from broker.devtools.bench import cpu_consume, floor
 from broker.devtools.bench.cpu_publish import TO
 from broker.devtools.bench.offline import (
@@ -94,3 +98,12 @@ def test_report_carries_cpu_and_sweep_keys_beside_the_old_ones() -> None:
     assert targets["max_rate_p99_50ms"]["met"] is False
     assert data["e2e_p99_ms_at_500"] == 30.0
     assert data["loadavg"] == [1.0, 1.0, 1.0]
+
+
+def test_bench_cpu_prints_every_cpu_figure_and_its_floor_without_kafka() -> None:
+    out = CliRunner().invoke(app, ["bench", "cpu", "--runs", "1", "--envelopes", "8", "--json"])
+    assert out.exit_code == 0, out.output
+    got = json.loads(out.stdout)
+    for key in CPU_KEYS:
+        assert got[key] > 0, key
+    assert got["cpu_detail"]["runs"] == 1 and got["cpu_detail"]["envelopes_per_run"] == 8
