@@ -156,3 +156,18 @@ def test_recalling_the_smallest_member_renames_the_cluster_and_old_keys_resolve(
     assert index.notified_others(new, "ES-PN") == {"DE-BKA"}
     assert not index.holdings(old) and not index.links()
     index.close()
+
+
+def test_a_hub_db_written_before_pdq_held_is_backfilled_from_its_holdings(tmp_path: Path) -> None:
+    a, *_, f = _hashes()
+    path = tmp_path / "hub.db"
+    index = HubIndex.open(path)
+    index.add(_media_dossier(1, [a]), agency="ES-PN", envelope_id="e1")
+    index.add(_media_dossier(2, [f]), agency="DE-BKA", envelope_id="e2")
+    index._db.execute("DELETE FROM pdq_held")  # as a hub.db written before the table existed
+    index._db.execute("DELETE FROM meta WHERE key = 'pdq_held'")
+    index.close()
+    reopened = HubIndex.open(path)
+    reopened.erase_envelope("ES-PN", "e1")
+    assert not _finds(reopened, a) and _finds(reopened, f)
+    reopened.close()
