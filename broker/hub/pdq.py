@@ -26,9 +26,11 @@ smallest member) or split them.
 The index is saved (verified snapshot, :meth:`broker.matching.HashIndex.save`)
 next to ``hub.db`` when the hub closes; opening loads it memory-mapped and adds
 only the rows written since (a crash loses no row, only some re-indexing work), and
-withdraws the rows erased since (ids are never reused, so "written since" is "id above
-the snapshot's largest"). A save after an erasure (or a rolled-back batch) compacts the
-index first, so the saved files hold no withdrawn hash.
+withdraws the rows erased since, if any (``meta`` notes an erasure until the next
+save; ids are never reused, so "written since" is "id above the snapshot's largest").
+A save after an erasure (or a rolled-back batch) compacts the index first, so the saved
+files hold no withdrawn hash. Until that save (the hub's close) the previous snapshot
+still holds an erased hash; the table and the live index no longer do.
 
 Example::
 
@@ -71,7 +73,10 @@ CREATE TABLE IF NOT EXISTS pdq_held (
     PRIMARY KEY (agency, envelope_id, hash)
 );
 CREATE INDEX IF NOT EXISTS pdq_held_hash ON pdq_held(hash);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+#: The ``meta`` key set while a hash erased from ``pdq`` may still be in the saved snapshot.
+_UNSAVED = "pdq_erased_since_save"
 
 
 def cluster_id_of(key: bytes, smallest: str) -> str:
@@ -134,9 +139,10 @@ class PdqClusters:
         if rows:
             index.add(Entries.parse([int(r[0]) for r in rows], pdq=[str(r[1]) for r in rows]))
             self._dirty = True
-        if covered is not None and index.stats()["pdq"]["live"] != self._db.execute(
-            "SELECT COUNT(*) FROM pdq WHERE rowid <= ?", (covered,)
-        ).fetchone()[0] + len(rows):
+        if (
+            covered is not None
+            and self._db.execute("SELECT 1 FROM meta WHERE key = ?", (_UNSAVED,)).fetchone()
+        ):
             # Rows erased after the snapshot was saved (a crash before the next save).
             present = {int(r[0]) for r in self._db.execute("SELECT rowid FROM pdq")}
             ids = index.pdq_rows()[0].tolist()
@@ -153,6 +159,7 @@ class PdqClusters:
             self.index.compact()  # the saved files must not keep an erased hash
         self.index.save(self._snapshot)
         private_tree(self._snapshot)
+        self._db.execute("DELETE FROM meta WHERE key = ?", (_UNSAVED,))
         self._dirty = False
 
     def _clusters_of(self, hashes: Sequence[str]) -> dict[str, str]:
@@ -262,6 +269,7 @@ class PdqClusters:
             if row is None:
                 continue
             self._erased.append(int(row[0]))
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES (?, '1')", (_UNSAVED,))
             touched.add(str(row[1]))
             self._db.execute("DELETE FROM pdq WHERE rowid = ?", (int(row[0]),))
         out: dict[str, dict[str, str]] = {}
