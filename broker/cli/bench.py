@@ -6,6 +6,7 @@ Example::
     $ broker bench hub --reference 1000000 --queries 20000 --json
     $ broker bench shred --json
     $ broker bench retention --dossiers 1000000 --json
+    $ broker bench pdq-erase --hashes 1000000 --json
     $ broker bench cpu --json
 """
 
@@ -24,6 +25,7 @@ __all__ = ["app", "bench"]
 app = typer.Typer(
     help="Measure the broker: secure vs plain Kafka (no subcommand), the hub's matching (hub), "
     "the crypto-shredding bound after a recall (shred), the retention sweep (retention), "
+    "one recall at the hub's PDQ index (pdq-erase), "
     "or only the CPU per envelope against its primitive floor (cpu, no Kafka).",
     invoke_without_command=True,
 )
@@ -151,6 +153,17 @@ def retention(
 
     out = run_retention_bench(dossiers=dossiers, runs=runs)
     _emit(out, as_json=as_json)
+
+
+@app.command("pdq-erase")
+def pdq_erase(
+    hashes: int = typer.Option(1_000_000, "--hashes", min=2, help="PDQ hashes the hub holds."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """CPU of one recall at the hub's PDQ index: the erasure and the compacting save."""
+    from broker.devtools.bench.pdq_erase import run_pdq_erase_bench
+
+    _emit(run_pdq_erase_bench(hashes=hashes), as_json=as_json)
 
 
 @app.command()

@@ -9,10 +9,10 @@ with opaque HMAC ids that are never a member's hash: it is the ``hit_key`` every
 member is sent, so no agency learns another's exact hash (red-team F11); each
 holding keeps its own hash as the value shown to its owner. A PDQ hash of
 quality below 50 (``MediaReference.perceptual_low_quality``) is never matched.
-When clusters merge, their keys are renamed everywhere (holdings, notifications,
-release requests), and grants naming an old key still resolve
-(:meth:`HubIndex.current_key`); an index written with founder-hash or
-arrival-order clusters is migrated when opened.
+When clusters merge (or a recall renames or splits one), their keys are renamed
+everywhere (holdings, notifications, release requests), and grants naming an old key
+still resolve (:meth:`HubIndex.current_key`; :mod:`broker.hub.rekey` for a split); an
+index written with founder-hash or arrival-order clusters is migrated when opened.
 A key held by two or more agencies is a cross-border link; a media hash on the
 known-material list is a known-material hit.
 
@@ -40,6 +40,7 @@ from broker.hashlist import ListState
 from broker.hub.lists import DEFAULT_QUARANTINE_AFTER, ListMatcher, ListResult
 from broker.hub.pdq import CLUSTER_PREFIX, CLUSTER_SCHEME, PdqClusters
 from broker.hub.pdq import SCHEMA as PDQ_SCHEMA
+from broker.hub.rekey import backfill_held, rekey
 from broker.matching import DEFAULT_THRESHOLD
 from broker.models import Codes, Dossier, normalize_selector
 
@@ -163,6 +164,7 @@ class HubIndex:
                 quarantine_after=quarantine_after,
             )
             index._migrate()
+            backfill_held(db)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError("cannot open the hub index", detail=str(path)) from exc
         return index
@@ -252,6 +254,7 @@ class HubIndex:
             clusters, renames = self.pdq.assign(pdq)
             self._rename(renames)
             keys += [(f"pdq:{clusters[h.lower()]}", h) for h in pdq]
+            self.pdq.hold(pdq, agency=agency, envelope_id=envelope_id)
             self._db.executemany(
                 "INSERT OR IGNORE INTO holdings VALUES (?, ?, ?, ?, ?, ?)",
                 [(k, agency, envelope_id, restricted, v, codes) for k, v in keys],
@@ -404,32 +407,33 @@ class HubIndex:
     def erase_envelope(self, agency: str, envelope_id: str) -> int:
         """Erase what ``agency``'s recalled ``envelope_id`` left here; return rows erased.
 
-        Its holdings (keys and values), the hub's record of what it told that holding's
-        owner on keys no other holding of it still backs, and the release requests about it
-        (pending or not). A PDQ hash stays in the cluster index (an MIH index cannot remove
-        ids) but no holding points at it any more: it is never shown or matched to anyone.
+        Its holdings, what the hub told that owner on keys no other holding of it backs, the
+        release requests about it, each PDQ hash no other dossier holds (clusters re-keyed).
         """
         self._db.execute("BEGIN")
         try:
             keys = self.keys_of(agency, envelope_id)
-            erased = self._db.execute(
-                "DELETE FROM holdings WHERE agency = ? AND envelope_id = ?", (agency, envelope_id)
-            ).rowcount
-            for key in keys:
+            erased = sum(
+                self._db.execute(sql, (agency, envelope_id)).rowcount
+                for sql in (
+                    "DELETE FROM holdings WHERE agency = ? AND envelope_id = ?",
+                    "DELETE FROM release_requests WHERE owner = ? AND owner_envelope_id = ?",
+                )
+            )
+            rekey(self._db, self.pdq.erase(agency=agency, envelope_id=envelope_id), self._rename)
+            for key in map(self.current_key, keys):  # a PDQ key may have been renamed
                 if not self._db.execute(
                     "SELECT 1 FROM holdings WHERE key = ? AND agency = ?", (key, agency)
                 ).fetchone():
                     erased += self._db.execute(
                         "DELETE FROM notified WHERE key = ? AND agency = ?", (key, agency)
                     ).rowcount
-            erased += self._db.execute(
-                "DELETE FROM release_requests WHERE owner = ? AND owner_envelope_id = ?",
-                (agency, envelope_id),
-            ).rowcount
         except BaseException:
             self._db.execute("ROLLBACK")
+            self.pdq.rollback()
             raise
         self._db.execute("COMMIT")
+        self.pdq.commit()
         return erased
 
     def keys_of(self, agency: str, envelope_id: str) -> list[str]:

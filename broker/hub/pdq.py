@@ -15,9 +15,22 @@ without the key (red-team F11). When clusters merge, or a smaller hash joins,
 the id changes: :meth:`PdqClusters.assign` returns ``old -> new`` renames and the
 hub index re-keys its holdings, notifications and release requests.
 
+Which dossier holds which hash is kept in ``pdq_held`` (a holding keeps one value per
+cluster, so two hashes of one dossier in one cluster would otherwise be invisible). A
+recall (:meth:`PdqClusters.erase`) deletes every hash no dossier holds any more from
+``pdq`` and, once the transaction commits, withdraws it from the index; the clusters it
+was in are recomputed from their remaining members (a component minus a node splits
+into components of its members, so this is exact), which may rename them (a new
+smallest member) or split them.
+
 The index is saved (verified snapshot, :meth:`broker.matching.HashIndex.save`)
 next to ``hub.db`` when the hub closes; opening loads it memory-mapped and adds
-only the rows written since (a crash loses no row, only some re-indexing work).
+only the rows written since (a crash loses no row, only some re-indexing work), and
+withdraws the rows erased since, if any (``meta`` notes an erasure until the next
+save; ids are never reused, so "written since" is "id above the snapshot's largest").
+A save after an erasure (or a rolled-back batch) compacts the index first, so the saved
+files hold no withdrawn hash. Until that save (the hub's close) the previous snapshot
+still holds an erased hash; the table and the live index no longer do.
 
 Example::
 
@@ -55,7 +68,15 @@ CLUSTER_SCHEME = "hmac-components-v1"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pdq (hash TEXT PRIMARY KEY, cluster TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS pdq_cluster ON pdq(cluster);
+CREATE TABLE IF NOT EXISTS pdq_held (
+    agency TEXT NOT NULL, envelope_id TEXT NOT NULL, hash TEXT NOT NULL,
+    PRIMARY KEY (agency, envelope_id, hash)
+);
+CREATE INDEX IF NOT EXISTS pdq_held_hash ON pdq_held(hash);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+#: The ``meta`` key set while a hash erased from ``pdq`` may still be in the saved snapshot.
+_UNSAVED = "pdq_erased_since_save"
 
 
 def cluster_id_of(key: bytes, smallest: str) -> str:
@@ -99,6 +120,7 @@ class PdqClusters:
         self.threshold = threshold
         self._dirty = False
         self._pending: list[int] = []
+        self._erased: list[int] = []
         self.index = self._open_index()
 
     def _open_index(self) -> HashIndex:
@@ -117,14 +139,27 @@ class PdqClusters:
         if rows:
             index.add(Entries.parse([int(r[0]) for r in rows], pdq=[str(r[1]) for r in rows]))
             self._dirty = True
+        if (
+            covered is not None
+            and self._db.execute("SELECT 1 FROM meta WHERE key = ?", (_UNSAVED,)).fetchone()
+        ):
+            # Rows erased after the snapshot was saved (a crash before the next save).
+            present = {int(r[0]) for r in self._db.execute("SELECT rowid FROM pdq")}
+            ids = index.pdq_rows()[0].tolist()
+            index.withdraw(ids=[i for i in ids if i not in present])
+            self._dirty = True
         return index
 
     def save(self) -> None:
         """Save the index next to ``hub.db`` if it changed (files 0600, directories 0700)."""
         if self._snapshot is None or not self._dirty:
             return
+        stats = self.index.stats()["pdq"]
+        if stats["live"] != stats["rows"]:
+            self.index.compact()  # the saved files must not keep an erased hash
         self.index.save(self._snapshot)
         private_tree(self._snapshot)
+        self._db.execute("DELETE FROM meta WHERE key = ?", (_UNSAVED,))
         self._dirty = False
 
     def _clusters_of(self, hashes: Sequence[str]) -> dict[str, str]:
@@ -146,11 +181,15 @@ class PdqClusters:
         new = [h for h in wanted if h not in known]
         if not new:
             return known, {}
-        self._db.executemany("INSERT INTO pdq VALUES (?, '')", [(h,) for h in new])
-        rowid = {
-            h: int(self._db.execute("SELECT rowid FROM pdq WHERE hash = ?", (h,)).fetchone()[0])
-            for h in new
-        }
+        # Never reuse an id (of an erased or rolled-back row): the index may still know it.
+        top = self._db.execute("SELECT MAX(rowid) FROM pdq").fetchone()[0]
+        seen = self.index.max_id()
+        first = max(-1 if top is None else int(top), -1 if seen is None else seen) + 1
+        rowid = {h: first + i for i, h in enumerate(new)}
+        self._db.executemany(
+            "INSERT INTO pdq (rowid, hash, cluster) VALUES (?, ?, '')",
+            [(rowid[h], h) for h in new],
+        )
         self.index.add(Entries.parse([rowid[h] for h in new], pdq=new))
         self._pending = [rowid[h] for h in new]
         self._dirty = True
@@ -197,15 +236,77 @@ class PdqClusters:
             known[h] = renames.get(c, c)
         return known, renames
 
+    def hold(self, hashes: Sequence[str], *, agency: str, envelope_id: str) -> None:
+        """Record that ``agency``'s ``envelope_id`` holds ``hashes`` (caller's transaction)."""
+        self._db.executemany(
+            "INSERT OR IGNORE INTO pdq_held VALUES (?, ?, ?)",
+            [(agency, envelope_id, h.lower()) for h in hashes],
+        )
+
+    def erase(self, *, agency: str, envelope_id: str) -> dict[str, dict[str, str]]:
+        """Forget what ``agency``'s ``envelope_id`` held, in the caller's transaction.
+
+        Every hash no other dossier holds leaves ``pdq`` (and the index, at :meth:`commit`),
+        and each cluster that lost one is recomputed from its remaining members. Returns,
+        for each such old cluster id, its remaining members' hashes with their cluster ids
+        now (empty: the cluster is gone).
+        """
+        held = [
+            str(r[0])
+            for r in self._db.execute(
+                "SELECT hash FROM pdq_held WHERE agency = ? AND envelope_id = ?",
+                (agency, envelope_id),
+            )
+        ]
+        self._db.execute(
+            "DELETE FROM pdq_held WHERE agency = ? AND envelope_id = ?", (agency, envelope_id)
+        )
+        touched: set[str] = set()
+        for h in held:
+            if self._db.execute("SELECT 1 FROM pdq_held WHERE hash = ?", (h,)).fetchone():
+                continue  # another dossier still holds it
+            row = self._db.execute("SELECT rowid, cluster FROM pdq WHERE hash = ?", (h,)).fetchone()
+            if row is None:
+                continue
+            self._erased.append(int(row[0]))
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES (?, '1')", (_UNSAVED,))
+            touched.add(str(row[1]))
+            self._db.execute("DELETE FROM pdq WHERE rowid = ?", (int(row[0]),))
+        out: dict[str, dict[str, str]] = {}
+        for old in sorted(touched):
+            rows = self._db.execute(
+                "SELECT hash FROM pdq WHERE cluster = ? ORDER BY hash", (old,)
+            ).fetchall()
+            hashes = [str(r[0]) for r in rows]
+            out[old] = {}
+            if not hashes:
+                continue
+            found = clusters_of(
+                np.zeros(len(hashes), dtype=np.uint64),  # member id 0, as cluster_id_of
+                parse_hex(hashes),
+                key=self._key,
+                threshold=self.threshold,
+            )
+            for h, name in zip(hashes, found.cluster_of_rows(), strict=True):
+                out[old][h] = CLUSTER_PREFIX + name
+                if out[old][h] != old:
+                    self._db.execute("UPDATE pdq SET cluster = ? WHERE hash = ?", (out[old][h], h))
+        return out
+
     def commit(self) -> None:
-        """The caller's transaction committed: the rows of the last :meth:`assign` stay."""
-        self._pending = []
+        """The caller's transaction committed: the rows of the last :meth:`assign` stay, and
+        the rows of the last :meth:`erase` leave the index."""
+        if self._erased:
+            self.index.withdraw(ids=self._erased)
+            self._dirty = True
+        self._pending, self._erased = [], []
 
     def rollback(self) -> None:
-        """The caller's transaction rolled back: withdraw the rows of the last :meth:`assign`."""
+        """The caller's transaction rolled back: withdraw the rows of the last :meth:`assign`
+        (the rows of the last :meth:`erase` stay)."""
         if self._pending:
             self.index.withdraw(ids=self._pending)
-        self._pending = []
+        self._pending, self._erased = [], []
 
     def recluster(self) -> dict[str, str]:
         """Recompute every cluster and id from scratch; return the ids renamed (old -> new).
