@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from broker.agency.batch import Settlement
-from broker.agency.ledger import ComplianceLedger, ComplianceRow
+from broker.agency.ledger import ComplianceLedger, ComplianceRow, OrderRow
 from broker.agency.publisher import Publisher
 from broker.audit.compliance import compliance_event
 from broker.codec import SchemaStore
@@ -97,13 +97,39 @@ def record_answer(
             detail=f"signed by {holder}",
         )
     order = ledger.order(rec["order_id"])
+    if order is None and rec["via"] == agency:
+        owner, envelope_id = _relayed_by_us(ledger, rec, holder=holder)
+    else:
+        owner, envelope_id = (
+            agency,
+            _ordered_by_us(ledger, rec, order, agency=agency, holder=holder),
+        )
+    _keep(
+        ledger,
+        rec,
+        agency=agency,
+        owner=owner,
+        envelope_id=envelope_id,
+        holder=holder,
+        opened=opened,
+        work=work,
+    )
+
+
+def _ordered_by_us(
+    ledger: ComplianceLedger,
+    rec: dict[str, Any],
+    order: OrderRow | None,
+    *,
+    agency: str,
+    holder: str,
+) -> str:
+    """Check an answer to one of our orders; note who the hub relayed it to; return its dossier.
+
+    From a holder we sent the order to, or one the hub relayed it to (only the hub relays).
+    """
     via = rec["via"]
-    if order is None and via == agency:  # a restricted downstream holder answers us
-        _record_relayed(ledger, rec, agency=agency, opened=opened, work=work)
-        return
-    # A holder we sent the order to, or one the hub relayed it to (only the hub relays).
     sent_to = holder if via is None else via
-    relayed = rec["relayed_to"] if holder == HUB else []
     if (
         order is None
         or rec["owner"] != agency
@@ -116,34 +142,21 @@ def record_answer(
         )
     if via is not None:
         ledger.add_downstream(order.order_id, holders=[holder], via=via)
+    relayed = rec["relayed_to"] if holder == HUB else []
     if relayed:
         ledger.add_downstream(order.order_id, holders=relayed, via=holder)
-    _keep(
-        ledger,
-        rec,
-        agency=agency,
-        owner=agency,
-        envelope_id=order.envelope_id,
-        holder=holder,
-        opened=opened,
-        work=work,
-    )
+    return order.envelope_id
 
 
-def _record_relayed(
-    ledger: ComplianceLedger,
-    rec: dict[str, Any],
-    *,
-    agency: str,
-    opened: OpenedEnvelope,
-    work: Settlement,
-) -> None:
-    """Keep a restricted downstream holder's answer to an order we relayed (the hub).
+def _relayed_by_us(
+    ledger: ComplianceLedger, rec: dict[str, Any], *, holder: str
+) -> tuple[str, str]:
+    """Check a restricted downstream holder's answer to an order we (the hub) relayed;
+    return the order's (owner, dossier).
 
     Only from an agency we relayed that very order to, about that order's dossier: any
     other signer could otherwise fill our ledger (and audit) with answers nobody asked for.
     """
-    holder = opened.header.sender
     relay = ledger.relayed_to(rec["order_id"], holder)
     if relay is None or (rec["owner"], rec["envelope_id"], rec["action"]) != (
         relay.owner,
@@ -154,16 +167,7 @@ def _record_relayed(
             "compliance receipt for an order we did not relay to its signer",
             detail=f"order {rec['order_id']} from {holder}",
         )
-    _keep(
-        ledger,
-        rec,
-        agency=agency,
-        owner=relay.owner,
-        envelope_id=relay.envelope_id,
-        holder=holder,
-        opened=opened,
-        work=work,
-    )
+    return relay.owner, relay.envelope_id
 
 
 def _keep(

@@ -352,6 +352,26 @@ class ComplianceLedger:
             )
         return status, ground
 
+    def tombstone(
+        self, db: sqlite3.Connection, *, sender: str, envelope_id: str, order_id: str
+    ) -> int:
+        """Erase ``sender``'s stored ``envelope_id`` and refuse it from now on, inside the
+        caller's transaction ``db``; return the rows erased (inbox, pending handler)."""
+        erased = 0
+        for table in ("inbox", "pending_handler"):  # the agency store's, if this file has them
+            if db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+            ).fetchone():
+                erased += db.execute(
+                    f"DELETE FROM {table} WHERE sender = ? AND envelope_id = ?",  # noqa: S608
+                    (sender, envelope_id),
+                ).rowcount
+        db.execute(
+            "INSERT OR IGNORE INTO recalled VALUES (?, ?, ?, ?)",
+            (sender, envelope_id, order_id, time.time()),
+        )
+        return erased
+
     def note_answer(
         self,
         db: sqlite3.Connection,

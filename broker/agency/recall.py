@@ -346,18 +346,8 @@ class ControlDesk:
                 ).fetchone()
                 is not None
             )
-            erased = 0
-            for table in ("inbox", "pending_handler"):
-                if db.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-                ).fetchone():
-                    erased += db.execute(
-                        f"DELETE FROM {table} WHERE sender = ? AND envelope_id = ?",  # noqa: S608
-                        (owner, envelope_id),
-                    ).rowcount
-            db.execute(
-                "INSERT OR IGNORE INTO recalled VALUES (?, ?, ?, ?)",
-                (owner, envelope_id, order_id, time.time()),
+            erased = self.ledger.tombstone(
+                db, sender=owner, envelope_id=envelope_id, order_id=order_id
             )
             self.ledger.note_answer(
                 db,

@@ -239,19 +239,12 @@ class Downstream:
         erased = 0
         with self._ledger.transaction() as db:
             for hit_id in hits:
-                for table in ("inbox", "pending_handler"):
-                    erased += db.execute(
-                        f"DELETE FROM {table} WHERE sender = ? AND envelope_id = ?",  # noqa: S608
-                        (relayer, hit_id),
-                    ).rowcount
-                db.execute(
-                    "INSERT OR IGNORE INTO recalled VALUES (?, ?, ?, ?)",
-                    (relayer, hit_id, order_id, dt.datetime.now(dt.UTC).timestamp()),
+                erased += self._ledger.tombstone(
+                    db, sender=relayer, envelope_id=hit_id, order_id=order_id
                 )
-            db.execute(
-                "INSERT OR IGNORE INTO recalled VALUES (?, ?, ?, ?)",
-                (owner, envelope_id, order_id, dt.datetime.now(dt.UTC).timestamp()),
-            )
+            # The recalled dossier itself is refused from now on too (a recipient erases it
+            # anyway when the direct order arrives: the end state is the same).
+            self._ledger.tombstone(db, sender=owner, envelope_id=envelope_id, order_id=order_id)
             self._ledger.note_answer(
                 db,
                 order_id=order_id,
