@@ -30,12 +30,12 @@ import numpy as np
 from broker.config import Settings
 from broker.devtools.bench.hub_index import _loadavg, _queries, synthetic_references
 from broker.devtools.bench.hub_index import run as run_index
+from broker.devtools.bench.kafka import bench_kafka
 from broker.devtools.bench.workload import BenchError
 from broker.errors import MatchingError
 from broker.federation import init_federation
 from broker.hashlist import ListFollower, ListState, ListUpdate, publish_updates
 from broker.hashlist.update import next_version
-from broker.local.cluster import LocalCluster
 from broker.matching import DEFAULT_THRESHOLD, Entries, HashIndex
 from broker.topics import HUB, TopicLayout
 from broker.transport import KafkaConnection
@@ -137,17 +137,8 @@ async def _update_visible(bootstrap: str, root: Path, index: HashIndex) -> float
 async def _with_kafka(bootstrap: str | None, index: HashIndex) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-hub-kafka-") as tmp:
         root = Path(tmp)
-        cluster = None
-        if bootstrap is None:
-            cluster = await LocalCluster.start(
-                state_dir=root / "kafka", cache_dir=Settings().cache_dir, nodes=1
-            )
-            bootstrap = cluster.bootstrap
-        try:
-            return await _update_visible(bootstrap, root, index)
-        finally:
-            if cluster is not None:
-                await cluster.stop()
+        async with bench_kafka(root, bootstrap=bootstrap) as (kafka, _):
+            return await _update_visible(kafka, root, index)
 
 
 def run(

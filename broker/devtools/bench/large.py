@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from broker.config import Settings
+from broker.devtools.bench.kafka import bench_kafka
 from broker.devtools.bench.memory import proc_peak_rss_mib
 from broker.devtools.bench.workload import BenchError
 from broker.federation import init_federation
-from broker.local import LocalCluster
 from broker.media.bench import media_hash_files_per_s
 from broker.synthetic import example_dossier
 
@@ -203,19 +203,9 @@ def run_large_bench(*, bootstrap: str | None, refs: int = LARGE_MEDIA_REFS) -> d
     """Start a 1-node local Kafka unless ``bootstrap``; run :func:`run_large`; add media/s."""
 
     async def main(root: Path) -> dict[str, Any]:
-        cluster: LocalCluster | None = None
-        kafka = bootstrap
-        if kafka is None:
-            cluster = await LocalCluster.start(
-                state_dir=root / "kafka", cache_dir=Settings().cache_dir, nodes=1
-            )
-            kafka = cluster.bootstrap
-        try:
+        async with bench_kafka(root, bootstrap=bootstrap) as (kafka, _):
             result = await asyncio.to_thread(run_large, root=root, bootstrap=kafka, refs=refs)
             return result.to_json()
-        finally:
-            if cluster is not None:
-                await cluster.stop()
 
     with tempfile.TemporaryDirectory(prefix="broker-bench-large-") as tmp:
         out = asyncio.run(main(Path(tmp)))

@@ -25,10 +25,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from broker.config import Settings
 from broker.devtools.bench import latency, plain, secure, sweep
 from broker.devtools.bench.audit import AUDIT_VERIFIER, _audit_verify_rate
 from broker.devtools.bench.cpu import cpu_figures
+from broker.devtools.bench.kafka import bench_kafka
 from broker.devtools.bench.memory import peak_rss_mib, proc_peak_rss_mib
 from broker.devtools.bench.report import Cell, Report
 from broker.devtools.bench.scaling import seal_scaling
@@ -40,7 +40,7 @@ from broker.devtools.bench.workload import (
     delete_topics,
     dossier,
 )
-from broker.local import LocalCluster, kafka_version
+from broker.local import kafka_version
 from broker.topics import TopicLayout
 
 __all__ = ["Options", "run"]
@@ -102,14 +102,7 @@ async def run(*, options: Options) -> Report:
     """Run everything; start (and stop) a 1-node local Kafka unless a bootstrap is given."""
     with tempfile.TemporaryDirectory(prefix="broker-bench-") as tmp:
         root = Path(tmp)
-        cluster: LocalCluster | None = None
-        bootstrap = options.bootstrap
-        if bootstrap is None:
-            cluster = await LocalCluster.start(
-                state_dir=root / "kafka", cache_dir=Settings().cache_dir, nodes=1
-            )
-            bootstrap = cluster.bootstrap
-        try:
+        async with bench_kafka(root, bootstrap=options.bootstrap) as (bootstrap, cluster):
             report = await _run(options, root, bootstrap)
             if cluster is not None:
                 pids = cluster.running_pids()
@@ -120,9 +113,6 @@ async def run(*, options: Options) -> Report:
                 report.rss_peak_mib["kafka_broker_jvm"] = None  # not ours to measure
             report.rss_peak_mib["bench_process"] = peak_rss_mib()
             return report
-        finally:
-            if cluster is not None:
-                await cluster.stop()
 
 
 async def _run(options: Options, root: Path, bootstrap: str) -> Report:

@@ -32,11 +32,11 @@ from broker.agency.epochs import shred_retired_keys
 from broker.audit.replay import read_topic
 from broker.audit.rules import CLOCK_SKEW
 from broker.config import Settings
+from broker.devtools.bench.kafka import bench_kafka
 from broker.devtools.bench.workload import BenchError
 from broker.envelope import Verifier
 from broker.errors import UnknownKeyError
 from broker.federation import init_federation, rotate_keys
-from broker.local.cluster import LocalCluster
 from broker.router import EnvelopeCheck, Router
 from broker.synthetic import example_dossier
 from broker.topics import TopicLayout
@@ -138,20 +138,11 @@ async def run_shred_bench(*, bootstrap: str | None, transit_s: float) -> dict[st
     """Measure the shredding bound once; return the figures (seconds)."""
     with tempfile.TemporaryDirectory(prefix="bench-shred-") as tmp:
         root = Path(tmp)
-        cluster = None
-        if bootstrap is None:
-            cluster = await LocalCluster.start(
-                state_dir=root / "kafka", cache_dir=Settings().cache_dir, nodes=1
+        async with bench_kafka(root, bootstrap=bootstrap) as (kafka, _):
+            settings = Settings(
+                home=root / "home",
+                kafka_bootstrap=kafka,
+                topic_prefix=f"benchshred{int(time.time())}",
+                max_transit_hours=transit_s / 3600,
             )
-            bootstrap = cluster.bootstrap
-        settings = Settings(
-            home=root / "home",
-            kafka_bootstrap=bootstrap,
-            topic_prefix=f"benchshred{int(time.time())}",
-            max_transit_hours=transit_s / 3600,
-        )
-        try:
             return await _measure(settings)
-        finally:
-            if cluster is not None:
-                await cluster.stop()
