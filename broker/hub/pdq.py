@@ -122,6 +122,7 @@ class PdqClusters:
         self._pending: list[int] = []
         self._erased: list[int] = []
         self.index = self._open_index()
+        self._next = -1  # the next row id, once known (see _next_id)
 
     def _open_index(self) -> HashIndex:
         index = HashIndex()
@@ -149,6 +150,20 @@ class PdqClusters:
             index.withdraw(ids=[i for i in ids if i not in present])
             self._dirty = True
         return index
+
+    def _next_id(self) -> int:
+        """Never reuse an id (of an erased or rolled-back row): the index may still know it.
+
+        Worked out once (the index's largest id is a scan of its id arrays), then counted on
+        while this process is the only one adding rows.
+        """
+        top = self._db.execute("SELECT MAX(rowid) FROM pdq").fetchone()[0]
+        if self._next < 0:
+            seen = self.index.max_id()
+            self._next = max(-1 if top is None else int(top), -1 if seen is None else seen) + 1
+        # Another process (a second hub writer) may have added rows since: never below them.
+        self._next = max(self._next, (-1 if top is None else int(top)) + 1)
+        return self._next
 
     def save(self) -> None:
         """Save the index next to ``hub.db`` if it changed (files 0600, directories 0700)."""
@@ -181,10 +196,7 @@ class PdqClusters:
         new = [h for h in wanted if h not in known]
         if not new:
             return known, {}
-        # Never reuse an id (of an erased or rolled-back row): the index may still know it.
-        top = self._db.execute("SELECT MAX(rowid) FROM pdq").fetchone()[0]
-        seen = self.index.max_id()
-        first = max(-1 if top is None else int(top), -1 if seen is None else seen) + 1
+        first = self._next_id()
         rowid = {h: first + i for i, h in enumerate(new)}
         self._db.executemany(
             "INSERT INTO pdq (rowid, hash, cluster) VALUES (?, ?, '')",
@@ -192,6 +204,7 @@ class PdqClusters:
         )
         self.index.add(Entries.parse([rowid[h] for h in new], pdq=new))
         self._pending = [rowid[h] for h in new]
+        self._next = first + len(new)
         self._dirty = True
         matches = self.index.query_batch(new, threshold=self.threshold)
         # The neighbours' own hashes and clusters (new rows have cluster '').
