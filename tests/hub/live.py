@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,6 +209,17 @@ class Holder:
         out = [self.agency, *self.envelope_ids]
         out += [form for h in self.hashes for form in (h.lower(), h.upper())]
         return [s.encode() for s in out]
+
+
+async def consume_until(
+    node: AgencyNode, done: Callable[[], bool], *, send_receipts: bool = True
+) -> None:
+    """Consume ``node``'s inbox in idle-bounded rounds until ``done()`` (a loaded machine)."""
+    for _ in range(ROUNDS):
+        await node.consume(until_idle=1.5, send_receipts=send_receipts)
+        if done():
+            return
+    raise AssertionError(f"{node.agency}: what the test waits for never arrived")
 
 
 async def assert_hub_names_no_restricted_holder(

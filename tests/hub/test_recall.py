@@ -14,7 +14,7 @@ from broker.audit.auditor import replay_and_verify
 from broker.audit.events import AuditKind
 from broker.deadletter import DeadLetter
 from broker.topics import HUB
-from tests.hub.live import PHONE, ROUNDS, Fed, dossier
+from tests.hub.live import PHONE, Fed, consume_until, dossier
 from tests.kafka_helpers import read_all
 
 REASON = "Regulation (EU) 2016/794 Art. 19(2): withdrawn by the source"
@@ -23,24 +23,22 @@ REASON = "Regulation (EU) 2016/794 Art. 19(2): withdrawn by the source"
 async def _answer(fed: Fed, agency: str, order_id: str) -> str:
     """Consume ``agency``'s inbox until it has answered ``order_id``; return its answer."""
     async with fed.node(agency) as node:
-        for _ in range(ROUNDS):
-            await node.consume(until_idle=1.5)
-            answered = node.control.ledger.answered(order_id)
-            if answered is not None:
-                return answered[0]
-    raise AssertionError(f"{agency} never answered {order_id}")
+        await consume_until(node, lambda: node.control.ledger.answered(order_id) is not None)
+        answered = node.control.ledger.answered(order_id)
+        assert answered is not None
+        return answered[0]
 
 
 async def _collect_answers(fed: Fed, owner: str, expect: int) -> dict[str, str]:
     """Consume the owner's inbox until ``expect`` answers are recorded; holder -> status."""
     async with fed.node(owner) as node:
-        for _ in range(ROUNDS):
-            await node.consume(until_idle=1.5)
+
+        def answered() -> dict[str, str]:
             lines = compliance_table(node.control.ledger)
-            answered = {ln.holder: ln.status for ln in lines if ln.status != "PENDING"}
-            if len(answered) >= expect:
-                return answered
-    raise AssertionError(f"{owner} has fewer than {expect} answers")
+            return {ln.holder: ln.status for ln in lines if ln.status != "PENDING"}
+
+        await consume_until(node, lambda: len(answered()) >= expect)
+        return answered()
 
 
 def _held(node: AgencyNode, envelope_id: str) -> bool:
@@ -167,11 +165,9 @@ async def test_dossier_past_its_retention_review_is_erased_and_audited(fed: Fed)
     async with fed.node("DE-BKA") as de:
         de.control.review_period = dt.timedelta(seconds=1)  # the federation default, shortened
         de.control.review_every = 0.0
-        for _ in range(ROUNDS):  # until received, then swept by an idle inbox
-            await de.consume(until_idle=1.5)
-            if de.control.ledger.is_recalled("ES-PN", sent.envelope_id):
-                erased = not _held(de, sent.envelope_id)
-                break
+        # until received, then swept by an idle inbox
+        await consume_until(de, lambda: de.control.ledger.is_recalled("ES-PN", sent.envelope_id))
+        erased = not _held(de, sent.envelope_id)
     assert erased
     audit = await replay_and_verify(fed.settings, conn=fed.conn, keep_events=True)
     assert audit.report.ok, [f.line() for f in audit.report.findings]

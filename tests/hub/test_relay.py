@@ -19,6 +19,7 @@ import time
 import pytest
 from typer.testing import CliRunner
 
+from broker.agency import AgencyNode
 from broker.agency.control import compliance_table, recall, restrict
 from broker.audit.auditor import replay_and_verify
 from broker.audit.findings import FindingKind
@@ -26,7 +27,7 @@ from broker.cli import app
 from broker.codec import SchemaStore
 from broker.hub.grant import grant_release, release_requests
 from broker.topics import HUB
-from tests.hub.live import ROUNDS, Fed, dossier
+from tests.hub.live import Fed, consume_until, dossier
 
 pytestmark = pytest.mark.kafka
 
@@ -43,16 +44,23 @@ def _names_es_pn(payload: bytes) -> bool:
 async def _answers(fed: Fed, agency: str, order_id: str, expect: int) -> dict[str, str]:
     """Consume ``agency``'s inbox until ``expect`` answers to ``order_id``; holder -> status."""
     async with fed.node(agency) as node:
-        for _ in range(ROUNDS):
-            await node.consume(until_idle=1.5, send_receipts=False)
-            answered = {
+
+        def answered() -> dict[str, str]:
+            return {
                 ln.holder: ln.status
                 for ln in compliance_table(node.control.ledger)
                 if ln.order_id == order_id and ln.status != "PENDING"
             }
-            if len(answered) >= expect:
-                return answered
-    raise AssertionError(f"{agency} has fewer than {expect} answers to {order_id}")
+
+        await consume_until(node, lambda: len(answered()) >= expect, send_receipts=False)
+        return answered()
+
+
+async def _applied(node: AgencyNode, order_id: str) -> None:
+    """Consume ``node``'s inbox until it has answered ``order_id``."""
+    await consume_until(
+        node, lambda: node.control.ledger.answered(order_id) is not None, send_receipts=False
+    )
 
 
 def _compliance(fed: Fed, action: str) -> dict[str, tuple[str, str | None]]:
@@ -95,10 +103,7 @@ async def test_restriction_and_recall_reach_the_agency_a_hit_was_released_to(fed
     await fed.hub(expect=1)
     await fed.route(expect=2)  # the hub's receipt, and the relayed order to DE-BKA
     async with fed.node("DE-BKA") as de:
-        for _ in range(ROUNDS):
-            await de.consume(until_idle=1.5, send_receipts=False)
-            if de.control.ledger.answered(restriction.order_id):
-                break
+        await _applied(de, restriction.order_id)
         assert de.control.ledger.answered(restriction.order_id) == ("APPLIED", None)
         codes = de.control.ledger.restricted_codes("ES-PN", sent.envelope_id)
         assert codes is not None and codes["pap"] == "RED"
@@ -117,10 +122,10 @@ async def test_restriction_and_recall_reach_the_agency_a_hit_was_released_to(fed
     await fed.route(expect=2)  # the hub's receipt to ES-PN; the relayed order waits for DE-BKA
     await asyncio.sleep(max(0.0, order.deadline - time.time()) + 1)  # the deadline itself
     async with fed.node("ES-PN") as es:  # collects the hub's DESTROYED, after the deadline
-        for _ in range(ROUNDS):
-            await es.consume(until_idle=1.5, send_receipts=False)
-            if es.control.ledger.answers(order.order_id).get(HUB) is not None:
-                break
+        await consume_until(
+            es, lambda: es.control.ledger.answers(order.order_id).get(HUB) is not None,
+            send_receipts=False,
+        )  # fmt: skip
     assert _compliance(fed, "RECALL") == {
         HUB: ("DESTROYED", None),
         "DE-BKA": ("OVERDUE", HUB),
@@ -136,10 +141,7 @@ async def test_restriction_and_recall_reach_the_agency_a_hit_was_released_to(fed
 
     # DE-BKA comes back: erases the released hit (the notification naming ES-PN), keeps the other.
     async with fed.node("DE-BKA") as de:
-        for _ in range(ROUNDS):
-            await de.consume(until_idle=1.5, send_receipts=False)
-            if de.control.ledger.answered(order.order_id):
-                break
+        await _applied(de, order.order_id)
         assert de.control.ledger.answered(order.order_id) == ("DESTROYED", None)
         hits = de.store.inbox(kind="HIT_NOTIFICATION")
         assert len(hits) == 1 and not _names_es_pn(hits[0].payload)
@@ -175,10 +177,7 @@ async def test_restricted_agency_answers_the_hub_and_only_the_hubs_table_shows_i
     await fed.hub(expect=1)
     await fed.route(expect=2)  # the hub's receipt to ES-PN, the relayed order to DE-BKA
     async with fed.node("DE-BKA") as de:
-        for _ in range(ROUNDS):
-            await de.consume(until_idle=1.5, send_receipts=False)
-            if de.control.ledger.answered(order.order_id):
-                break
+        await _applied(de, order.order_id)
         assert de.control.ledger.answered(order.order_id) == ("DESTROYED", None)
     await fed.route(expect=1)  # DE-BKA's receipt goes to the hub, not to ES-PN
     await fed.hub(expect=1)
