@@ -22,9 +22,12 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import secrets
 import shutil
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, TypeVar
 
 from broker import home
 from broker.audit.events import FEDERATION_STREAM, ROUTER_STREAM, AuditEvent, AuditKind
@@ -36,6 +39,7 @@ from broker.topics import MemberKind, check_agency_id
 from broker.trust.certificates import FederationRoot
 from broker.trust.keys import DecryptionKeyPair, SigningKeyPair
 from broker.trust.keystore import b64, load_root, load_trust, save_key
+from broker.trust.lock import registry_lock
 from broker.trust.manifest import sign_registry
 from broker.trust.members import check_country, default_kind
 
@@ -49,6 +53,23 @@ __all__ = [
 ]
 
 DEFAULT_VALIDITY_DAYS = 730
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _registry_writer(
+    change: Callable[Concatenate[Settings, _P], _R],
+) -> Callable[Concatenate[Settings, _P], _R]:
+    """Run ``change`` holding the registry lock: nobody reads ``agencies/`` half rewritten."""
+
+    def locked(settings: Settings, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with registry_lock(settings, write=True):
+            return change(settings, *args, **kwargs)
+
+    functools.update_wrapper(locked, change)  # name, docstring (help text, doctests)
+    return locked
 
 
 def _issue(
@@ -85,6 +106,7 @@ def _issue(
     return key_id
 
 
+@_registry_writer
 def init_federation(
     settings: Settings,
     *,
@@ -127,6 +149,7 @@ def init_federation(
     return ids
 
 
+@_registry_writer
 def add_agency(
     settings: Settings,
     *,
@@ -180,6 +203,7 @@ def add_agency(
     sign_registry(settings, root)
 
 
+@_registry_writer
 def rotate_keys(
     settings: Settings,
     *,
@@ -238,6 +262,7 @@ def _write_revocation(settings: Settings, data: bytes, agency: str, key_id: str)
     path.write_bytes(data)
 
 
+@_registry_writer
 def revoke_key(
     settings: Settings,
     *,
@@ -263,6 +288,7 @@ def revoke_key(
     )
 
 
+@_registry_writer
 def remove_agency(settings: Settings, *, agency: str, passphrase: str | None = None) -> list[str]:
     """Withdraw every key of an agency; return the key ids withdrawn."""
     profile = load_trust(settings).require_agency(agency)

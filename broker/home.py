@@ -184,6 +184,11 @@ def registry_seen(settings: Settings) -> Path:
     return settings.state_dir / "trust" / "registry-seen.json"
 
 
+def registry_lock(settings: Settings) -> Path:
+    """The lock that keeps a reader of ``agencies/`` from seeing a registry half rewritten."""
+    return settings.state_dir / "trust" / "registry.lock"
+
+
 def checkpoint_copies(settings: Settings) -> list[Path]:
     """Every stream's newest checkpoint copy under this home, sorted."""
     return sorted(settings.state_dir.glob("*/audit-checkpoint.note"))

@@ -187,7 +187,12 @@ async def run_demo(
         finally:
             for node in nodes.values():
                 await node.close()
-        await run_hotline_step(settings, say=say)  # hotlines join mid-demo (demo_hotline.py)
+        try:
+            await run_hotline_step(settings, say=say)  # hotlines join mid-demo (demo_hotline.py)
+        except Exception:
+            for line in _exited(procs, logs):  # a dead router or hub is the likely cause
+                say(line)
+            raise
         say("== 5/6 a hostile record (garbage in IT-PS's outbox); hub matching, notifications")
         producer = cluster.connection().producer()
         await producer.start()
@@ -206,6 +211,8 @@ async def run_demo(
         failed = [p.args for p in procs if p.returncode not in (0, 128 + 15)]
         if failed:
             say(f"   WARNING: processes failed: {failed} (logs in {logs})")
+            for line in _exited(procs, logs):
+                say(line)
         result.requests = await run_requests(settings, say=say)
         say("== 6/6 summary")
         for agency in AGENCIES:
@@ -266,6 +273,22 @@ async def run_demo(
         await cluster.stop()
     result.seconds = time.monotonic() - started
     return result
+
+
+def _exited(procs: list[subprocess.Popen[bytes]], logs: Path, *, tail: int = 12) -> list[str]:
+    """Name each demo process that exited with an error, with the end of its log."""
+    out = []
+    for p in procs:
+        if p.poll() in (None, 0, 128 + 15, -15):
+            continue
+        args = [str(a) for a in p.args]  # type: ignore[union-attr]  # _spawn passes a list
+        role = args[3]  # python -m broker <role> ... (router, hub, inbox)
+        who = args[args.index("--as") + 1] if "--as" in args else role
+        log = logs / ("hub.log" if role == "hub" else f"{who}.log")
+        out.append(f"   process `broker {role}` ({who}) exited with {p.returncode}; end of {log}:")
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else ["(no log)"]
+        out += [f"     | {line}" for line in lines[-tail:]]
+    return out
 
 
 def _count_rejections(verifier: AuditVerifier) -> int:

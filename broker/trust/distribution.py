@@ -36,6 +36,7 @@ from broker.errors import RegistryManifestError, TransportError
 from broker.topics import TopicLayout
 from broker.transport import KafkaConnection, translate_kafka_errors
 from broker.trust.certificates import RegistryManifest
+from broker.trust.lock import registry_lock
 from broker.trust.manifest import (
     REGISTRY_PATTERNS,
     check_registry,
@@ -152,10 +153,11 @@ async def sync_registry(
     except RegistryManifestError as exc:
         exc.detail = f"on {layout.federation}: {exc.detail}"
         raise
-    for path in sorted(files):
-        current = settings.agencies_dir / path
-        if not current.is_file() or current.read_bytes() != files[path]:
-            _write_atomic(path, files[path], settings)
-    _write_atomic(home.registry_manifest(settings).name, data, settings)
-    # What is on disk now must check out as a whole (an unlisted local file is refused).
-    return load_registry(settings).manifest
+    with registry_lock(settings, write=True):  # readers see the old registry or the new
+        for path in sorted(files):
+            current = settings.agencies_dir / path
+            if not current.is_file() or current.read_bytes() != files[path]:
+                _write_atomic(path, files[path], settings)
+        _write_atomic(home.registry_manifest(settings).name, data, settings)
+        # What is on disk now must check out as a whole (an unlisted local file is refused).
+        return load_registry(settings).manifest

@@ -66,6 +66,7 @@ from broker.trust.certificates import (
     RootPublicKeys,
     verify_manifest,
 )
+from broker.trust.lock import registry_lock
 from broker.trust.members import members_of
 from broker.trust.registry import TrustStore
 
@@ -243,19 +244,20 @@ def load_registry(settings: Settings) -> VerifiedRegistry:
     """Load the public registry, verified against the root-signed manifest (fail closed)."""
     root = read_root_public(settings)
     path = home.registry_manifest(settings)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise RegistryManifestError(
-            "no registry manifest",
-            detail=f"{path} missing: run `broker federation sync`, or on the root's home "
-            "`broker federation manifest --sign` for a registry made before manifests",
-        ) from None
-    manifest = open_manifest(data, root=root)
-    remember_manifest(settings, manifest, data, record=False)  # a rollback says so first
-    files = registry_files(settings)
-    check_registry(manifest, files)
-    remember_manifest(settings, manifest, data)
+    with registry_lock(settings, write=False):  # no writer halfway through (trust.lock)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise RegistryManifestError(
+                "no registry manifest",
+                detail=f"{path} missing: run `broker federation sync`, or on the root's home "
+                "`broker federation manifest --sign` for a registry made before manifests",
+            ) from None
+        manifest = open_manifest(data, root=root)
+        remember_manifest(settings, manifest, data, record=False)  # a rollback says so first
+        files = registry_files(settings)
+        check_registry(manifest, files)
+        remember_manifest(settings, manifest, data)
     return VerifiedRegistry(root=root, manifest=manifest, manifest_bytes=data, files=files)
 
 
@@ -267,6 +269,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def sign_registry(settings: Settings, root: FederationRoot) -> RegistryManifest:
     """Sign the next manifest version over the registry files as they are now; write it."""
+    with registry_lock(settings, write=True):
+        return _sign_registry(settings, root)
+
+
+def _sign_registry(settings: Settings, root: FederationRoot) -> RegistryManifest:
     version = seen_manifest(settings)
     with contextlib.suppress(OSError, RegistryManifestError):
         current = open_manifest(home.registry_manifest(settings).read_bytes(), root=root.public())
