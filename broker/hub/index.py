@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS holdings (
     PRIMARY KEY (key, agency, envelope_id)
 );
 CREATE INDEX IF NOT EXISTS holdings_key ON holdings(key);
+CREATE INDEX IF NOT EXISTS holdings_envelope ON holdings(agency, envelope_id);
 CREATE TABLE IF NOT EXISTS known (sha256 TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS notified (
     key TEXT NOT NULL, agency TEXT NOT NULL, others TEXT NOT NULL,
@@ -157,6 +158,7 @@ class HubIndex:
         """Open (creating if needed) the index at ``path`` (its hash indexes beside it)."""
         try:
             db = open_wal(path, schema=_SCHEMA + PDQ_SCHEMA, busy_timeout_ms=10_000)
+            db.execute("PRAGMA secure_delete = ON")  # an erased dossier's pages are zeroed
             index = cls(
                 db=db,
                 pdq_threshold=pdq_threshold,
