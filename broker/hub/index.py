@@ -53,6 +53,8 @@ _RENAME_KEY = (
     "UPDATE OR IGNORE notified SET key = ? WHERE key = ?",
     "DELETE FROM notified WHERE key = ?",
     "UPDATE release_requests SET key = ? WHERE key = ?",
+    "UPDATE OR IGNORE list_key_hits SET key = ? WHERE key = ?",  # known material goes along
+    "DELETE FROM list_key_hits WHERE key = ?",
 )
 
 _SCHEMA = """
@@ -422,8 +424,12 @@ class HubIndex:
                     "DELETE FROM release_requests WHERE owner = ? AND owner_envelope_id = ?",
                 )
             )
-            rekey(self._db, self.pdq.erase(agency=agency, envelope_id=envelope_id), self._rename)
+            moved = self.pdq.erase(agency=agency, envelope_id=envelope_id)
+            rekey(self._db, moved, self._rename)
+            self._rematch(moved)
             for key in map(self.current_key, keys):  # a PDQ key may have been renamed
+                if not self._db.execute("SELECT 1 FROM holdings WHERE key = ?", (key,)).fetchone():
+                    self.lists.forget(key)  # nobody holds it: its list hits go too
                 if not self._db.execute(
                     "SELECT 1 FROM holdings WHERE key = ? AND agency = ?", (key, agency)
                 ).fetchone():
@@ -437,6 +443,17 @@ class HubIndex:
         self._db.execute("COMMIT")
         self.pdq.commit()
         return erased
+
+    def _rematch(self, moved: dict[str, dict[str, str]]) -> None:
+        """Match each cluster a recall changed against the lists again, from its members now."""
+        for old, members in moved.items():
+            clusters: dict[str, list[str]] = {}
+            for h, cluster in members.items():
+                clusters.setdefault(cluster, []).append(h)
+            if old not in clusters:
+                self.lists.forget(f"pdq:{old}")
+            for cluster, hashes in clusters.items():
+                self.lists.rematch(f"pdq:{cluster}", hashes)
 
     def keys_of(self, agency: str, envelope_id: str) -> list[str]:
         """Return the keys ``agency``'s ``envelope_id`` holds (sorted)."""

@@ -164,6 +164,31 @@ class ListMatcher:
         touched = frozenset((hit.entry.topic, hit.entry.entry_id) for _, _, hit in found)
         return ListResult(by_key=by_key, counts=counts, matched=len(per_media), entries=touched)
 
+    def rematch(self, key: str, pdq: Sequence[str]) -> None:
+        """Record again what PDQ cluster ``key`` matches, from its members ``pdq`` as they are now.
+
+        For a cluster a recall changed (a member left, or it split or was renamed): a hit
+        that only the recalled dossier's hash made goes, hits of the others stay. Runs in
+        the caller's transaction.
+        """
+        self._db.execute("DELETE FROM list_key_hits WHERE key = ?", (key,))
+        for hit in self.state.match(pdq=list(pdq), threshold=self.pdq_threshold):
+            self._db.execute(
+                "INSERT INTO list_key_hits VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(key, topic, entry_id) DO UPDATE SET "
+                "distance = min(distance, excluded.distance)",
+                (key, hit.entry.topic, hit.entry.entry_id, hit.kind, hit.distance),
+            )
+
+    def forget(self, key: str) -> None:
+        """Drop the hits of a key nothing is held under any more (and, for a ``sha256:`` key,
+        that media's count toward quarantine). Runs in the caller's transaction."""
+        self._db.execute("DELETE FROM list_key_hits WHERE key = ?", (key,))
+        if key.startswith("sha256:"):
+            self._db.execute(
+                "DELETE FROM list_media WHERE media = ?", (key.removeprefix("sha256:"),)
+            )
+
     def _status(self, topic: str, entry_id: str, op: str) -> str:
         if op == "CONFIRM":
             return "CONFIRM"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-import broker.hub.index
+from broker._internal.sqlite import open_wal
 from broker.hub import HubIndex
 from tests.hub.live import dossier
 
@@ -30,14 +30,12 @@ def _file_bytes(path: Path) -> bytes:
 def test_attack_a_recalled_selector_is_not_left_in_the_hub_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    opened = broker.hub.index.open_wal
-
     def sqlite_default_off(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        db = opened(*args, **kwargs)
+        db = open_wal(*args, **kwargs)
         db.execute("PRAGMA secure_delete = OFF")
         return db
 
-    monkeypatch.setattr(broker.hub.index, "open_wal", sqlite_default_off)
+    monkeypatch.setattr("broker.hub.index.open_wal", sqlite_default_off)
     path = tmp_path / "hub.db"
     index = HubIndex.open(path)
     index.add(dossier(1, restricted=False, phone=RECALLED), agency="ES-PN", envelope_id="e1")
