@@ -57,6 +57,12 @@ CREATE TABLE IF NOT EXISTS list_quarantine_notices (
 );
 """
 
+#: Record one entry's match under one key (its closest distance if matched before).
+_RECORD_HIT = (
+    "INSERT INTO list_key_hits VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT(key, topic, entry_id) DO UPDATE SET distance = min(distance, excluded.distance)"
+)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ListMatch:
@@ -140,9 +146,7 @@ class ListMatcher:
                     (e.topic, e.entry_id, m.sha256),
                 )
                 self._db.execute(
-                    "INSERT INTO list_key_hits VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT(key, topic, entry_id) DO UPDATE SET "
-                    "distance = min(distance, excluded.distance)",
+                    _RECORD_HIT,
                     (key, e.topic, e.entry_id, hit.kind, hit.distance),
                 )
         except BaseException:
@@ -174,9 +178,7 @@ class ListMatcher:
         self._db.execute("DELETE FROM list_key_hits WHERE key = ?", (key,))
         for hit in self.state.match(pdq=list(pdq), threshold=self.pdq_threshold):
             self._db.execute(
-                "INSERT INTO list_key_hits VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(key, topic, entry_id) DO UPDATE SET "
-                "distance = min(distance, excluded.distance)",
+                _RECORD_HIT,
                 (key, hit.entry.topic, hit.entry.entry_id, hit.kind, hit.distance),
             )
 
