@@ -9,7 +9,8 @@ Example::
 
 from __future__ import annotations
 
-from broker.hub.index import Holding, HubIndex, dossier_keys, hamming
+from broker.hub.index import Holding, HubIndex
+from broker.hub.keys import dossier_keys, hamming
 from broker.hub.service import ANONYMOUS_PREFIX, Hub, Notice, anonymous_alias, plan
 
 __all__ = [

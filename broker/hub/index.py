@@ -20,8 +20,8 @@ Example::
 
     >>> import tempfile, pathlib
     >>> idx = HubIndex.open(pathlib.Path(tempfile.mkdtemp()) / "hub.db")
-    >>> hamming("ff" * 32, "fe" + "ff" * 31)
-    1
+    >>> idx.links(), idx.known_hits()
+    ({}, {})
 """
 
 from __future__ import annotations
@@ -37,14 +37,15 @@ from typing import Any
 from broker._internal.sqlite import open_wal
 from broker.errors import ConfigError
 from broker.hashlist import ListState
+from broker.hub.keys import dossier_keys
 from broker.hub.lists import DEFAULT_QUARANTINE_AFTER, ListMatcher, ListResult
 from broker.hub.pdq import CLUSTER_PREFIX, CLUSTER_SCHEME, PdqClusters
 from broker.hub.pdq import SCHEMA as PDQ_SCHEMA
 from broker.hub.rekey import backfill_held, rekey
 from broker.matching import DEFAULT_THRESHOLD
-from broker.models import Codes, Dossier, normalize_selector
+from broker.models import Codes, Dossier
 
-__all__ = ["CLUSTER_PREFIX", "Holding", "HubIndex", "dossier_keys", "hamming"]
+__all__ = ["CLUSTER_PREFIX", "Holding", "HubIndex"]
 
 #: Re-key one table (rows the new key already has are merged into it, then dropped).
 _RENAME_KEY = (
@@ -82,30 +83,6 @@ CREATE TABLE IF NOT EXISTS anonymous_parties (
     PRIMARY KEY (request_id, alias)
 );
 """
-
-
-def hamming(a: str, b: str) -> int:
-    """Return the Hamming distance between two equal-length hex strings."""
-    return (int(a, 16) ^ int(b, 16)).bit_count()
-
-
-def dossier_keys(dossier: Dossier) -> list[tuple[str, str]]:
-    """Return ``(key, shown value)`` for every selector and media hash of a dossier."""
-    out: list[tuple[str, str]] = []
-    for person in dossier.persons:
-        for sel in person.selectors:
-            out.append((normalize_selector(sel.type, sel.value, sel.platform), sel.value))
-        for doc in person.documents:
-            out.append((normalize_selector("DOCUMENT_NUMBER", doc.number), doc.number))
-    for group in dossier.groups:
-        for sel in group.selectors:
-            out.append((normalize_selector(sel.type, sel.value, sel.platform), sel.value))
-    for device in dossier.devices:
-        for sel in device.identifiers:
-            out.append((normalize_selector(sel.type, sel.value, sel.platform), sel.value))
-    for media in dossier.media:
-        out.append((f"sha256:{media.sha256}", media.sha256))
-    return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -426,7 +403,7 @@ class HubIndex:
             )
             moved = self.pdq.erase(agency=agency, envelope_id=envelope_id)
             rekey(self._db, moved, self._rename)
-            self._rematch(moved)
+            self.lists.rematch_clusters(moved)
             for key in map(self.current_key, keys):  # a PDQ key may have been renamed
                 if not self._db.execute("SELECT 1 FROM holdings WHERE key = ?", (key,)).fetchone():
                     self.lists.forget(key)  # nobody holds it: its list hits go too
@@ -443,17 +420,6 @@ class HubIndex:
         self._db.execute("COMMIT")
         self.pdq.commit()
         return erased
-
-    def _rematch(self, moved: dict[str, dict[str, str]]) -> None:
-        """Match each cluster a recall changed against the lists again, from its members now."""
-        for old, members in moved.items():
-            clusters: dict[str, list[str]] = {}
-            for h, cluster in members.items():
-                clusters.setdefault(cluster, []).append(h)
-            if old not in clusters:
-                self.lists.forget(f"pdq:{old}")
-            for cluster, hashes in clusters.items():
-                self.lists.rematch(f"pdq:{cluster}", hashes)
 
     def keys_of(self, agency: str, envelope_id: str) -> list[str]:
         """Return the keys ``agency``'s ``envelope_id`` holds (sorted)."""

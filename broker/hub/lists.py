@@ -182,6 +182,18 @@ class ListMatcher:
                 (key, hit.entry.topic, hit.entry.entry_id, hit.kind, hit.distance),
             )
 
+    def rematch_clusters(self, moved: dict[str, dict[str, str]]) -> None:
+        """:meth:`rematch` every cluster a recall changed (old id -> {member: new id});
+        forget an old id no member kept. Runs in the caller's transaction."""
+        for old, members in moved.items():
+            clusters: dict[str, list[str]] = {}
+            for h, cluster in members.items():
+                clusters.setdefault(cluster, []).append(h)
+            if old not in clusters:
+                self.forget(f"pdq:{old}")
+            for cluster, hashes in clusters.items():
+                self.rematch(f"pdq:{cluster}", hashes)
+
     def forget(self, key: str) -> None:
         """Drop the hits of a key nothing is held under any more (and, for a ``sha256:`` key,
         that media's count toward quarantine). Runs in the caller's transaction."""

@@ -4,7 +4,7 @@ A reply to agency R built from what agency O sent us under codes that need the
 originator's consent (H2, TLP:RED, TLP:AMBER+STRICT:
 :attr:`~broker.models.Codes.originator_consent_required`) needs O's grant first.
 "Built from" is judged on the content, not on what the replier says: the reply's
-selectors and media hashes (:func:`broker.hub.index.dossier_keys`) against those of
+selectors and media hashes (:func:`broker.hub.keys.dossier_keys`) against those of
 every restricted dossier (or reply) another agency sent us.
 
 Without the grant the reply is withheld (:class:`~broker.errors.ConsentRequiredError`)
@@ -31,7 +31,7 @@ from broker.agency.store import InboxItem
 from broker.audit.events import AuditEvent
 from broker.codec import SchemaStore
 from broker.errors import ConsentRequiredError, Error
-from broker.hub.index import dossier_keys
+from broker.hub.keys import dossier_keys
 from broker.models import Codes, Dossier
 from broker.models.codes import codes_from_json
 from broker.models.streamed import Manifest
