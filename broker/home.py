@@ -41,6 +41,7 @@ Example::
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from broker.config import Settings
@@ -198,12 +199,19 @@ def checkpoint_copies(settings: Settings) -> list[Path]:
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents) 0700; tighten ``path`` itself if it exists."""
+    """Create ``path`` (and missing parents) 0700; tighten ``path`` itself if it exists.
+
+    A shared directory (sticky bit, as ``/tmp``) or one owned by another user is never
+    tightened: a state file put directly in it is 0600 itself, and making ``/tmp`` 0700
+    locked every other user and service out of it (``apt`` among them).
+    """
     missing = [p for p in (path, *path.parents) if not p.exists()]
     for directory in reversed(missing):
         directory.mkdir(mode=0o700, exist_ok=True)
         directory.chmod(0o700)  # mkdir's mode is filtered by the umask
-    path.chmod(0o700)
+    st = path.stat()
+    if not (st.st_mode & stat.S_ISVTX) and st.st_uid == os.getuid():
+        path.chmod(0o700)
     return path
 
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from broker._internal.sqlite import open_wal
+from broker.agency.store import AgencyStore
 from broker.hub import HubIndex
 from broker.synthetic import example_dossier
 
@@ -95,3 +96,20 @@ def test_reopening_a_store_in_the_same_process_does_not_lose_another_connections
     assert path.with_name("state.db-wal").exists()
     assert _rows_seen_by_another_process(path) == 2
     consumer.close()
+
+
+def test_a_state_file_in_a_shared_directory_leaves_the_directory_as_it_was(tmp_path: Path) -> None:
+    """A store opened directly in a shared directory (``/tmp``) made it 0700, locking every
+    other user and service out of it (``apt`` could no longer write its temporary files)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    store = AgencyStore.open(shared / "state.db")
+    store.close()
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert stat.S_IMODE((shared / "state.db").stat().st_mode) == 0o600  # the file is still private
+    own = tmp_path / "own"
+    own.mkdir(mode=0o755)
+    own.chmod(0o755)
+    AgencyStore.open(own / "state.db").close()
+    assert stat.S_IMODE(own.stat().st_mode) == 0o700  # a directory of our own is tightened
