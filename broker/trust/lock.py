@@ -29,12 +29,13 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 from broker import home
 from broker.config import Settings
 from broker.errors import ConfigError
 
-__all__ = ["registry_lock"]
+__all__ = ["flocked", "registry_lock"]
 
 #: Lock files this process holds, with how deeply (re-entry passes straight through).
 _held: dict[str, int] = {}
@@ -42,10 +43,28 @@ _guard = threading.RLock()
 
 
 @contextlib.contextmanager
+def flocked(path: Path, *, exclusive: bool, what: str) -> Iterator[None]:
+    """Hold an ``flock`` on ``path`` (created 0600 in a private directory if missing).
+
+    ``what`` names the lock in the :class:`ConfigError` raised if it cannot be taken:
+    a home that cannot lock its registry refuses to go on rather than skip the check.
+    """
+    try:
+        home.private_dir(path.parent)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot lock {what}", detail=str(path)) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # releases the flock (it belongs to this open file description)
+
+
+@contextlib.contextmanager
 def registry_lock(settings: Settings, *, write: bool) -> Iterator[None]:
     """Hold the home's registry lock: exclusive if ``write``, else shared."""
-    path = home.registry_lock(settings)
-    key = str(path)
+    key = str(home.registry_lock(settings))
     with _guard:  # one thread at a time per process: registry reads and writes are short
         if _held.get(key):
             _held[key] += 1
@@ -54,17 +73,9 @@ def registry_lock(settings: Settings, *, write: bool) -> Iterator[None]:
             finally:
                 _held[key] -= 1
             return
-        try:
-            home.private_dir(path.parent)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise ConfigError("cannot lock the public registry", detail=str(path)) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
+        with flocked(Path(key), exclusive=write, what="the public registry"):
             _held[key] = 1
             try:
                 yield
             finally:
                 del _held[key]
-        finally:
-            os.close(fd)  # releases the flock (it belongs to this open file description)

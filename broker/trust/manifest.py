@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -66,7 +65,7 @@ from broker.trust.certificates import (
     RootPublicKeys,
     verify_manifest,
 )
-from broker.trust.lock import registry_lock
+from broker.trust.lock import flocked, registry_lock
 from broker.trust.members import members_of
 from broker.trust.registry import TrustStore
 
@@ -176,17 +175,9 @@ def check_registry(manifest: RegistryManifest, files: dict[str, bytes]) -> None:
 @contextlib.contextmanager
 def _seen_lock(settings: Settings) -> Iterator[Path]:
     path = home.registry_seen(settings)
-    try:
-        home.private_dir(path.parent)
-        fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        # Without its memory a home could be rolled back unnoticed: refuse, do not skip.
-        raise ConfigError("cannot keep the registry memory", detail=str(path.parent)) from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    # Without its memory a home could be rolled back unnoticed: refuse, do not skip.
+    with flocked(path.with_suffix(".lock"), exclusive=True, what="the registry memory"):
         yield path
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def _read_seen(path: Path) -> tuple[int, str]:
